@@ -1,0 +1,1 @@
+"""lab: emulate Azure VPN Gateway on one machine with real IPsec (strongSwan in containers)."""

@@ -1,0 +1,42 @@
+"""One error tree: each layer raises a LabError subclass; only lab.cli turns it into an exit code."""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base of every error a user can act on: a message naming the place, and an optional next step."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class TopologyError(LabError):
+    """The topology file is malformed or breaks an Azure rule; nothing was created."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None, findings: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.findings = findings or [message]
+
+
+class RuntimeBackendError(LabError):
+    """Docker, links or the host could not do what the lab needs."""
+
+    exit_code = 3
+
+
+class ControlError(LabError):
+    """charon did not do what it was told over vici (tunnel stuck, load refused)."""
+
+    exit_code = 4
+
+
+class ProbeError(LabError):
+    """A probe or check could not run at all (distinct from a check that ran and failed)."""
+
+    exit_code = 2

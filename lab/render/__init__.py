@@ -1,0 +1,1 @@
+"""Validated model -> strongSwan configuration files, as pure functions (same input, same bytes)."""

@@ -1,0 +1,40 @@
+"""`lab inspect` as tables: nodes with addresses, tunnels with state, SPIs and byte counters."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from lab.status import LabStatus
+
+STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green"}
+
+
+def _styled(value: str) -> str:
+    style = STATE_STYLE.get(value, "yellow")
+    return f"[{style}]{value}[/{style}]"
+
+
+def show_status(st: LabStatus, console: Console) -> None:
+    nodes = Table(title=f"lab {st.name}  (data plane: {st.dataplane}, state: {st.state_dir})")
+    for col in ("node", "role", "group", "container", "state", "addresses"):
+        nodes.add_column(col)
+    for n in st.nodes:
+        nodes.add_row(n.name, n.role, n.group, n.container, _styled(n.state), "\n".join(n.addresses))
+    console.print(nodes)
+    tunnels = Table(title="tunnels")
+    for col in ("node", "connection", "IKE", "child", "state", "SPI in/out", "selectors", "bytes in/out"):
+        tunnels.add_column(col)
+    for t in st.tunnels:
+        ike = f"{_styled(t.state)} IKEv{t.version}\n{t.ike_proposal}\n{t.local} -> {t.remote}"
+        if not t.children:
+            tunnels.add_row(t.node, t.connection, ike, "-", "-", "-", "-", "-")
+        for c in t.children:
+            tunnels.add_row(
+                t.node, t.connection, ike, f"{c.name}\n{c.encryption}", _styled(c.state),
+                f"{c.spi_in}\n{c.spi_out}", f"{','.join(c.local_ts)}\n<-> {','.join(c.remote_ts)}",
+                f"{c.bytes_in}\n{c.bytes_out}",
+            )
+    console.print(tunnels)
+    for p in st.problems:
+        console.print(f"[red]problem:[/red] {p}")

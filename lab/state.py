@@ -1,0 +1,83 @@
+"""The lab state directory: topology copy, generated keys, rendered configs, charon logs and sockets.
+
+Layout: <home>/<lab>/topology.yml, keys.yml (0600), nodes/<node>/ (mounted at /lab in the container).
+Runtime objects are found by label, not from here, so `lab down` works even if this directory is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+DEFAULT_HOME = Path("/var/lib/lab")
+
+
+def lab_home(environ: dict[str, str]) -> Path:
+    return Path(environ.get("LAB_HOME", str(DEFAULT_HOME)))
+
+
+@dataclass(frozen=True)
+class LabDir:
+    root: Path
+
+    @classmethod
+    def of(cls, home: Path, lab: str) -> LabDir:
+        return cls(home / lab)
+
+    @property
+    def topology(self) -> Path:
+        return self.root / "topology.yml"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys.yml"
+
+    def node(self, name: str) -> Path:
+        return self.root / "nodes" / name
+
+    def vici_socket(self, node: str) -> Path:
+        return self.node(node) / "run" / "charon.vici"
+
+    def charon_log(self, node: str) -> Path:
+        return self.node(node) / "charon.log"
+
+    def keys_log(self, node: str) -> Path:
+        return self.node(node) / "keys.log"
+
+    def read_keys(self) -> dict[str, str]:
+        if not self.keys.exists():
+            return {}
+        data = yaml.safe_load(self.keys.read_text()) or {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def write(self, topology_text: str, keys: dict[str, str], files: dict[PurePosixPath, str],
+              nodes: list[str]) -> None:
+        """Create the directory afresh; secrets readable by root only."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.topology.write_text(topology_text)
+        fd = os.open(self.keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(keys, fh)
+        for node in nodes:
+            run = self.node(node) / "run"
+            run.mkdir(parents=True, exist_ok=True)
+            for stale in (self.charon_log(node), self.keys_log(node), self.vici_socket(node)):
+                stale.unlink(missing_ok=True)
+        for rel, text in files.items():
+            path = self.node(rel.parts[0]).joinpath(*rel.parts[1:])
+            path.write_text(text)
+            if path.name == "swanctl.conf":
+                path.chmod(0o600)
+
+    def log_tail(self, node: str, lines: int = 15) -> list[str]:
+        try:
+            return self.charon_log(node).read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return []
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

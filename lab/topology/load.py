@@ -1,0 +1,95 @@
+"""Read a topology file: YAML -> pydantic model -> cross-reference and Azure checks, all errors at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lab.azure.rules import check_azure_rules
+from lab.errors import TopologyError
+from lab.findings import Finding, errors
+from lab.topology.checks import check_topology
+from lab.topology.model import Topology
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys: PyYAML would silently keep the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}: line {mark.line + 1}, column {mark.column + 1}" if mark else source
+        raise TopologyError(f"{where}: not valid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"{source}: not valid YAML: {exc}") from exc
+
+
+_HINTS = {
+    "ip_v4_network": "write a network prefix with its host bits zero, such as 10.2.0.0/16",
+    "ip_v4_address": "write an IPv4 address such as 203.0.113.10",
+    "missing": "add this key",
+    "string_pattern_mismatch": "use lowercase letters, digits and '-', starting with a letter",
+}
+
+
+def findings_from_validation(exc: ValidationError) -> list[Finding]:
+    out = []
+    for err in exc.errors():
+        path = ".".join(_loc(p) for p in err["loc"]).replace(".[", "[")
+        msg, kind = err["msg"], err["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown key (check the spelling; `lab schema` lists the allowed keys)"
+        elif kind in ("literal_error", "ip_v4_network", "ip_v4_address", "string_pattern_mismatch"):
+            msg = f"{msg}, found {err['input']!r}"
+        out.append(Finding(path, msg, _HINTS.get(kind)))
+    return out
+
+
+def _loc(part: int | str) -> str:
+    return f"[{part}]" if isinstance(part, int) else str(part)
+
+
+def validate(data: Any) -> tuple[Topology | None, list[Finding]]:
+    """Validate parsed YAML; returns the model (if its shape is right) and every finding."""
+    if not isinstance(data, dict):
+        return None, [Finding("", "the topology must be a mapping with name, gateways, sites, connections")]
+    try:
+        topo = Topology.model_validate(data)
+    except ValidationError as exc:
+        return None, findings_from_validation(exc)
+    return topo, [*check_topology(topo), *check_azure_rules(topo)]
+
+
+def load_text(text: str, source: str = "topology") -> tuple[Topology, list[Finding]]:
+    """Parse and validate; raise TopologyError naming every error; return the model and its warnings."""
+    topo, found = validate(parse_yaml(text, source))
+    bad = errors(found)
+    if topo is None or bad:
+        lines = [f.render(source) for f in bad]
+        raise TopologyError("\n".join(lines), findings=[f.render(source) for f in bad])
+    return topo, found
+
+
+def load_file(path: Path) -> tuple[Topology, list[Finding]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError(f"{path}: cannot read: {exc.strerror}", hint="check the path") from exc
+    return load_text(text, str(path))
