@@ -1,0 +1,92 @@
+"""The seam between the pipeline and whatever runs nodes: one narrow protocol, plain result types.
+
+Everything the runtime creates is named and labelled from the lab name alone (`lab-<lab>-<node>`,
+namespace `lab-<lab>`), so `down`/`status` find it again after a crash without any state file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lab.plan_types import NodePlan, Plan
+
+LABEL_LAB = "lab.topology"
+LABEL_NODE = "lab.node"
+LABEL_ROLE = "lab.role"
+LABEL_GROUP = "lab.group"
+LABEL_STATE = "lab.state"
+NAME_PREFIX = "lab-"
+
+
+def container_name(lab: str, node: str) -> str:
+    """Docker name of a node's container; unique per lab, readable in `docker ps`."""
+    return f"{NAME_PREFIX}{lab}-{node}"
+
+
+def namespace_name(lab: str) -> str:
+    """The lab's own network namespace, which holds every segment bridge and the bridge-side veths."""
+    return f"{NAME_PREFIX}{lab}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run inside a node returned: exit code and stdout+stderr interleaved."""
+
+    code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node as the runtime sees it now (from labels), independent of any topology file."""
+
+    lab: str
+    node: str
+    role: str
+    group: str
+    container_name: str
+    status: str  # docker's: created, running, exited, ...
+    pid: int  # 0 when not running
+
+
+class Runtime(Protocol):
+    """Runs a Plan's nodes and wires their links; `DockerRuntime` in production, a fake in unit tests."""
+
+    def create_node(self, lab: str, node: NodePlan, image: str, mount: Path) -> None:
+        """Start the node's container (no network yet) with `mount` bind-mounted at /lab."""
+        ...
+
+    def wire(self, plan: Plan) -> None:
+        """Create the lab namespace, one bridge per segment, and every node's interfaces and routes."""
+        ...
+
+    def exec(
+        self,
+        lab: str,
+        node: str,
+        argv: list[str],
+        *,
+        detach: bool = False,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run argv in the node; on timeout the command is killed and the code is 124 (as timeout(1))."""
+        ...
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        """Nodes found by label, of one lab or (None) of every lab."""
+        ...
+
+    def remove_lab(self, lab: str) -> list[str]:
+        """Remove the lab's containers and namespace, whatever exists of them; return what was removed."""
+        ...
+
+    def lab_namespaces(self) -> list[str]:
+        """Existing `lab-*` namespaces, so `down --all` also finds labs whose containers are gone."""
+        ...

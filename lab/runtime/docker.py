@@ -1,0 +1,204 @@
+"""`Runtime` on the Docker SDK: one container per node (network mode none), links wired by `links`.
+
+The client is injected (built once in lab/cli.py). Containers are found again by label, never from
+memory, so `remove_lab` and `list_nodes` work after a crash with no state file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests
+
+from lab.errors import RuntimeBackendError
+from lab.plan_types import NodePlan, Plan
+from lab.runtime import links
+from lab.runtime.base import (
+    LABEL_GROUP,
+    LABEL_LAB,
+    LABEL_NODE,
+    LABEL_ROLE,
+    LABEL_STATE,
+    ExecResult,
+    NodeInfo,
+    container_name,
+    namespace_name,
+)
+
+# ip_forward: every node may route; rp_filter off: asymmetric paths (ECMP, tunnels) are the point;
+# IPv6 off: no RS/MLD/DAD chatter in captures of an IPv4-only lab (also applies to veths added later,
+# via `default`).
+SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+CAPS = ["NET_ADMIN", "NET_RAW"]
+DEVICES = ["/dev/net/tun:/dev/net/tun:rwm"]
+DAEMON_HINT = "is dockerd running? `make setup`, or start it with `dockerd &`"
+IMAGE_HINT = "build the node image first (lab/runtime/image.py)"
+REMOVE_WORKERS = 8
+
+
+@contextmanager
+def _docker_errors(subject: str, lab: str) -> Iterator[None]:
+    """Re-raise Docker SDK/transport failures as RuntimeBackendError naming `subject` with a next step."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise RuntimeBackendError(f"{subject}: {exc.explanation}", hint=IMAGE_HINT) from exc
+    except docker.errors.NotFound as exc:
+        raise RuntimeBackendError(f"{subject}: {exc.explanation}", hint=f"is lab {lab!r} up?") from exc
+    except docker.errors.APIError as exc:
+        hint = f"run `lab down {lab}` to remove leftovers" if exc.status_code == 409 else None
+        raise RuntimeBackendError(f"{subject}: {exc.explanation or exc}", hint=hint) from exc
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise RuntimeBackendError(f"{subject}: docker: {exc}", hint=DAEMON_HINT) from exc
+
+
+def connect_runtime(client_factory: Callable[[], docker.DockerClient] = docker.from_env) -> DockerRuntime:
+    """Build the one Docker client (for lab/cli.py) and check the daemon answers, naming the fix if not."""
+    try:
+        client = client_factory()
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise RuntimeBackendError(f"docker daemon not reachable: {exc}", hint=DAEMON_HINT) from exc
+    return DockerRuntime(client)
+
+
+class DockerRuntime:
+    """Nodes as Docker containers with no Docker networking; see lab.runtime.base.Runtime."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The injected client, for other lab.runtime code that needs Docker (image builds, preflight)."""
+        return self._client
+
+    def create_node(self, lab: str, node: NodePlan, image: str, mount: Path) -> None:
+        """Create and start the container; safe to call from several threads at once."""
+        mount = mount.absolute()
+        labels = {
+            LABEL_LAB: lab,
+            LABEL_NODE: node.name,
+            LABEL_ROLE: node.role,
+            LABEL_GROUP: node.group,
+            LABEL_STATE: str(mount.parent),
+        }
+        with _docker_errors(f"node {node.name!r}", lab):
+            self._client.containers.run(
+                image,
+                name=container_name(lab, node.name),
+                hostname=node.name,
+                labels=labels,
+                network_mode="none",
+                cap_add=CAPS,
+                devices=DEVICES,
+                sysctls=SYSCTLS,
+                volumes={str(mount): {"bind": "/lab", "mode": "rw"}},
+                init=True,  # reaps what detached execs (charon) leave behind
+                detach=True,
+            )
+
+    def wire(self, plan: Plan) -> None:
+        """Wire every node of `plan`; all its containers must be running."""
+        pids = {node.name: self._pid(plan.lab, node.name) for node in plan.nodes}
+        links.wire(plan, pids)
+
+    def exec(
+        self,
+        lab: str,
+        node: str,
+        argv: list[str],
+        *,
+        detach: bool = False,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run argv in the node (no shell). Detached: returns (0, "") once started.
+
+        A timeout wraps argv in coreutils `timeout` inside the container, so the command is really
+        killed (TERM, then KILL 1 s later) and the code is 124, instead of leaving it running.
+        """
+        cmd = ["timeout", "-k", "1", f"{timeout:g}", *argv] if timeout is not None else list(argv)
+        api = self._client.api
+        with _docker_errors(f"node {node!r}: exec {argv[0] if argv else ''!r}", lab):
+            exec_id = api.exec_create(container_name(lab, node), cmd, environment=env)["Id"]
+            output = api.exec_start(exec_id, detach=detach)
+            if detach:
+                return ExecResult(0, "")
+            code = api.exec_inspect(exec_id)["ExitCode"]
+        return ExecResult(int(code), output.decode(errors="replace"))
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        """Nodes by label, sorted by (lab, node)."""
+        label = f"{LABEL_LAB}={lab}" if lab is not None else LABEL_LAB
+        with _docker_errors(f"lab {lab!r}" if lab else "labs", lab or "<name>"):
+            found = self._client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
+        infos = [_node_info(c) for c in found]
+        return sorted(infos, key=lambda i: (i.lab, i.node))
+
+    def remove_lab(self, lab: str) -> list[str]:
+        """Force-remove the lab's containers (in parallel) and its namespace; idempotent."""
+        with _docker_errors(f"lab {lab!r}", lab):
+            found = self._client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"}, sparse=True)
+        with ThreadPoolExecutor(max_workers=REMOVE_WORKERS) as pool:
+            removed = list(pool.map(lambda c: self._remove_container(lab, c.id, _sparse_name(c)), found))
+        names = sorted(f"container {name}" for name in removed if name)
+        if links.remove_namespace(namespace_name(lab)):
+            names.append(f"namespace {namespace_name(lab)}")
+        return names
+
+    def lab_namespaces(self) -> list[str]:
+        return links.lab_namespaces()
+
+    def _remove_container(self, lab: str, container_id: str, name: str) -> str | None:
+        """Remove one container; None when it was already gone (a concurrent `down`)."""
+        try:
+            with _docker_errors(f"lab {lab!r}: container {name}", lab):
+                self._client.api.remove_container(container_id, force=True)
+        except RuntimeBackendError as exc:
+            if isinstance(exc.__cause__, docker.errors.NotFound):
+                return None
+            raise
+        return name
+
+    def _pid(self, lab: str, node: str) -> int:
+        """Host pid of the node's init process, whose /proc/<pid>/ns/net is the node's namespace."""
+        name = container_name(lab, node)
+        with _docker_errors(f"node {node!r}", lab):
+            state = self._client.api.inspect_container(name)["State"]
+        if not state.get("Running") or not state.get("Pid"):
+            raise RuntimeBackendError(
+                f"node {node!r}: container {name} is {state.get('Status', 'not running')}",
+                hint=f"see `docker logs {name}`; `lab down {lab}` then `lab up`",
+            )
+        return int(state["Pid"])
+
+
+def _sparse_name(container: docker.models.containers.Container) -> str:
+    """Name from a sparse listing (which carries `Names`, not `Name`)."""
+    names = container.attrs.get("Names") or [container.id]
+    return str(names[0]).lstrip("/")
+
+
+def _node_info(container: docker.models.containers.Container) -> NodeInfo:
+    labels = container.labels
+    return NodeInfo(
+        lab=labels.get(LABEL_LAB, ""),
+        node=labels.get(LABEL_NODE, ""),
+        role=labels.get(LABEL_ROLE, ""),
+        group=labels.get(LABEL_GROUP, ""),
+        container_name=container.name or "",
+        status=container.status,
+        pid=int(container.attrs.get("State", {}).get("Pid") or 0),
+    )

@@ -1,0 +1,138 @@
+"""Can this machine run a lab, and which ESP data plane will it use? Checked before anything is created.
+
+The checks that only read files take a `root` so unit tests run them against a fake tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import docker
+import docker.errors
+import requests
+
+from lab.errors import RuntimeBackendError
+from lab.runtime import links
+from lab.runtime.docker import DockerRuntime
+
+Dataplane = Literal["kernel", "libipsec"]
+DOCKER_FIX = "run `make setup`, or start the daemon with `dockerd &`"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight finding; `fix` says what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    checks: tuple[Check, ...]
+    dataplane: Dataplane
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.ok)
+
+
+def kernel_has_esp(root: Path, release: str) -> bool:
+    """ESP (esp4) loaded, built in, or available as a module for kernel `release` under `root`."""
+    if (root / "sys/module/esp4").exists():
+        return True
+    moddir = root / "lib/modules" / release
+    builtin = moddir / "modules.builtin"
+    if builtin.is_file() and "esp4.ko" in {Path(line).name for line in builtin.read_text().split()}:
+        return True
+    return moddir.is_dir() and any(moddir.rglob("esp4.ko*"))
+
+
+def choose_dataplane(root: Path, release: str) -> Dataplane:
+    """Kernel ESP when the kernel has it; otherwise strongSwan's userspace kernel-libipsec (TUN)."""
+    return "kernel" if kernel_has_esp(root, release) else "libipsec"
+
+
+def check_dataplane(root: Path, release: str) -> Check:
+    plane = choose_dataplane(root, release)
+    why = "esp4 found" if plane == "kernel" else "no esp4 in this kernel: userspace ESP over /dev/net/tun"
+    return Check("dataplane", True, f"{plane} ({why}; kernel {release})")
+
+
+def check_tun(root: Path) -> Check:
+    ok = (root / "dev/net/tun").exists()
+    detail = "/dev/net/tun present" if ok else "/dev/net/tun missing (libipsec and the containers need it)"
+    fix = "modprobe tun, or: mkdir -p /dev/net && mknod /dev/net/tun c 10 200"
+    return Check("tun", ok, detail, None if ok else fix)
+
+
+def check_root(euid: int) -> Check:
+    ok = euid == 0
+    detail = "running as root" if ok else f"running as uid {euid}; network namespaces need root"
+    return Check("root", ok, detail, None if ok else "run as root (sudo)")
+
+
+def check_docker(client_factory: Callable[[], docker.DockerClient]) -> Check:
+    """The daemon answers a ping (building the client may itself fail when the socket is absent)."""
+    try:
+        client = client_factory()
+        client.ping()
+        version = client.version().get("Version", "?")
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        return Check("docker", False, f"daemon not reachable: {exc}", DOCKER_FIX)
+    return Check("docker", True, f"daemon {version} reachable")
+
+
+def check_netns(scratch: str) -> Check:
+    """pyroute2 can create, use and remove a namespace (fails without root or in a locked-down sandbox)."""
+    try:
+        links.probe_namespace(scratch)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot wire labs"
+        fix = "run as root, on a host (or privileged VM) that allows network namespaces"
+        return Check("netns", False, f"cannot create a network namespace: {exc}", fix)
+    return Check("netns", True, "network namespaces work")
+
+
+def preflight(client_factory: Callable[[], docker.DockerClient], root: Path = Path("/")) -> PreflightReport:
+    """Run every check; never raises, so the CLI can show all problems at once."""
+    release = os.uname().release
+    checks = (
+        check_docker(client_factory),
+        check_tun(root),
+        check_root(os.geteuid()),
+        check_netns(f"lab-preflight-{os.getpid()}"),
+        check_dataplane(root, release),
+    )
+    return PreflightReport(checks, choose_dataplane(root, release))
+
+
+def detect_dataplane(root: Path = Path("/")) -> Dataplane:
+    """The data plane of the running kernel (for commands that only report it)."""
+    return choose_dataplane(root, os.uname().release)
+
+
+def require_preflight(runtime: DockerRuntime, say: Callable[[str], None]) -> Dataplane:
+    """Run preflight before `up`; see `enforce`."""
+    return enforce(preflight(lambda: runtime.client), say)
+
+
+def enforce(report: PreflightReport, say: Callable[[str], None]) -> Dataplane:
+    """Report every failed check through `say` (all at once), then raise if any failed."""
+    for check in report.failed:
+        say(f"preflight {check.name}: {check.detail}" + (f" (fix: {check.fix})" if check.fix else ""))
+    if not report.ok:
+        names = ", ".join(check.name for check in report.failed)
+        fixes = "; ".join(check.fix for check in report.failed if check.fix)
+        raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
+    say(f"data plane: {report.dataplane}")
+    return report.dataplane

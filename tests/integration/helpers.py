@@ -1,0 +1,42 @@
+"""Helpers for integration tests: run the real CLI, snapshot the host's network, find leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_lab(*args: str, home: Path, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real `lab` CLI in a subprocess, as a user would."""
+    env = {**os.environ, "LAB_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=check, cwd=ROOT)
+
+
+def host_network() -> dict[str, object]:
+    """The host namespace's interfaces, addresses, routes, rules and nftables ruleset."""
+    def cmd(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+
+    links = json.loads(cmd("ip", "-j", "link") or "[]")
+    return {
+        "links": sorted(link["ifname"] for link in links),
+        "addr": cmd("ip", "-4", "-o", "addr"),
+        "route": cmd("ip", "-4", "route", "show", "table", "all"),
+        "rule": cmd("ip", "rule"),
+        "nft": cmd("nft", "list", "ruleset"),
+    }
+
+
+def lab_leftovers(name: str) -> list[str]:
+    """Containers and namespaces of a lab that still exist."""
+    containers = subprocess.run(["docker", "ps", "-a", "--filter", f"label=lab.topology={name}",
+                                 "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+    namespaces = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+                  .stdout.split() if n == f"lab-{name}"]
+    return containers + namespaces
