@@ -20,7 +20,7 @@ from lab.errors import LabError, TopologyError
 from lab.state import lab_home
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Emulate Azure VPN Gateway with real IPsec.")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI logs get full tables
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
