@@ -171,7 +171,8 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
 
 
 def _tunnel(node: str, sa: IkeSaStatus) -> TunnelStatus:
-    prop = "/".join(p for p in (sa.encr_alg, sa.integ_alg, sa.prf_alg, sa.dh_group) if p)
+    encr = f"{sa.encr_alg}-{sa.encr_keysize}" if sa.encr_keysize else sa.encr_alg
+    prop = "/".join(p for p in (encr, sa.integ_alg, sa.prf_alg, sa.dh_group) if p)
     return TunnelStatus(
         node=node, connection=sa.name, state=sa.state, local=sa.local_host, remote=sa.remote_host,
         version=sa.version, ike_proposal=prop,

@@ -60,6 +60,7 @@ class IkeSaStatus(_Status):
     local_id: str = ""
     remote_id: str = ""
     encr_alg: str | None = None
+    encr_keysize: int | None = None
     integ_alg: str | None = None
     prf_alg: str | None = None
     dh_group: str | None = None

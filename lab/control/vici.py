@@ -131,6 +131,7 @@ def ike_sa_from_vici(name: str, raw: Raw) -> IkeSaStatus:
         local_id=_text(raw, "local-id"),
         remote_id=_text(raw, "remote-id"),
         encr_alg=_opt_text(raw, "encr-alg"),
+        encr_keysize=_opt_int(raw, "encr-keysize"),
         integ_alg=_opt_text(raw, "integ-alg"),
         prf_alg=_opt_text(raw, "prf-alg"),
         dh_group=_opt_text(raw, "dh-group"),

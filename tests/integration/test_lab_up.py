@@ -41,8 +41,10 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
     # Route-based: Azure offered any-to-any; the site narrowed it to its prefixes.
     assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
 
-    keys = (lab_home / "s2s-rb" / "keys.yml").read_text().split(":")[1].strip()
-    assert keys not in up.stdout + up.stderr + json.dumps(status)
+    psk = (lab_home / "s2s-rb" / "keys.yml").read_text().split(":")[1].strip()
+    logs = "".join(p.read_text() for p in (lab_home / "s2s-rb" / "nodes").glob("*/*.log"))
+    assert "IKE_SA azgw-onprem[1] established" in logs  # the logs are there, and say something
+    assert psk not in up.stdout + up.stderr + json.dumps(status) + logs
 
     down = run_lab("down", "s2s-rb", home=lab_home)
     assert down.returncode == 0, down.stderr
