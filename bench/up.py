@@ -51,7 +51,8 @@ def main() -> None:
             ups.append(timed([*lab, "up", args.topology], env))
         finally:
             downs.append(timed([*lab, "down", name], env))
-    print(f"image build, cold:           {cold_s:.1f} s" if cold_s is not None else "image build, cold:           (run with --cold)")
+    cold = f"{cold_s:.1f} s" if cold_s is not None else "(run with --cold)"
+    print(f"image build, cold:           {cold}")
     print(f"image build, warm (no-op):   {warm_s:.2f} s")
     print(f"lab up -> tunnels up ({args.runs} runs): median {statistics.median(ups):.2f} s, "
           f"min {min(ups):.2f} s, max {max(ups):.2f} s   (goal <= 10 s)")
