@@ -1,15 +1,19 @@
 """Topology -> Plan: decide every node, interface, address and route of a lab (pure, deterministic).
 
-Addressing, Azure-like: gateway instance i sits at the 4th+i address of its VNet's first prefix (Azure
-reserves .1-.3), a site's VPN device at the 1st address of its LAN; test hosts route through them. All
-public IPs share one Internet bridge with on-link default routes, so no router is needed there.
+Addressing, Azure-like: each address-space prefix is one subnet on its VNet's (or site's) segment.
+Gateway instance i sits at the 4th+i address of every VNet prefix (Azure reserves .0-.3), a site's VPN
+device at the 1st address of every site prefix; test hosts live in any prefix and route through the
+gateway (or device) address of their own prefix. An address in each prefix is also what libipsec needs:
+it refuses a CHILD_SA whose local selector holds no local address. All public IPs share one Internet
+bridge with on-link default routes, so no router is needed there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from lab.p2s import client_nodes, pool_routes
 from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.topology.model import Gateway, Site, Topology
 
@@ -31,41 +35,60 @@ class Names:
 
 
 def instance_names(gw_name: str, gw: Gateway) -> list[str]:
-    """A gateway runs as one container per instance: <gw>-0, <gw>-1 (active-active)."""
-    count = 2 if gw.active_active else 1
+    """The instances that carry tunnels when the lab is up: <gw>-0 and <gw>-1 (active-active), or <gw>-0
+    (active-standby, whose warm standby is `standby_name`)."""
+    count = 2 if gw.is_active_active else 1
     return [f"{gw_name}-{i}" for i in range(count)]
 
 
-def gateway_inside_ip(gw: Gateway, index: int) -> IPv4Address:
-    return gw.vnet.address_space[0].network_address + 4 + index
+def standby_name(gw_name: str, gw: Gateway) -> str | None:
+    """An active-standby gateway's second instance container: config loaded, no tunnel until failover."""
+    return None if gw.is_active_active else f"{gw_name}-1"
 
 
-def site_inside_ip(site: Site) -> IPv4Address:
-    return site.address_space[0].network_address + 1
+def gateway_inside_ip(gw: Gateway, index: int, prefix: int = 0) -> IPv4Address:
+    """Where VNet hosts send: instance `index`'s address (A/A), or the floating address (A/S, index 0)."""
+    return gw.vnet.address_space[prefix].network_address + 4 + index
 
 
-def _extra_prefix_addresses(spaces: list[IPv4Network]) -> tuple[IPv4Interface, ...]:
-    """libipsec needs a local address inside every local traffic selector: one /32 per extra prefix."""
-    return tuple(IPv4Interface(f"{net.network_address + 1}/32") for net in spaces[1:])
+def own_inside_ip(gw: Gateway, index: int, prefix: int = 0) -> IPv4Address:
+    """An A/S instance's own inside address (.5, .6): it stays when the floating .4 moves away."""
+    return gw.vnet.address_space[prefix].network_address + 5 + index
+
+
+def site_inside_ip(site: Site, prefix: int = 0) -> IPv4Address:
+    return site.address_space[prefix].network_address + 1
 
 
 def _public_iface(ip: IPv4Address) -> Iface:
     return Iface("eth0", INTERNET, (IPv4Interface(f"{ip}/24"),))
 
 
+def _inside(gw: Gateway, index: int) -> tuple[IPv4Interface, ...]:
+    """A/A: .4+i per prefix. A/S: own .5+i first (the primary: deleting a primary address deletes its
+    secondaries), then, on the initial active, the floating .4 that moves on failover."""
+    spaces = gw.vnet.address_space
+    if gw.is_active_active:
+        return tuple(IPv4Interface(f"{gateway_inside_ip(gw, index, k)}/{n.prefixlen}") for k, n in enumerate(spaces))
+    own = tuple(IPv4Interface(f"{own_inside_ip(gw, index, k)}/{n.prefixlen}") for k, n in enumerate(spaces))
+    floating = tuple(IPv4Interface(f"{gateway_inside_ip(gw, 0, k)}/{n.prefixlen}") for k, n in enumerate(spaces))
+    return own + (floating if index == 0 else ())
+
+
 def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
-    lan = gw.vnet.address_space[0]
+    """Every instance container; an A/S standby's Internet link has no address until it takes over."""
+    names = instance_names(name, gw) + [s for s in [standby_name(name, gw)] if s]
     nodes = []
-    for i, inst in enumerate(instance_names(name, gw)):
-        inside = IPv4Interface(f"{gateway_inside_ip(gw, i)}/{lan.prefixlen}")
+    for i, inst in enumerate(names):
+        public = _public_iface(gw.public_ips[i]) if i < len(gw.public_ips) and inst != standby_name(name, gw) \
+            else Iface("eth0", INTERNET, ())
         nodes.append(
             NodePlan(
                 name=inst,
                 role="gateway",
                 group=name,
-                ifaces=(_public_iface(gw.public_ips[i]), Iface("eth1", segment, (inside,))),
+                ifaces=(public, Iface("eth1", segment, _inside(gw, i))),
                 routes=(Route(DEFAULT, dev="eth0"),),
-                loopbacks=_extra_prefix_addresses(gw.vnet.address_space),
                 runs_charon=True,
             )
         )
@@ -73,15 +96,14 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
 
 
 def site_node(name: str, site: Site, segment: str) -> NodePlan:
-    lan = site.address_space[0]
-    inside = IPv4Interface(f"{site_inside_ip(site)}/{lan.prefixlen}")
+    inside = tuple(IPv4Interface(f"{site_inside_ip(site, k)}/{net.prefixlen}")
+                   for k, net in enumerate(site.address_space))
     return NodePlan(
         name=name,
         role="site",
         group=name,
-        ifaces=(_public_iface(site.public_ip), Iface("eth1", segment, (inside,))),
+        ifaces=(_public_iface(site.public_ip), Iface("eth1", segment, inside)),
         routes=(Route(DEFAULT, dev="eth0"),),
-        loopbacks=_extra_prefix_addresses(site.address_space),
         runs_charon=True,
     )
 
@@ -97,21 +119,31 @@ def host_node(name: str, group: str, ip: IPv4Address, lan: IPv4Network, segment:
     )
 
 
+def prefix_of(ip: IPv4Address, spaces: list[IPv4Network]) -> int:
+    """Index of the address-space prefix holding `ip` (checks guarantee there is one)."""
+    return next(k for k, net in enumerate(spaces) if ip in net)
+
+
 def build_plan(topo: Topology) -> Plan:
     nodes: list[NodePlan] = []
     segments = [INTERNET]
     for i, (gname, gw) in enumerate(sorted(topo.gateways.items())):
         seg = f"vnet{i}"
         segments.append(seg)
-        insts = gateway_nodes(gname, gw, seg)
-        nodes += insts
-        via = tuple(gateway_inside_ip(gw, k) for k in range(len(insts)))
+        nodes += gateway_nodes(gname, gw, seg)
+        spaces = gw.vnet.address_space
         for hname, ip in sorted(gw.vnet.hosts.items()):
-            nodes.append(host_node(hname, gname, ip, gw.vnet.address_space[0], seg, via))
+            k = prefix_of(ip, spaces)
+            via = tuple(gateway_inside_ip(gw, i, k) for i in range(len(instance_names(gname, gw))))
+            host = host_node(hname, gname, ip, spaces[k], seg, via)
+            extra = pool_routes(gw, gateway_inside_ip(gw, 0, k))  # point-to-site (lab/p2s.py)
+            nodes.append(replace(host, routes=host.routes + extra) if extra else host)
     for i, (sname, site) in enumerate(sorted(topo.sites.items())):
         seg = f"site{i}"
         segments.append(seg)
         nodes.append(site_node(sname, site, seg))
         for hname, ip in sorted(site.hosts.items()):
-            nodes.append(host_node(hname, sname, ip, site.address_space[0], seg, (site_inside_ip(site),)))
+            k = prefix_of(ip, site.address_space)
+            nodes.append(host_node(hname, sname, ip, site.address_space[k], seg, (site_inside_ip(site, k),)))
+    nodes += client_nodes(topo, INTERNET)
     return Plan(lab=topo.name, nodes=tuple(nodes), segments=tuple(segments))

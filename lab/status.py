@@ -39,6 +39,17 @@ class TunnelStatus(BaseModel):
     children: list[ChildStatus]
 
 
+class P2sClientStatus(BaseModel):
+    """A point-to-site client as its gateway sees it (docs/p2s.md)."""
+
+    name: str
+    gateway: str
+    public_ip: str
+    state: str  # connected, refused, down
+    virtual_ip: str = ""
+    reason: str = ""
+
+
 class LabStatus(BaseModel):
     name: str
     state_dir: str
@@ -46,3 +57,4 @@ class LabStatus(BaseModel):
     nodes: list[NodeStatus]
     tunnels: list[TunnelStatus]
     problems: list[str] = []
+    p2s_clients: list[P2sClientStatus] = []

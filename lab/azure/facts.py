@@ -1,7 +1,10 @@
 """Azure VPN Gateway facts, as data. Tests, rules, rendering and docs read them from here.
 
-Sources (Microsoft Learn, "About VPN Gateway SKUs", "About cryptographic requirements and Azure VPN
-gateways", "Configure custom IPsec/IKE connection policies", "About VPN devices and IPsec/IKE parameters").
+Sources (Microsoft Learn; docs/azure-model.md quotes the tables): "About gateway SKUs", "About VPN
+devices and IPsec/IKE parameters for S2S VPN Gateway connections" (section "Default IPsec/IKE
+parameters"), "Configure custom IPsec/IKE connection policies" (algorithm, requirement and
+Diffie-Hellman tables). A value the documentation does not state is marked ASSUMPTION where it is
+defined, and docs/azure-model.md lists every assumption.
 """
 
 from __future__ import annotations
@@ -18,59 +21,91 @@ ConnectionMode = Literal["Default", "InitiatorOnly", "ResponderOnly"]
 @dataclass(frozen=True)
 class Sku:
     name: str
-    s2s_tunnels: int
+    s2s_tunnels: int  # "S2S/VNet-to-VNet tunnels" of a RouteBased gateway
     p2s_ikev2: int  # 0: P2S IKEv2 not supported
+    p2s_sstp: int
     aggregate_mbps: int
     bgp: bool
     active_active: bool
     custom_policy: bool
+    route_based_ikev1: bool  # IKEv1 S2S connections on a RouteBased gateway
 
 
+# Throughput: Generation1 for Basic and VpnGw1, Generation2 for VpnGw2-5 (Gen1 VpnGw2/3: 1 / 1.25 Gbps).
 SKUS: dict[str, Sku] = {
     s.name: s
     for s in (
-        Sku("Basic", 10, 0, 100, bgp=False, active_active=False, custom_policy=False),
-        Sku("VpnGw1", 30, 250, 650, bgp=True, active_active=True, custom_policy=True),
-        Sku("VpnGw2", 30, 500, 1250, bgp=True, active_active=True, custom_policy=True),
-        Sku("VpnGw3", 30, 1000, 2500, bgp=True, active_active=True, custom_policy=True),
-        Sku("VpnGw4", 100, 5000, 5000, bgp=True, active_active=True, custom_policy=True),
-        Sku("VpnGw5", 100, 10000, 10000, bgp=True, active_active=True, custom_policy=True),
+        Sku("Basic", 10, 0, 128, 100, bgp=False, active_active=False, custom_policy=False,
+            route_based_ikev1=False),
+        Sku("VpnGw1", 30, 250, 128, 650, bgp=True, active_active=True, custom_policy=True, route_based_ikev1=True),
+        Sku("VpnGw2", 30, 500, 128, 1250, bgp=True, active_active=True, custom_policy=True, route_based_ikev1=True),
+        Sku("VpnGw3", 30, 1000, 128, 2500, bgp=True, active_active=True, custom_policy=True, route_based_ikev1=True),
+        Sku("VpnGw4", 100, 5000, 128, 5000, bgp=True, active_active=True, custom_policy=True,
+            route_based_ikev1=True),
+        Sku("VpnGw5", 100, 10000, 128, 10000, bgp=True, active_active=True, custom_policy=True,
+            route_based_ikev1=True),
     )
 }
 
+# PolicyBased VPN: Basic SKU only, IKEv1 only, one S2S connection, no P2S, no VNet-to-VNet, no BGP,
+# no active-active ("About gateway SKUs", feature table). VNet-to-VNet needs RouteBased on both ends.
+POLICY_BASED_SKUS = ("Basic",)
+POLICY_BASED_IKE_VERSIONS = ("IKEv1",)
+POLICY_BASED_MAX_S2S = 1
+VNET_TO_VNET_VPN_TYPES = ("RouteBased",)
+# ASSUMPTION: each connection counts one tunnel against its gateway's limit (an active-active
+# gateway's two instance tunnels of one connection count once); a VNet-to-VNet connection counts
+# on both gateways, as Azure creates one connection resource on each.
+TUNNELS_PER_CONNECTION = 1
+# "Number of Quick Mode SA: 100" (IKE phase 1 table): prefix pairs of one policy-based connection.
+MAX_QUICK_MODE_SAS = 100
+
 BGP_ASN = 65515
-IKE_SA_LIFETIME_S = 28_800
+IKE_SA_LIFETIME_S = 28_800  # "IKE Main Mode SA lifetime is fixed at 28,800 seconds"
 ROUTE_BASED_CHILD_LIFETIME_S = 27_000
 ROUTE_BASED_CHILD_LIFETIME_KB = 102_400_000
 POLICY_BASED_CHILD_LIFETIME_S = 3_600
+POLICY_BASED_CHILD_LIFETIME_KB = 102_400_000
+POLICY_BASED_DPD = False  # "Dead Peer Detection: Not supported" for PolicyBased
 DPD_TIMEOUT_DEFAULT_S = 45
 DPD_TIMEOUT_RANGE_S = (9, 3_600)
-# Custom policy QM SA lifetime ranges (Azure accepts 300 s .. 172,799 s and 1,024 KB .. 2,147,483,647 KB).
+# Custom policy QM SA lifetime: the docs give the minimums (300 s, 1,024 KB); the maximums are the
+# API's (ASSUMPTION: 172,799 s as New-AzIpsecPolicy validates, and the int32 maximum in KB).
 SA_LIFETIME_RANGE_S = (300, 172_799)
 SA_DATA_SIZE_RANGE_KB = (1_024, 2_147_483_647)
 
-# Custom policy values Azure accepts, mapped to strongSwan proposal keywords.
-IKE_ENCRYPTION = {
+# Every Azure algorithm name the lab knows, mapped to strongSwan's proposal keyword ("" = none).
+IKE_ENCRYPTION_ALGORITHMS = {
     "GCMAES256": "aes256gcm16", "GCMAES128": "aes128gcm16", "AES256": "aes256", "AES192": "aes192",
     "AES128": "aes128", "DES3": "3des", "DES": "des",
 }
-IKE_INTEGRITY = {"SHA384": "sha384", "SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
-DH_GROUP = {
+IKE_INTEGRITY_ALGORITHMS = {"SHA384": "sha384", "SHA256": "sha256", "SHA1": "sha1", "MD5": "md5"}
+DH_GROUPS = {
     "DHGroup24": "modp2048s256", "ECP384": "ecp384", "ECP256": "ecp256", "DHGroup14": "modp2048",
     "DHGroup2048": "modp2048", "DHGroup2": "modp1024", "DHGroup1": "modp768",
 }
-IPSEC_ENCRYPTION = {
+IPSEC_ENCRYPTION_ALGORITHMS = {
     "GCMAES256": "aes256gcm16", "GCMAES192": "aes192gcm16", "GCMAES128": "aes128gcm16",
     "AES256": "aes256", "AES192": "aes192", "AES128": "aes128", "DES3": "3des", "DES": "des",
     "None": "null",
 }
-IPSEC_INTEGRITY = {
+IPSEC_INTEGRITY_ALGORITHMS = {
     "GCMAES256": "", "GCMAES192": "", "GCMAES128": "", "SHA256": "sha256", "SHA1": "sha1", "MD5": "md5",
 }
-PFS_GROUP = {
+PFS_GROUPS = {
     "PFS24": "modp2048s256", "ECP384": "ecp384", "ECP256": "ecp256", "PFS2048": "modp2048",
-    "PFS14": "modp2048", "PFS2": "modp1024", "PFS1": "modp768", "PFSMM": "mm", "None": "",
+    "PFS2": "modp1024", "PFS1": "modp768", "None": "",
 }
+
+# Custom policy: the values the "Algorithms and keys" table allows, in its order.
+# IKE encryption no longer lists DES3/DES (older API versions accepted them). The DH group row also
+# lists "None", which cannot set up an IKE SA: the lab leaves it out.
+IKE_ENCRYPTION = ("GCMAES256", "GCMAES128", "AES256", "AES192", "AES128")
+IKE_INTEGRITY = ("SHA384", "SHA256", "SHA1", "MD5")
+DH_GROUP = ("DHGroup24", "ECP384", "ECP256", "DHGroup14", "DHGroup2048", "DHGroup2", "DHGroup1")
+IPSEC_ENCRYPTION = ("GCMAES256", "GCMAES192", "GCMAES128", "AES256", "AES192", "AES128", "DES3", "DES", "None")
+IPSEC_INTEGRITY = ("GCMAES256", "GCMAES192", "GCMAES128", "SHA256", "SHA1", "MD5")
+PFS_GROUP = ("PFS24", "ECP384", "ECP256", "PFS2048", "PFS2", "PFS1", "None")
 
 
 @dataclass(frozen=True)
@@ -80,20 +115,31 @@ class PolicyOffer:
     encryption: str
     integrity: str
     dh_or_pfs: str = "None"
+    documented: bool = True  # False: an ASSUMPTION of the lab, not in Azure's tables
 
 
-# IKE phase 1 (main mode / IKE_SA) that Azure offers and accepts with no custom policy.
-DEFAULT_IKE_OFFERS: tuple[PolicyOffer, ...] = (
+# IKE phase 1 (main mode / IKE_SA) with no custom policy: DH group 2 (1024 bit) only, per the docs.
+ROUTE_BASED_IKE_OFFERS: tuple[PolicyOffer, ...] = (
+    PolicyOffer("AES256", "SHA1", "DHGroup2"),
+    PolicyOffer("AES256", "SHA256", "DHGroup2"),
+    PolicyOffer("AES128", "SHA1", "DHGroup2"),
+    PolicyOffer("AES128", "SHA256", "DHGroup2"),
+    PolicyOffer("DES3", "SHA1", "DHGroup2"),
+    PolicyOffer("DES3", "SHA256", "DHGroup2"),
+)
+# ASSUMPTION: a RouteBased gateway also accepts these stronger IKE offers with its default policy
+# (field reports; the documentation lists DH group 2 only). `lab validate` says when a site relies on one.
+ROUTE_BASED_IKE_ASSUMED: tuple[PolicyOffer, ...] = (
+    PolicyOffer("AES256", "SHA256", "DHGroup14", documented=False),
+    PolicyOffer("AES256", "SHA384", "DHGroup24", documented=False),
+    PolicyOffer("GCMAES256", "SHA384", "ECP384", documented=False),
+    PolicyOffer("GCMAES256", "SHA256", "ECP256", documented=False),
+)
+POLICY_BASED_IKE_OFFERS: tuple[PolicyOffer, ...] = (
     PolicyOffer("AES256", "SHA256", "DHGroup2"),
     PolicyOffer("AES256", "SHA1", "DHGroup2"),
-    PolicyOffer("AES128", "SHA256", "DHGroup2"),
     PolicyOffer("AES128", "SHA1", "DHGroup2"),
-    PolicyOffer("DES3", "SHA256", "DHGroup2"),
     PolicyOffer("DES3", "SHA1", "DHGroup2"),
-    PolicyOffer("AES256", "SHA256", "DHGroup14"),
-    PolicyOffer("AES256", "SHA384", "DHGroup24"),
-    PolicyOffer("GCMAES256", "SHA384", "ECP384"),
-    PolicyOffer("GCMAES256", "SHA256", "ECP256"),
 )
 
 # Route-based IPsec (quick mode / CHILD_SA) offers with Azure as initiator, in order.
@@ -106,36 +152,35 @@ ROUTE_BASED_INITIATOR_OFFERS: tuple[PolicyOffer, ...] = (
     PolicyOffer("DES3", "SHA256"),
 )
 
-# Route-based IPsec offers Azure accepts as responder (initiator list plus DES and PFS variants).
+# Route-based IPsec offers Azure accepts as responder (initiator list plus DES and PFS variants);
+# the table's PFS column says 1, 2, 14, 24: PFS1, PFS2, PFS2048, PFS24.
 ROUTE_BASED_RESPONDER_OFFERS: tuple[PolicyOffer, ...] = ROUTE_BASED_INITIATOR_OFFERS + (
     PolicyOffer("DES", "SHA1"),
     PolicyOffer("AES256", "SHA1", "PFS1"),
     PolicyOffer("AES256", "SHA1", "PFS2"),
-    PolicyOffer("AES256", "SHA1", "PFS14"),
+    PolicyOffer("AES256", "SHA1", "PFS2048"),
     PolicyOffer("AES128", "SHA1", "PFS1"),
     PolicyOffer("AES128", "SHA1", "PFS2"),
-    PolicyOffer("AES128", "SHA1", "PFS14"),
+    PolicyOffer("AES128", "SHA1", "PFS2048"),
     PolicyOffer("DES3", "SHA1", "PFS1"),
     PolicyOffer("DES3", "SHA1", "PFS2"),
     PolicyOffer("DES3", "SHA256", "PFS2"),
     PolicyOffer("AES256", "SHA256", "PFS1"),
     PolicyOffer("AES256", "SHA256", "PFS2"),
-    PolicyOffer("AES256", "SHA256", "PFS14"),
+    PolicyOffer("AES256", "SHA256", "PFS2048"),
     PolicyOffer("AES256", "SHA1", "PFS24"),
     PolicyOffer("AES256", "SHA256", "PFS24"),
     PolicyOffer("AES128", "SHA256", "None"),
     PolicyOffer("AES128", "SHA256", "PFS1"),
     PolicyOffer("AES128", "SHA256", "PFS2"),
-    PolicyOffer("AES128", "SHA256", "PFS14"),
-    PolicyOffer("DES3", "SHA1", "PFS14"),
+    PolicyOffer("AES128", "SHA256", "PFS2048"),
+    PolicyOffer("DES3", "SHA1", "PFS2048"),
 )
 
-# Policy-based (IKEv1 quick mode) offers: AES256/AES128/3DES with SHA1/SHA256, no PFS.
+# Policy-based (IKEv1 quick mode) offers, no PFS.
 POLICY_BASED_OFFERS: tuple[PolicyOffer, ...] = (
-    PolicyOffer("AES256", "SHA1"),
     PolicyOffer("AES256", "SHA256"),
+    PolicyOffer("AES256", "SHA1"),
     PolicyOffer("AES128", "SHA1"),
-    PolicyOffer("AES128", "SHA256"),
     PolicyOffer("DES3", "SHA1"),
-    PolicyOffer("DES3", "SHA256"),
 )

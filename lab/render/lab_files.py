@@ -5,24 +5,33 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from lab.plan_types import Plan
-from lab.render.connections import render_swanctl
+from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
+from lab.render.p2s import client_nodes, eap_nodes, merge, render_p2s
+from lab.render.standby import fast_dpd_nodes, standby_configs, standby_pairs
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.topology.model import Topology
+
+STANDBY_NOTE = "# Warm standby: loaded by lab.ha with start_action = none; it initiates only after a failover.\n"
 
 
 def render_files(
     topo: Topology, plan: Plan, keys: dict[str, str], dataplane: Dataplane
 ) -> tuple[dict[PurePosixPath, str], dict[str, SwanctlConfig]]:
     """Every file a node mounts at /lab, plus the swanctl trees that control loads over vici."""
-    swan = render_swanctl(topo, keys)
+    swan = merge(render_swanctl(topo, keys), render_p2s(topo))  # point-to-site: lab/render/p2s.py
+    refuse = refused_peers(topo)
+    standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
+    eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
     files: dict[PurePosixPath, str] = {}
     for node in plan.nodes:
         if not node.runs_charon:
             continue
         base = PurePosixPath(node.name)
-        files[base / "strongswan.conf"] = render_strongswan_conf(dataplane)
-        files[base / "swanctl.conf"] = swan.get(node.name, SwanctlConfig()).to_text()
-        files[base / "nftables.conf"] = render_nftables()
+        files[base / "strongswan.conf"] = render_strongswan_conf(dataplane, node.name in fast,
+                                                                   eap=node.name in eap)
+        cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
+        files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
+        files[base / "nftables.conf"] = render_nftables(refuse.get(mirrors.get(node.name, node.name)))
     return dict(sorted(files.items())), swan

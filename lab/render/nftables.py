@@ -1,11 +1,15 @@
 """nftables ruleset for gateway and site nodes: their LAN never reaches the Internet link in clear.
 
 A VPN gateway is not an Internet router for its LAN: what no tunnel carries is dropped, not leaked.
+A connection in InitiatorOnly mode also gets an input rule: strongSwan has no option to refuse IKE_SAs a
+peer initiates, so the peer's first IKE packet is dropped before charon sees it. That packet is a
+request (IKEv2 flag R clear) with a zero responder SPI / cookie: IKEv2 IKE_SA_INIT or IKEv1 main-mode
+message 1. Responses to the gateway's own initiations carry the peer's SPI and pass.
 """
 
 from __future__ import annotations
 
-NFTABLES_CONF = """\
+HEADER = """\
 # Rendered by lab: a LAN packet that no tunnel carries is dropped, never sent in clear to the Internet.
 table inet lab
 delete table inet lab
@@ -14,9 +18,19 @@ table inet lab {
     type filter hook forward priority 0; policy accept;
     iifname "eth1" oifname "eth0" counter drop comment "LAN to Internet: not via a tunnel"
   }
-}
 """
+# UDP header (8 bytes) + IKE header: responder SPI at bytes 8-15, flags at byte 19 (IKEv2 R = 0x20).
+REFUSE_RULE = (
+    '    ip saddr {peer} udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop '
+    'comment "{conn}: InitiatorOnly, refuse IKE_SAs the peer initiates"'
+)
 
 
-def render_nftables() -> str:
-    return NFTABLES_CONF
+def render_nftables(refuse: list[tuple[str, str]] | None = None) -> str:
+    """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections."""
+    text = HEADER
+    if refuse:
+        rules = [REFUSE_RULE.format(peer=peer, conn=conn) for peer, conn in sorted(refuse)]
+        text += "  chain input {\n    type filter hook input priority 0; policy accept;\n"
+        text += "\n".join(rules) + "\n  }\n"
+    return text + "}\n"

@@ -23,16 +23,35 @@ def plugin_list(dataplane: Dataplane) -> str:
     return f"{BASE_PLUGINS} {kernel} socket-default vici updown"
 
 
-def render_strongswan_conf(dataplane: Dataplane) -> str:
+# (timeout s, tries, base): the default window is 2 + 2.8 + 3.9 + 5.5 = 14 s (lab.render.tunnels); `dpd: fast`
+# nodes give up on a silent peer after 0.5 + 0.5 = 1 s (strongSwan's own test suite uses 1.0, 2, 1).
+DEFAULT_RETRANSMIT = ("2.0", "3", "1.4")
+FAST_RETRANSMIT = ("0.5", "1", "1")
+
+
+LEGACY_STROKE = """
+    stroke {
+      # Legacy ipsec.conf devices (lab/device/byo.py): starter hands conns to charon over stroke.
+      secrets_file = /lab/ipsec.secrets
+    }"""
+
+
+def render_strongswan_conf(dataplane: Dataplane, fast_dpd: bool = False, legacy: bool = False,
+                          eap: bool = False) -> str:
+    """`legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
+    `eap`: eap-identity and eap-tls for point-to-site (gateway and clients, docs/p2s.md)."""
+    timeout, tries, base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
+    plugins = plugin_list(dataplane) + (" stroke" if legacy else "") + (" eap-identity eap-tls" if eap else "")
+    stroke = LEGACY_STROKE if legacy else ""
     return f"""\
 # Rendered by lab. charon runs with STRONGSWAN_CONF=/lab/strongswan.conf.
 charon {{
   load_modular = no
-  load = {plugin_list(dataplane)}
+  load = {plugins}
   install_virtual_ip = yes
-  retransmit_timeout = 2.0
-  retransmit_tries = 3
-  retransmit_base = 1.4
+  retransmit_timeout = {timeout}
+  retransmit_tries = {tries}
+  retransmit_base = {base}
   filelog {{
     charon {{
       path = /lab/charon.log
@@ -59,7 +78,7 @@ charon {{
     }}
     vici {{
       socket = unix:///lab/run/charon.vici
-    }}
+    }}{stroke}
   }}
 }}
 """

@@ -27,6 +27,13 @@ class SwanctlConfig:
     connections: dict[str, Tree] = field(default_factory=dict)
     secrets: tuple[SharedKey, ...] = ()
 
+    def initiates(self) -> bool:
+        """Some CHILD_SA starts when loaded: its peer must have its config loaded first, or it answers
+        NO_PROPOSAL_CHOSEN ("no IKE config found") and charon does not retry that."""
+        return any(isinstance(kids, dict) and any(isinstance(c, dict) and c.get("start_action") == "start"
+                                                  for c in kids.values())
+                   for kids in (tree.get("children") for tree in self.connections.values()))
+
     def to_text(self) -> str:
         lines = ["# Rendered by lab: the same tree is loaded into charon over vici.", "connections {"]
         for name, tree in self.connections.items():

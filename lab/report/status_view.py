@@ -36,5 +36,13 @@ def show_status(st: LabStatus, console: Console) -> None:
                 f"{c.bytes_in}\n{c.bytes_out}",
             )
     console.print(tunnels)
+    if st.p2s_clients:
+        clients = Table(title="point-to-site clients")
+        for col in ("client", "gateway", "public IP", "state", "virtual IP", "reason"):
+            clients.add_column(col)
+        for c in st.p2s_clients:
+            state = f"[green]{c.state}[/green]" if c.state == "connected" else f"[red]{c.state}[/red]"
+            clients.add_row(c.name, c.gateway, c.public_ip, state, c.virtual_ip or "-", c.reason or "-")
+        console.print(clients)
     for p in st.problems:
         console.print(f"[red]problem:[/red] {p}")

@@ -5,12 +5,15 @@ Each check is a pure function of the model returning findings, so every problem 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 from itertools import combinations
 
 from lab.findings import Finding
 from lab.topology.model import Topology
+
+VNET_MAX_PREFIXLEN = 29
+SITE_MAX_PREFIXLEN = 30
 
 
 def check_topology(topo: Topology) -> list[Finding]:
@@ -19,25 +22,42 @@ def check_topology(topo: Topology) -> list[Finding]:
         *check_unique_names(topo),
         *check_public_ips(topo),
         *check_address_spaces(topo),
+        *check_prefix_sizes(topo),
         *check_hosts(topo),
     ]
 
 
 def check_references(topo: Topology) -> Iterator[Finding]:
     for cname, conn in topo.connections.items():
+        path = f"connections.{cname}"
         if conn.gateway not in topo.gateways:
-            yield Finding(
-                f"connections.{cname}.gateway",
-                f"gateway {conn.gateway!r} is not defined",
-                f"define it under 'gateways:' or use one of: {', '.join(sorted(topo.gateways))}",
-            )
-        if conn.site not in topo.sites:
-            known = ", ".join(sorted(topo.sites)) or "(none defined)"
-            yield Finding(
-                f"connections.{cname}.site",
-                f"site {conn.site!r} is not defined",
-                f"define it under 'sites:' or use one of: {known}",
-            )
+            yield Finding(f"{path}.gateway", f"gateway {conn.gateway!r} is not defined",
+                          f"define it under 'gateways:' or use one of: {_known(topo.gateways)}")
+        yield from _check_other_end(path, conn.gateway, conn.site, conn.peer_gateway, topo)
+
+
+def _check_other_end(path: str, gateway: str, site: str | None, peer: str | None,
+                     topo: Topology) -> Iterator[Finding]:
+    """A connection ends at exactly one of: an on-prem site, or another gateway of the lab."""
+    if (site is None) == (peer is None):
+        found = "both" if site is not None else "neither"
+        yield Finding(f"{path}.site" if site is not None else path,
+                      f"a connection needs exactly one of 'site' (site-to-site) or 'peer_gateway' "
+                      f"(VNet-to-VNet), found {found}",
+                      "keep 'site: NAME' for an on-prem site, or 'peer_gateway: NAME' for another gateway")
+    elif site is not None and site not in topo.sites:
+        yield Finding(f"{path}.site", f"site {site!r} is not defined",
+                      f"define it under 'sites:' or use one of: {_known(topo.sites)}")
+    elif peer is not None and peer not in topo.gateways:
+        yield Finding(f"{path}.peer_gateway", f"gateway {peer!r} is not defined",
+                      f"define it under 'gateways:' or use one of: {_known(topo.gateways)}")
+    elif peer == gateway:
+        yield Finding(f"{path}.peer_gateway", f"a VNet-to-VNet connection joins two gateways, found {peer!r} twice",
+                      "name the other gateway")
+
+
+def _known(names: Iterable[str]) -> str:
+    return ", ".join(sorted(names)) or "(none defined)"
 
 
 def check_unique_names(topo: Topology) -> Iterator[Finding]:
@@ -112,19 +132,41 @@ def check_address_spaces(topo: Topology) -> Iterator[Finding]:
 
 def check_hosts(topo: Topology) -> Iterator[Finding]:
     for g, gw in topo.gateways.items():
-        yield from _hosts_inside(f"gateways.{g}.vnet.hosts", gw.vnet.hosts, gw.vnet.address_space)
+        count = 2 if gw.is_active_active else 3  # A/S: floating .4, own .5 and .6
+        reserved = {net: _vnet_reserved(net, count) for net in gw.vnet.address_space}
+        yield from _hosts_inside(f"gateways.{g}.vnet.hosts", gw.vnet.hosts, reserved,
+                                 "Azure reserves the first four and the last address of a subnet; "
+                                 "the gateway instances use the next")
     for s, site in topo.sites.items():
-        yield from _hosts_inside(f"sites.{s}.hosts", site.hosts, site.address_space)
+        reserved = {net: {net.network_address, net.network_address + 1, net.broadcast_address}
+                    for net in site.address_space}
+        yield from _hosts_inside(f"sites.{s}.hosts", site.hosts, reserved,
+                                 "the site's VPN device uses the first address of each prefix")
 
 
-def _hosts_inside(
-    path: str, hosts: dict[str, IPv4Address], spaces: list[IPv4Network]
-) -> Iterator[Finding]:
-    first = spaces[0]
+def _vnet_reserved(net: IPv4Network, instances: int) -> set[IPv4Address]:
+    first = net.network_address
+    return {first + i for i in range(4 + instances)} | {net.broadcast_address}
+
+
+def _hosts_inside(path: str, hosts: dict[str, IPv4Address], reserved: dict[IPv4Network, set[IPv4Address]],
+                  why: str) -> Iterator[Finding]:
+    """A test host sits in one of the address space's prefixes, on an address the lab leaves free."""
+    spaces = ", ".join(map(str, reserved))
     for name, ip in hosts.items():
-        if ip not in first or ip in (first.network_address, first.broadcast_address):
-            yield Finding(
-                f"{path}.{name}",
-                f"host address {ip} is not a usable address of the first address space {first}",
-                "test hosts sit on the first prefix's LAN",
-            )
+        net = next((n for n in reserved if ip in n), None)
+        if net is None:
+            yield Finding(f"{path}.{name}", f"host address {ip} is not inside the address space ({spaces})",
+                          "give the host an address in one of the prefixes")
+        elif ip in reserved[net]:
+            yield Finding(f"{path}.{name}", f"host address {ip} is reserved in {net}", f"{why}: use another address")
+
+
+def check_prefix_sizes(topo: Topology) -> Iterator[Finding]:
+    """Each prefix is one subnet with the lab's gateway or device address in it: it needs room."""
+    for path, net in address_spaces(topo):
+        limit = VNET_MAX_PREFIXLEN if path.startswith("gateways.") else SITE_MAX_PREFIXLEN
+        if net.prefixlen > limit:
+            yield Finding(path, f"prefix {net} is too small: the lab needs /{limit} or larger",
+                          "Azure's smallest subnet is a /29 (5 reserved addresses)" if limit == VNET_MAX_PREFIXLEN
+                          else "the site's VPN device and a host each need an address")

@@ -8,10 +8,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lab.azure.compat import check_device_compat
 from lab.azure.rules import check_azure_rules
 from lab.errors import TopologyError
 from lab.findings import Finding, errors
 from lab.topology.checks import check_topology
+from lab.topology.limits import check_emulation_limits
 from lab.topology.model import Topology
 
 
@@ -56,8 +58,11 @@ def findings_from_validation(exc: ValidationError) -> list[Finding]:
         msg, kind = err["msg"], err["type"]
         if kind == "extra_forbidden":
             msg = "unknown key (check the spelling; `lab schema` lists the allowed keys)"
-        elif kind in ("literal_error", "ip_v4_network", "ip_v4_address", "string_pattern_mismatch"):
+        elif kind in ("literal_error", "ip_v4_network", "ip_v4_address", "string_pattern_mismatch",
+                      "greater_than_equal", "less_than_equal"):
             msg = f"{msg}, found {err['input']!r}"
+        elif kind == "value_error":  # raised by our own field validators: the message is already ours
+            msg = str(err.get("ctx", {}).get("error", msg))
         out.append(Finding(path, msg, _HINTS.get(kind)))
     return out
 
@@ -74,7 +79,8 @@ def validate(data: Any) -> tuple[Topology | None, list[Finding]]:
         topo = Topology.model_validate(data)
     except ValidationError as exc:
         return None, findings_from_validation(exc)
-    return topo, [*check_topology(topo), *check_azure_rules(topo)]
+    return topo, [*check_topology(topo), *check_azure_rules(topo), *check_device_compat(topo),
+                  *check_emulation_limits(topo)]
 
 
 def load_text(text: str, source: str = "topology") -> tuple[Topology, list[Finding]]:
@@ -87,9 +93,18 @@ def load_text(text: str, source: str = "topology") -> tuple[Topology, list[Findi
     return topo, found
 
 
-def load_file(path: Path) -> tuple[Topology, list[Finding]]:
+def read_file(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as exc:
         raise TopologyError(f"{path}: cannot read: {exc.strerror}", hint="check the path") from exc
-    return load_text(text, str(path))
+
+
+def load_file(path: Path) -> tuple[Topology, list[Finding]]:
+    return load_text(read_file(path), str(path))
+
+
+def check_file(path: Path) -> tuple[Topology | None, list[Finding]]:
+    """Every finding of a topology file, errors and warnings alike, without raising on errors
+    (`lab validate`); unreadable files and broken YAML still raise TopologyError."""
+    return validate(parse_yaml(read_file(path), str(path)))

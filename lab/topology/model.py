@@ -9,12 +9,29 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from lab.azure import facts
+from lab.azure.algorithms import parse_proposal
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,22}$")]
 LabName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+DEVICE_LIFETIME_RANGE_S = (60, 604_800)
+
+
+def _ike_proposal(text: str) -> str:
+    parse_proposal(text, "ike")
+    return text
+
+
+def _esp_proposal(text: str) -> str:
+    parse_proposal(text, "esp")
+    return text
+
+
+IkeProposal = Annotated[str, AfterValidator(_ike_proposal)]
+EspProposal = Annotated[str, AfterValidator(_esp_proposal)]
+DeviceLifetime = Annotated[int, Field(ge=DEVICE_LIFETIME_RANGE_S[0], le=DEVICE_LIFETIME_RANGE_S[1])]
 
 
 class Strict(BaseModel):
@@ -24,10 +41,33 @@ class Strict(BaseModel):
 
 
 class Vnet(Strict):
-    """The Azure virtual network behind a gateway; `hosts` are test VMs on its first subnet."""
+    """The Azure virtual network behind a gateway; `hosts` are test VMs, each in one of its prefixes."""
 
     address_space: list[IPv4Network] = Field(min_length=1)
     hosts: dict[Name, IPv4Address] = Field(default_factory=dict)
+
+
+class P2sClient(Strict):
+    """A point-to-site client the lab runs as a container. `issuer: untrusted` gives it a certificate from a
+    CA the gateway does not trust (lab-only: to show that such a client is refused)."""
+
+    name: Name
+    issuer: Literal["root", "untrusted"] = "root"
+
+
+class P2s(Strict):
+    """Azure's point-to-site configuration (VpnClientConfiguration): IKEv2 with certificate auth. The gateway
+    authenticates with its certificate, clients with EAP-TLS and a certificate chained to an uploaded root."""
+
+    address_pool: IPv4Network  # VpnClientAddressPool
+    tunnel_type: Literal["IKEv2", "SSTP", "OpenVPN"] = "IKEv2"
+    auth: Literal["certificate"] = "certificate"
+    # Extra trusted roots (PEM files, relative to the topology file); the lab's generated root is always trusted.
+    root_certificates: list[str] = Field(default_factory=list)
+    # Revoked client certificates: SHA-1 thumbprints (40 hex digits) or, for lab-generated ones, client names.
+    revoked: list[str] = Field(default_factory=list)
+    # A count (clients <gw>-client1..N) or the clients by name.
+    clients: Annotated[int, Field(ge=0, le=1000)] | list[Name | P2sClient] = 0
 
 
 class Gateway(Strict):
@@ -36,15 +76,43 @@ class Gateway(Strict):
     vpn_type: facts.VpnType = "RouteBased"
     sku: facts.SkuName = "VpnGw1"
     public_ips: list[IPv4Address] = Field(min_length=1, max_length=2)
-    active_active: bool = False
+    # None: resolved by `resolve_active_active` (active-active where the gateway allows it).
+    active_active: bool | None = None
+    enable_bgp: bool = False  # Azure's EnableBgp: only checked against the SKU; the lab does not run BGP
     vnet: Vnet
+    p2s: P2s | None = None  # point-to-site (docs/p2s.md)
+
+    @property
+    def is_active_active(self) -> bool:
+        return resolve_active_active(self)
+
+
+def resolve_active_active(gw: Gateway) -> bool:
+    """Azure makes new gateways active-active where allowed (RouteBased, not Basic); A/A needs two public
+    IPs, so an unset value means A/A when the file lists two and the gateway allows it, else active-standby."""
+    if gw.active_active is not None:
+        return gw.active_active
+    allowed = gw.vpn_type == "RouteBased" and facts.SKUS[gw.sku].active_active
+    return allowed and len(gw.public_ips) == 2
 
 
 class Device(Strict):
-    """The on-prem VPN device: rendered by the lab, or the user's own config (`config`)."""
+    """The on-prem VPN device: rendered by the lab, or the user's own config (`config`).
+
+    The overrides model a device that does not match Azure (proposals, lifetimes, DPD) without
+    writing its config; unset, the rendered device mirrors the gateway.
+    """
 
     kind: Literal["strongswan"] = "strongswan"
     config: str | None = None
+    ike_proposals: list[IkeProposal] | None = Field(default=None, min_length=1)
+    esp_proposals: list[EspProposal] | None = Field(default=None, min_length=1)
+    ike_lifetime_seconds: DeviceLifetime | None = None
+    child_lifetime_seconds: DeviceLifetime | None = None
+    dpd_delay_seconds: int | None = Field(default=None, ge=0, le=3_600)  # 0: no DPD
+    # prefixes: the device narrows Azure's any-to-any offer to its LAN (policy-style device);
+    # any: it keeps 0.0.0.0/0 <-> 0.0.0.0/0 (route-based/VTI device; see docs/azure-model.md).
+    traffic_selectors: Literal["prefixes", "any"] = "prefixes"
 
 
 class Site(Strict):
@@ -53,18 +121,18 @@ class Site(Strict):
     public_ip: IPv4Address
     address_space: list[IPv4Network] = Field(min_length=1)
     hosts: dict[Name, IPv4Address] = Field(default_factory=dict)
-    device: Device = Field(default_factory=Device)
+    device: Device = Field(default_factory=lambda: Device())
 
 
 class IpsecPolicy(Strict):
     """A custom IPsec/IKE policy: replaces Azure's default offers on one connection."""
 
-    ike_encryption: Literal[tuple(facts.IKE_ENCRYPTION)]  # type: ignore[valid-type]
-    ike_integrity: Literal[tuple(facts.IKE_INTEGRITY)]  # type: ignore[valid-type]
-    dh_group: Literal[tuple(facts.DH_GROUP)]  # type: ignore[valid-type]
-    ipsec_encryption: Literal[tuple(facts.IPSEC_ENCRYPTION)]  # type: ignore[valid-type]
-    ipsec_integrity: Literal[tuple(facts.IPSEC_INTEGRITY)]  # type: ignore[valid-type]
-    pfs_group: Literal[tuple(facts.PFS_GROUP)]  # type: ignore[valid-type]
+    ike_encryption: Literal[facts.IKE_ENCRYPTION]  # type: ignore[valid-type]
+    ike_integrity: Literal[facts.IKE_INTEGRITY]  # type: ignore[valid-type]
+    dh_group: Literal[facts.DH_GROUP]  # type: ignore[valid-type]
+    ipsec_encryption: Literal[facts.IPSEC_ENCRYPTION]  # type: ignore[valid-type]
+    ipsec_integrity: Literal[facts.IPSEC_INTEGRITY]  # type: ignore[valid-type]
+    pfs_group: Literal[facts.PFS_GROUP]  # type: ignore[valid-type]
     sa_lifetime_seconds: int = Field(
         facts.ROUTE_BASED_CHILD_LIFETIME_S, ge=facts.SA_LIFETIME_RANGE_S[0], le=facts.SA_LIFETIME_RANGE_S[1]
     )
@@ -76,10 +144,14 @@ class IpsecPolicy(Strict):
 
 
 class Connection(Strict):
-    """A site-to-site connection between a gateway and a site (Azure: connection type IPsec)."""
+    """A connection of `gateway`: to an on-prem `site` (Azure: type IPsec) or to another gateway of the
+    lab, `peer_gateway` (Azure: type Vnet2Vnet; the lab's one connection stands for Azure's pair of
+    connection resources, one on each gateway, sharing the key and policy). Exactly one of the two.
+    """
 
     gateway: Name
-    site: Name
+    site: Name | None = None
+    peer_gateway: Name | None = None
     shared_key: SecretStr | None = None
     ike_version: facts.IkeVersion = "IKEv2"
     use_policy_based_traffic_selectors: bool = False
@@ -88,6 +160,13 @@ class Connection(Strict):
     dpd_timeout_seconds: int = Field(
         facts.DPD_TIMEOUT_DEFAULT_S, ge=facts.DPD_TIMEOUT_RANGE_S[0], le=facts.DPD_TIMEOUT_RANGE_S[1]
     )
+    # azure: DPD from dpd_timeout_seconds, default retransmits. fast (lab-only, for failover tests): DPD every
+    # second and fast retransmits on both ends, so a dead peer is noticed in about 2 s (docs/ha.md).
+    dpd: Literal["azure", "fast"] = "azure"
+
+    @property
+    def vnet_to_vnet(self) -> bool:
+        return self.peer_gateway is not None
 
 
 class Topology(Strict):

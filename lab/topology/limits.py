@@ -1,0 +1,72 @@
+"""Where the emulation cannot follow Azure, as warnings: the topology is valid, the lab may misbehave.
+
+libipsec (the userspace data plane) has one `ipsec0` per charon and picks the outbound SA by policy
+lookup. Two tunnels of one charon whose CHILD_SAs both end up 0.0.0.0/0 <-> 0.0.0.0/0 have identical
+policies, so all traffic leaves through one of them. Azure offers any-to-any; a device that narrows
+(the lab's rendered default) gives each tunnel its own policies, one that keeps any-to-any does not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from lab.findings import Finding
+from lab.topology.model import Site, Topology
+
+HINT = ("let the devices narrow to their prefixes (device.traffic_selectors: prefixes) or set "
+        "use_policy_based_traffic_selectors on the connections; see docs/azure-model.md")
+
+
+def check_emulation_limits(topo: Topology) -> list[Finding]:
+    return [*_any_to_any_on_gateways(topo), *_any_to_any_on_sites(topo), *_ikev1_one_pair(topo)]
+
+
+def keeps_any_to_any(site: Site) -> bool:
+    """A device whose selectors stay 0/0: declared so, or its own config (the lab cannot see its selectors)."""
+    return site.device.traffic_selectors == "any" or site.device.config is not None
+
+
+def _any_to_any_on_gateways(topo: Topology) -> Iterator[Finding]:
+    per_gateway: dict[str, list[str]] = defaultdict(list)
+    for cname, conn in sorted(topo.connections.items()):
+        gw, site = topo.gateways.get(conn.gateway), topo.sites.get(conn.site or "")
+        if gw is None or site is None or gw.vpn_type != "RouteBased" or conn.use_policy_based_traffic_selectors:
+            continue
+        if keeps_any_to_any(site):
+            per_gateway[conn.gateway].append(cname)
+    for g, conns in sorted(per_gateway.items()):
+        if len(conns) > 1:
+            yield Finding(f"gateways.{g}", f"connections {', '.join(conns)} may all negotiate 0.0.0.0/0 <-> "
+                          "0.0.0.0/0: libipsec (one ipsec0 per gateway instance) cannot tell those tunnels apart "
+                          "and sends their traffic into one", HINT, severity="warning")
+
+
+def _any_to_any_on_sites(topo: Topology) -> Iterator[Finding]:
+    """A 0/0 device with tunnels to two different gateways has the same problem on its own side."""
+    gateways: dict[str, set[str]] = defaultdict(set)
+    for conn in topo.connections.values():
+        site = topo.sites.get(conn.site or "")
+        if site is not None and keeps_any_to_any(site):
+            gateways[conn.site or ""].add(conn.gateway)
+    for s, gws in sorted(gateways.items()):
+        if len(gws) > 1:
+            yield Finding(f"sites.{s}.device.traffic_selectors",
+                          f"tunnels to gateways {', '.join(sorted(gws))} all use 0.0.0.0/0 <-> 0.0.0.0/0: libipsec "
+                          "on this device cannot tell them apart", HINT, severity="warning")
+
+
+def _ikev1_one_pair(topo: Topology) -> Iterator[Finding]:
+    """IKEv1 negotiates one selector pair per CHILD_SA: narrowing any-to-any keeps only the first pair."""
+    for cname, conn in sorted(topo.connections.items()):
+        gw, site = topo.gateways.get(conn.gateway), topo.sites.get(conn.site or "")
+        if (gw is None or site is None or conn.ike_version != "IKEv1" or gw.vpn_type != "RouteBased"
+                or conn.use_policy_based_traffic_selectors or site.device.traffic_selectors != "prefixes"):
+            continue
+        if len(gw.vnet.address_space) > 1 or len(site.address_space) > 1:
+            first = f"{site.address_space[0]} <-> {gw.vnet.address_space[0]}"
+            yield Finding(f"connections.{cname}.ike_version",
+                          f"IKEv1 carries one prefix pair per CHILD_SA: the device narrows Azure's any-to-any "
+                          f"offer to its first pair ({first}) only",
+                          "use IKEv2, or use_policy_based_traffic_selectors: true (one CHILD_SA per pair)",
+                          severity="warning")

@@ -1,0 +1,65 @@
+"""`lab inspect` explains a tunnel that is not up, from the node's charon log (pipeline.status)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab import pipeline
+from lab.control.base import ChildSaStatus, IkeSaStatus
+from lab.plan import build_plan
+from lab.runtime.base import NodeInfo
+from lab.state import LabDir
+from tests.topology.builders import base, model
+
+
+class FakeRuntime:
+    def __init__(self, lab: str, nodes: list[str]) -> None:
+        self.infos = [NodeInfo(lab, n, "", "", f"lab-{lab}-{n}", "running", 1) for n in nodes]
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        return self.infos
+
+
+class FakeControl:
+    def __init__(self, sas: list[IkeSaStatus]) -> None:
+        self._sas = sas
+
+    def sas(self) -> list[IkeSaStatus]:
+        return self._sas
+
+    def close(self) -> None:
+        pass
+
+
+def up_sa(name: str) -> IkeSaStatus:
+    return IkeSaStatus(name=name, uniqueid=1, state="ESTABLISHED", version=2, local_host="a", remote_host="b",
+                       children=[ChildSaStatus(name=name, uniqueid=1, state="INSTALLED", encr_alg="AES_GCM_16")])
+
+
+def make_lab(tmp_path: Path) -> pipeline.Lab:
+    topo = model(base())
+    d = LabDir.of(tmp_path, topo.name)
+    for node in ("azgw-0", "onprem"):
+        d.node(node).mkdir(parents=True)
+    return pipeline.Lab(topo, build_plan(topo), d)
+
+
+def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path)
+    lab.dir.charon_log("onprem").write_text("12[IKE] received proposals unacceptable\n")
+    sas: dict[str, list[IkeSaStatus]] = {"azgw-0": [], "onprem": []}
+    st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
+                         lambda sock: FakeControl(sas[sock.parent.parent.name]), "libipsec")  # type: ignore[arg-type]
+    onprem = [p for p in st.problems if p.startswith("node 'onprem'")]
+    assert len(onprem) == 1
+    assert "connection 'c1' has no IKE_SA" in onprem[0] and ": no proposal chosen" in onprem[0]
+    (gw,) = [p for p in st.problems if p.startswith("node 'azgw-0'")]
+    assert "lab logs azgw-0" in gw
+
+
+def test_inspect_is_quiet_when_every_expected_tunnel_is_up(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path)
+    lab.dir.charon_log("azgw-0").write_text("old: NO_PROPOSAL_CHOSEN\n")
+    st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
+                         lambda sock: FakeControl([up_sa("c1")]), "libipsec")  # type: ignore[arg-type]
+    assert st.problems == [] and len(st.tunnels) == 2
