@@ -1,0 +1,218 @@
+"""`lab verify`, top to bottom: probes from inside the host nodes while the Internet link is captured,
+SA snapshots around each phase, then the checks over what was collected.
+
+Pipeline level: no docker, vici or scapy here. The runtime (exec, capture) and `connect` (vici) are
+injected; packet work is done by lab.probes. Anything that stops the lab from being checked at all
+becomes a ProbeError (exit 2), distinct from a check that ran and failed (exit 1).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lab.control.base import IkeSaStatus, VpnControl
+from lab.errors import LabError, ProbeError
+from lab.pipeline import Lab, load_running
+from lab.plan import INTERNET
+from lab.probes.esp import decrypt_all, verified_keys, wireshark_esp_sa
+from lab.probes.keys_log import SaKeys, parse_keys_log
+from lab.probes.pcap import read_frames
+from lab.probes.results import AGENT_SOURCE, ProbeResult, ProbeSpec, agent_argv, echo_argv, parse_agent_output
+from lab.runtime.base import Runtime
+from lab.state import LabDir
+from lab.verify.checks_sa import check_decryption, check_selectors, check_spis
+from lab.verify.checks_wire import check_encrypted, check_reachability
+from lab.verify.evidence import Evidence, Snapshot
+from lab.verify.model import CheckResult, VerifyReport
+from lab.verify.p2s import has_p2s, verify_p2s
+from lab.verify.targets import ProbeOptions, Targets, build_targets, by_node, reach_specs, selector_specs
+
+Connect = Callable[[Path], VpnControl]
+KeySource = Callable[[LabDir, list[str]], list[SaKeys]]
+Progress = Callable[[str], None]
+ECHO_READY_S = 10.0
+ECHO_LIFETIME_S = 120.0
+EXEC_SLACK_S = 20.0
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    probes: ProbeOptions = field(default_factory=ProbeOptions)
+    max_loss_pct: float = 10.0
+    pcap_dir: Path | None = None  # keep the capture there (else a temporary directory)
+    wireshark_keys: Path | None = None  # write the verified ESP keys there (Wireshark esp_sa format)
+
+
+def read_lab_keys(d: LabDir, nodes: list[str]) -> list[SaKeys]:
+    """ESP keys from every charon node's keys.log (both ends log each CHILD_SA)."""
+    found: list[SaKeys] = []
+    for node in nodes:
+        path = d.keys_log(node)
+        if path.exists():
+            found += parse_keys_log(path.read_text(errors="replace"), node)
+    return found
+
+
+def verify(lab: Lab, runtime: Runtime, connect: Connect, options: VerifyOptions | None = None,
+           read_keys: KeySource = read_lab_keys, progress: Progress = lambda _msg: None) -> VerifyReport:
+    """Run every check against a running lab; raises ProbeError if the lab cannot be checked."""
+    opt = options or VerifyOptions()
+    started = time.monotonic()
+    name = lab.topo.name
+    try:
+        _require_running(lab, runtime)
+        targets = build_targets(lab.topo, lab.plan)
+        marker = f"labverify-{secrets.token_hex(8)}"
+        with _pcap_dir(opt.pcap_dir) as pdir:
+            pcap = pdir / f"{name}-{INTERNET}.pcap"
+            ev = _collect(lab, runtime, connect, targets, marker, pcap, opt.probes, progress)
+            progress(f"decrypting {len(ev.esp_frames)} ESP frames")
+            keys = read_keys(lab.dir, _charon_nodes(lab))
+            ev = replace(ev, keys=keys, decrypted=decrypt_all(ev.frames, keys))
+    except ProbeError:
+        raise
+    except LabError as exc:
+        raise ProbeError(f"lab {name!r} could not be checked: {exc.message}", hint=exc.hint) from exc
+    if opt.wireshark_keys:
+        _write_secret(opt.wireshark_keys, wireshark_esp_sa(verified_keys(ev.decrypted, ev.keys)))
+    checks = run_checks(ev, opt.max_loss_pct)
+    if has_p2s(lab):  # point-to-site (lab/verify/p2s.py); a P2S-only lab has no site-to-site checks
+        checks = (checks if lab.topo.connections else []) + verify_p2s(lab, runtime, progress)
+    return VerifyReport(lab=name, marker=marker, passed=all(c.passed for c in checks),
+                        duration_s=round(time.monotonic() - started, 2),
+                        pcap=str(opt.pcap_dir / pcap.name) if opt.pcap_dir else None,
+                        wireshark_keys=str(opt.wireshark_keys) if opt.wireshark_keys else None, checks=checks)
+
+
+def verify_running(name: str, home: Path, runtime: Runtime, connect: Connect, options: VerifyOptions,
+                   progress: Progress) -> VerifyReport:
+    """`lab verify NAME`: a lab that is not there cannot be checked (exit 2, not a failed check)."""
+    try:
+        lab = load_running(name, home)
+    except LabError as exc:
+        raise ProbeError(exc.message, hint=exc.hint) from exc
+    return verify(lab, runtime, connect, options, progress=progress)
+
+
+def run_checks(ev: Evidence, max_loss_pct: float) -> list[CheckResult]:
+    return [check_reachability(ev, max_loss_pct), check_encrypted(ev), check_spis(ev), check_selectors(ev),
+            check_decryption(ev)]
+
+
+def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, marker: str, pcap: Path,
+             opt: ProbeOptions, progress: Progress) -> Evidence:
+    """Echo responders up; SA snapshot; capture; reachability probes; snapshot; selector probes;
+    stop the capture; snapshot. The last snapshot follows the capture, so it counts every frame seen."""
+    port = random.randint(20000, 29999)
+    for node in targets.echo_nodes:
+        shutil.copyfile(AGENT_SOURCE, lab.dir.node(node) / AGENT_SOURCE.name)
+    with _echo_responders(lab, runtime, targets.echo_nodes, port):
+        before = _snapshot(lab, connect)
+        progress(f"capturing on {INTERNET!r} in namespace lab-{lab.topo.name}")
+        handle = runtime.capture(lab.topo.name, INTERNET, pcap)
+        try:
+            _wait_echo_ready(lab, targets.echo_nodes, port)
+            progress("probing: reachability (ICMP, UDP)")
+            reach = _run_phase(lab, runtime, marker, reach_specs(targets, port, opt))
+            mid = _snapshot(lab, connect)
+            progress(f"probing: selectors ({targets.outside}, spoofed {targets.spoofed})")
+            selector = _run_phase(lab, runtime, marker, selector_specs(targets, opt))
+        finally:
+            stats = handle.stop()
+        after = _snapshot(lab, connect)
+    return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats)
+
+
+def _run_phase(lab: Lab, runtime: Runtime, marker: str, specs: list[ProbeSpec]) -> list[ProbeResult]:
+    """Each source node runs its probes in one agent call; the nodes run in parallel."""
+    def run(node: str, mine: list[ProbeSpec]) -> list[ProbeResult]:
+        budget = sum(s.count * s.interval_s for s in mine) + max(s.timeout_s for s in mine) + EXEC_SLACK_S
+        res = runtime.exec(lab.topo.name, node, agent_argv(marker, mine), timeout=budget)
+        if res.code == 124:
+            raise ProbeError(f"node {node!r}: probe agent did not finish within {budget:g} s")
+        return parse_agent_output(node, res.output, mine)
+
+    groups = by_node(specs)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(run, node, mine) for node, mine in groups.items()]
+        done = {r.spec.id: r for f in futures for r in f.result()}
+    return [done[s.id] for s in specs]
+
+
+@contextmanager
+def _echo_responders(lab: Lab, runtime: Runtime, nodes: list[str], port: int) -> Iterator[None]:
+    """A UDP echo responder per host, ended by a stop file (and by its own lifetime, whatever happens);
+    the responder removes both files when it exits."""
+    ready, stop = f"echo-{port}.ready", f"echo-{port}.stop"
+    for node in nodes:
+        lab.dir.node(node).joinpath(stop).unlink(missing_ok=True)
+        runtime.exec(lab.topo.name, node, echo_argv(port, ECHO_LIFETIME_S, f"/lab/{ready}", f"/lab/{stop}"),
+                     detach=True)
+    try:
+        yield
+    finally:
+        for node in nodes:  # also where it has not started yet: it will stop at once when it does
+            lab.dir.node(node).joinpath(stop).touch()
+
+
+def _wait_echo_ready(lab: Lab, nodes: list[str], port: int) -> None:
+    deadline = time.monotonic() + ECHO_READY_S
+    waiting = list(nodes)
+    while waiting:
+        waiting = [n for n in waiting if not lab.dir.node(n).joinpath(f"echo-{port}.ready").exists()]
+        if waiting and time.monotonic() > deadline:
+            raise ProbeError(f"node {waiting[0]!r}: UDP echo responder did not start within {ECHO_READY_S:g} s",
+                             hint=f"try it by hand: lab exec {waiting[0]} -- python3 /lab/agent.py echo --help")
+        time.sleep(0.05)
+
+
+def _charon_nodes(lab: Lab) -> list[str]:
+    return [n.name for n in lab.plan.nodes if n.runs_charon]
+
+
+def _snapshot(lab: Lab, connect: Connect) -> Snapshot:
+    def one(node: str) -> tuple[str, list[IkeSaStatus]]:
+        ctl = connect(lab.dir.vici_socket(node))
+        try:
+            return node, ctl.sas()
+        finally:
+            ctl.close()
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(pool.map(one, _charon_nodes(lab)))
+
+
+def _require_running(lab: Lab, runtime: Runtime) -> None:
+    live = {n.node: n.status for n in runtime.list_nodes(lab.topo.name)}
+    for node in lab.plan.nodes:
+        if live.get(node.name) != "running":
+            raise ProbeError(f"node {node.name!r} of lab {lab.topo.name!r} is {live.get(node.name, 'missing')}",
+                             hint=f"lab inspect {lab.topo.name}; lab down {lab.topo.name} and lab up again")
+
+
+@contextmanager
+def _pcap_dir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="lab-verify-") as tmp:
+        yield Path(tmp)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Keys are secrets: the file is created readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)

@@ -1,0 +1,129 @@
+"""What `lab verify` probes and what it must never see in clear, derived purely from the lab's plan.
+
+Reachability: every VNet host <-> every host behind the far end of each of its gateway's connections
+(a site, or the peer gateway's VNet), ICMP and UDP, both ways. Selectors: from each of those hosts, a
+probe to an address no prefix of the lab contains, and a probe to each far host from a spoofed source
+outside every prefix; no tunnel may carry either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from lab.plan import INTERNET
+from lab.plan_types import Plan
+from lab.probes.results import ProbeSpec
+from lab.topology.model import Topology
+
+# Candidate /16s for addresses outside every selector, first free ones win (10.99.0.1 in the reference lab).
+OUTSIDE_CANDIDATES = tuple(IPv4Network(f"10.{b}.0.0/16") for b in range(99, 90, -1)) + (
+    IPv4Network("172.31.0.0/16"), IPv4Network("192.168.254.0/24"))
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    count: int = 10
+    selector_count: int = 3
+    interval_s: float = 0.02
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A host behind a gateway (`host_a`) and a host behind the other end of one of its connections: a
+    site, or the peer gateway of a VNet-to-VNet connection (`host_b`); groups name the charon sides."""
+
+    host_a: str
+    host_b: str
+    group_a: str  # the gateway (its instances are nodes <gateway>-<i>)
+    group_b: str  # the site, or the peer gateway
+
+
+@dataclass(frozen=True)
+class Targets:
+    pairs: tuple[Pair, ...]
+    host_ips: dict[str, str]  # host node -> its address
+    public_ips: dict[str, str]  # public address -> gateway/site node
+    groups: dict[str, str]  # charon node -> its gateway/site group
+    inner: dict[str, str]  # address -> what it is; none may appear in clear on the Internet link
+    outside: str  # an address outside every prefix (selector probes)
+    spoofed: str  # a source address outside every prefix (selector probes)
+
+    @property
+    def echo_nodes(self) -> list[str]:
+        return sorted({p.host_a for p in self.pairs} | {p.host_b for p in self.pairs})
+
+    def group_of(self, host: str) -> str | None:
+        """The gateway or site whose charon node(s) route for `host`."""
+        for p in self.pairs:
+            if host in (p.host_a, p.host_b):
+                return p.group_a if host == p.host_a else p.group_b
+        return None
+
+
+def free_addresses(topo: Topology) -> tuple[str, str]:
+    """Two addresses in prefixes no gateway VNet or site uses: a destination and a spoofed source."""
+    used = [n for gw in topo.gateways.values() for n in gw.vnet.address_space]
+    used += [n for site in topo.sites.values() for n in site.address_space]
+    free = [n for n in OUTSIDE_CANDIDATES if not any(n.overlaps(u) for u in used)]
+    return str(free[0].network_address + 1), str(free[1].network_address + 5)
+
+
+def build_targets(topo: Topology, plan: Plan) -> Targets:
+    pairs = []
+    for _, conn in sorted(topo.connections.items()):
+        far = conn.site or conn.peer_gateway or ""
+        far_hosts = topo.sites[far].hosts if conn.site else topo.gateways[far].vnet.hosts
+        pairs += [Pair(a, b, conn.gateway, far) for a in sorted(topo.gateways[conn.gateway].vnet.hosts)
+                  for b in sorted(far_hosts)]
+    host_ips, public, groups, inner = {}, {}, {}, {}
+    for node in plan.nodes:
+        for iface in node.ifaces:
+            for addr in iface.addresses:
+                if iface.segment == INTERNET:
+                    public[str(addr.ip)] = node.name
+                else:
+                    inner[str(addr.ip)] = f"{node.name} {iface.name}"
+        inner.update({str(a.ip): f"{node.name} lo" for a in node.loopbacks})
+        if node.role == "host":
+            host_ips[node.name] = str(node.ifaces[0].addresses[0].ip)
+        if node.runs_charon:
+            groups[node.name] = node.group
+    outside, spoofed = free_addresses(topo)
+    inner.update({outside: "selector probe destination", spoofed: "selector probe spoofed source"})
+    return Targets(tuple(dict.fromkeys(pairs)), host_ips, public, groups, inner, outside, spoofed)
+
+
+def reach_specs(t: Targets, port: int, opt: ProbeOptions) -> list[ProbeSpec]:
+    """ICMP and UDP, each pair both ways; the UDP goes to the far host's echo responder on `port`."""
+    specs = []
+    for p in t.pairs:
+        for src, dst in ((p.host_a, p.host_b), (p.host_b, p.host_a)):
+            for kind in ("icmp", "udp"):
+                specs.append(ProbeSpec(id=f"{kind}:{src}>{dst}", purpose="reach", kind=kind, src_node=src,
+                                       dst=t.host_ips[dst], dst_node=dst, count=opt.count,
+                                       interval_s=opt.interval_s, timeout_s=opt.timeout_s,
+                                       port=port if kind == "udp" else 0))
+    return specs
+
+
+def selector_specs(t: Targets, opt: ProbeOptions) -> list[ProbeSpec]:
+    """Per host: ICMP to an address outside every prefix; per pair direction: ICMP from a spoofed source."""
+    base = ProbeSpec(id="", purpose="selector", kind="icmp", src_node="", dst="", count=opt.selector_count,
+                     interval_s=opt.interval_s, timeout_s=opt.timeout_s)
+    specs = [base.model_copy(update={"id": f"outside:{h}>{t.outside}", "src_node": h, "dst": t.outside})
+             for h in t.echo_nodes]
+    for p in t.pairs:
+        for src, dst in ((p.host_a, p.host_b), (p.host_b, p.host_a)):
+            specs.append(base.model_copy(update={"id": f"spoofed:{src}>{dst}", "src_node": src, "src": t.spoofed,
+                                                 "dst": t.host_ips[dst], "dst_node": dst}))
+    return specs
+
+
+def by_node(specs: list[ProbeSpec]) -> dict[str, list[ProbeSpec]]:
+    out: dict[str, list[ProbeSpec]] = {}
+    for s in specs:
+        out.setdefault(s.src_node, []).append(s)
+    return out
+

@@ -1,0 +1,142 @@
+"""The five checks over made-up evidence: each passes on good evidence and fails on the fault it guards."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Raw
+
+from lab.control.base import ChildSaStatus, IkeSaStatus
+from lab.plan import build_plan
+from lab.probes.esp import Decryption
+from lab.probes.pcap import WireFrame, classify
+from lab.probes.results import ProbeResult, payload
+from lab.runtime.base import CaptureStats
+from lab.topology.load import load_file
+from lab.verify.checks_sa import check_decryption, check_selectors, check_spis
+from lab.verify.checks_wire import check_encrypted, check_reachability
+from lab.verify.evidence import Evidence
+from lab.verify.targets import ProbeOptions, build_targets, reach_specs, selector_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+GW, SITE = "203.0.113.10", "198.51.100.10"
+GW_OUT, SITE_OUT = 0x74E6028A, 0x28D35B82  # gateway's outbound SPI == site's inbound SPI, and back
+MARKER = "labverify-feedbeef"
+N = 10
+
+
+def snapshot(gw_out: int, site_out: int) -> dict[str, list[IkeSaStatus]]:
+    def ike(node: str, spi_in: int, spi_out: int, pin: int, pout: int) -> IkeSaStatus:
+        child = ChildSaStatus(name="c", uniqueid=1, state="INSTALLED", spi_in=f"{spi_in:08x}",
+                              spi_out=f"{spi_out:08x}", packets_in=pin, packets_out=pout)
+        return IkeSaStatus(name="c", uniqueid=1, state="ESTABLISHED", version=2, local_host="", remote_host="",
+                           children=[child])
+    return {"azgw-0": [ike("azgw-0", SITE_OUT, GW_OUT, site_out, gw_out)],
+            "onprem": [ike("onprem", GW_OUT, SITE_OUT, gw_out, site_out)]}
+
+
+def esp(index: int, src: str, dst: str, spi: int) -> WireFrame:
+    body = spi.to_bytes(4, "big") + index.to_bytes(4, "big") + b"\x99" * 60
+    return classify(index, 1.0, bytes(Ether() / IP(src=src, dst=dst) / UDP(sport=4500, dport=4500) / Raw(body)))
+
+
+def decrypted(frame: WireFrame, probe: str, ok: bool = True) -> Decryption:
+    inner = bytes(IP(src="10.1.0.10", dst="10.2.0.10") / ICMP() / Raw(payload(MARKER, probe, 0)))
+    return Decryption(frame, ok, "initiator", "azgw-0", inner if ok else b"", "IP / ICMP", None if ok else "ICV")
+
+
+@pytest.fixture
+def good() -> Evidence:
+    """Reference lab: every probe answered, so 4N ESP frames each way (N ICMP + N UDP requests one way,
+    the answers to the other side's 2N), and the counters grew by exactly that."""
+    topo, _ = load_file(ROOT / "topologies" / "s2s-route-based.yml")
+    targets = build_targets(topo, build_plan(topo))
+    opt = ProbeOptions(count=N)
+    reach = [ProbeResult(spec=s, sent=N, received=N, rtts_ms=[0.5] * N, start=0, end=1)
+             for s in reach_specs(targets, 20000, opt)]
+    selector = [ProbeResult(spec=s, sent=3, received=0, rtts_ms=[], start=0, end=1)
+                for s in selector_specs(targets, opt)]
+    frames = [esp(i, GW, SITE, GW_OUT) for i in range(1, 4 * N + 1)]
+    frames += [esp(i, SITE, GW, SITE_OUT) for i in range(4 * N + 1, 8 * N + 1)]
+    dec = [decrypted(f, "icmp:vm1>pc1") for f in frames]
+    return Evidence(MARKER, targets, reach, selector, snapshot(0, 0), snapshot(4 * N, 4 * N),
+                    snapshot(4 * N, 4 * N), frames, CaptureStats(Path("x"), len(frames), 0), [], dec)
+
+
+def test_good_evidence_passes_every_check(good: Evidence) -> None:
+    for result in (check_reachability(good, 10.0), check_encrypted(good), check_spis(good),
+                   check_selectors(good), check_decryption(good)):
+        assert result.passed, result
+
+
+def test_reachability_fails_on_loss_and_on_nothing_to_probe(good: Evidence) -> None:
+    lossy = [good.reach[0].model_copy(update={"received": N // 2}), *good.reach[1:]]
+    res = check_reachability(replace(good, reach=lossy), 10.0)
+    assert not res.passed and res.evidence[0].startswith("LOSS ICMP vm1 -> pc1")
+    assert res.data["probes"][0]["loss_pct"] == 50.0  # type: ignore[index]
+    assert not check_reachability(replace(good, reach=[]), 10.0).passed
+
+
+def test_encrypted_fails_on_marker_in_clear_and_shows_it(good: Evidence) -> None:
+    leak = classify(99, 1.0, bytes(Ether() / IP(src="10.1.0.10", dst="10.2.0.10") / ICMP()
+                                   / Raw(payload(MARKER, "icmp:vm1>pc1", 3))))
+    res = check_encrypted(replace(good, frames=[*good.frames, leak]))
+    assert not res.passed
+    assert f"carries the marker in clear: '{MARKER}|icmp:vm1>pc1|3'" in res.evidence[0]
+
+
+@pytest.mark.parametrize("frame, why", [
+    (bytes(Ether() / ARP(psrc=GW, pdst="10.2.0.10")), "inner address 10.2.0.10"),
+    (bytes(Ether() / IP(src=GW, dst=SITE) / ICMP()), "neither IKE"),
+    (bytes(Ether() / IP(src="192.0.2.1", dst=SITE) / UDP(sport=500, dport=500) / Raw(b"i" * 30)), "not the lab's"),
+])
+def test_encrypted_fails_on_other_clear_traffic(good: Evidence, frame: bytes, why: str) -> None:
+    res = check_encrypted(replace(good, frames=[*good.frames, classify(99, 1.0, frame)]))
+    assert not res.passed and why in res.evidence[0]
+
+
+def test_encrypted_allows_link_chatter(good: Evidence) -> None:
+    igmp = Ether() / IP(src="0.0.0.0", dst="224.0.0.22", proto=2) / Raw(bytes.fromhex("2200f90200000001"))
+    arp = Ether() / ARP(psrc=GW, pdst=SITE)
+    res = check_encrypted(replace(good, frames=[*good.frames, classify(98, 1.0, bytes(igmp)),
+                                                classify(99, 1.0, bytes(arp))]))
+    assert res.passed and res.data["by_kind"] == {"arp": 1, "esp": 8 * N, "igmp": 1}, res
+
+
+def test_encrypted_fails_when_the_capture_proves_nothing(good: Evidence) -> None:
+    assert not check_encrypted(replace(good, frames=[])).passed
+    dropped = check_encrypted(replace(good, capture=CaptureStats(Path("x"), 40, 3)))
+    assert not dropped.passed and "dropped 3" in dropped.evidence[0]
+
+
+def test_spis_fail_on_wrong_direction_and_on_counters(good: Evidence) -> None:
+    swapped = [esp(1, GW, SITE, SITE_OUT)]  # the gateway sending with its inbound SPI
+    res = check_spis(replace(good, frames=swapped))
+    assert not res.passed and "not an outbound SA of azgw-0" in res.evidence[0]
+    res = check_spis(replace(good, after=snapshot(4 * N - 5, 4 * N)))
+    assert not res.passed and any("less than seen on the wire" in e for e in res.evidence)
+    assert not check_spis(replace(good, frames=[])).passed
+
+
+def test_selectors_fail_when_counters_grow_or_probes_show_up(good: Evidence) -> None:
+    res = check_selectors(replace(good, after=snapshot(4 * N + 3, 4 * N + 3)))
+    assert not res.passed and "while only out-of-selector probes ran" in res.evidence[0]
+    carried = [*good.decrypted, decrypted(good.frames[0], "outside:vm1>10.99.0.1")]
+    res = check_selectors(replace(good, decrypted=carried))
+    assert not res.passed and any("ICMP vm1 -> 10.99.0.1: carried by the tunnel" in e for e in res.evidence)
+    arp = classify(99, 1.0, bytes(Ether() / ARP(psrc=GW, pdst="10.99.0.1")))
+    res = check_selectors(replace(good, frames=[*good.frames, arp]))
+    assert [e.split(":")[0] for e in res.evidence] == ["ICMP vm1 -> 10.99.0.1"]  # the site's probe is not blamed
+
+
+def test_decryption_fails_on_a_bad_frame_or_a_direction_without_the_marker(good: Evidence) -> None:
+    bad = [decrypted(good.frames[0], "x", ok=False), *good.decrypted[1:]]
+    res = check_decryption(replace(good, decrypted=bad))
+    assert not res.passed and res.data["decrypted"] == 8 * N - 1
+    one_way = [d if d.frame.src == GW else replace(d, inner=b"no marker") for d in good.decrypted]
+    assert not check_decryption(replace(good, decrypted=one_way)).passed
+    assert not check_decryption(replace(good, decrypted=[])).passed

@@ -1,0 +1,149 @@
+"""What verify probes (targets), how it talks to the agent, and how it runs, with fakes instead of Docker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.errors import ProbeError, RuntimeBackendError
+from lab.pipeline import Lab
+from lab.plan import build_plan
+from lab.probes.results import ProbeSpec, agent_argv, parse_agent_output
+from lab.runtime.base import CaptureStats, ExecResult, NodeInfo
+from lab.runtime.capture import TcpdumpCapture, tcpdump_argv
+from lab.state import LabDir
+from lab.topology.load import load_file, load_text
+from lab.verify.run import VerifyOptions, verify
+from lab.verify.targets import ProbeOptions, build_targets, free_addresses, reach_specs, selector_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
+
+
+def test_reference_targets() -> None:
+    topo, _ = load_file(REFERENCE)
+    t = build_targets(topo, build_plan(topo))
+    assert [(p.host_a, p.host_b, p.group_a, p.group_b) for p in t.pairs] == [("vm1", "pc1", "azgw", "onprem")]
+    assert t.public_ips == {"203.0.113.10": "azgw-0", "198.51.100.10": "onprem"}
+    assert {"10.1.0.10", "10.2.0.10", "10.1.0.4", "10.2.0.1"} <= set(t.inner)
+    assert (t.outside, t.spoofed) == ("10.99.0.1", "10.98.0.5")
+    reach = reach_specs(t, 20001, ProbeOptions())
+    assert [s.id for s in reach] == ["icmp:vm1>pc1", "udp:vm1>pc1", "icmp:pc1>vm1", "udp:pc1>vm1"]
+    assert reach[1].port == 20001 and reach[1].dst == "10.2.0.10"
+    sel = selector_specs(t, ProbeOptions())
+    assert {(s.src_node, s.src, s.dst) for s in sel} == {
+        ("pc1", None, "10.99.0.1"), ("vm1", None, "10.99.0.1"),
+        ("vm1", "10.98.0.5", "10.2.0.10"), ("pc1", "10.98.0.5", "10.1.0.10")}
+
+
+def test_free_addresses_skip_prefixes_the_lab_uses() -> None:
+    text = REFERENCE.read_text().replace("[10.2.0.0/16]", "[10.2.0.0/16, 10.99.0.0/16, 10.98.0.0/16]")
+    topo, _ = load_text(text)
+    assert free_addresses(topo) == ("10.97.0.1", "10.96.0.5")
+
+
+def spec(i: str) -> ProbeSpec:
+    return ProbeSpec(id=i, purpose="reach", kind="icmp", src_node="vm1", dst="10.2.0.10", dst_node="pc1")
+
+
+def test_agent_argv_and_answer() -> None:
+    argv = agent_argv("m", [spec("a")])
+    assert argv[:3] == ["python3", "/lab/agent.py", "probe"]
+    assert json.loads(argv[3]) == {"marker": "m", "probes": [
+        {"id": "a", "kind": "icmp", "dst": "10.2.0.10", "src": None, "count": 10, "interval": 0.02,
+         "timeout": 1.0, "port": 0}]}
+    result = {"id": "a", "sent": 10, "received": 9, "rtts_ms": [1.0], "start": 1, "end": 2}
+    out = "WARNING: noise\n" + json.dumps({"results": [result]})
+    (r,) = parse_agent_output("vm1", out, [spec("a")])
+    assert (r.sent, r.received, r.loss_pct) == (10, 9, 10.0)
+
+
+@pytest.mark.parametrize("output, message", [
+    ("python3: can't open file", "printed no result"),
+    ('{"error": "PermissionError: x"}', "probe agent failed: PermissionError"),
+    ('{"results": []}', "no result for probe 'a'"),
+    ('{"results": [{"id": "a", "sent": "x"}]}', "malformed result"),
+])
+def test_agent_failures_are_probe_errors(output: str, message: str) -> None:
+    with pytest.raises(ProbeError, match=message):
+        parse_agent_output("vm1", output, [spec("a")])
+
+
+def test_capture_runs_in_the_lab_namespace_only() -> None:
+    argv = tcpdump_argv("lab-x", "inet", Path("/tmp/c.pcap"))
+    assert argv[:3] == ["nsenter", "--net=/run/netns/lab-x", "tcpdump"]
+    assert argv[argv.index("-i") + 1] == "inet" and "-U" in argv
+    with pytest.raises(RuntimeBackendError, match="namespace 'lab-no-such-lab-ns': does not exist"):
+        TcpdumpCapture("lab-no-such-lab-ns", "inet", Path("/tmp/none.pcap"))
+
+
+class FakeCapture:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def stop(self) -> CaptureStats:
+        self.path.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))  # no packets
+        return CaptureStats(self.path, 0, 0)
+
+
+class FakeRuntime:
+    """Answers every probe (as if the tunnel worked) but the capture sees nothing: verify must notice."""
+
+    def __init__(self, lab: Lab, running: bool = True) -> None:
+        self.lab, self.running, self.calls = lab, running, []
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        state = "running" if self.running else "exited"
+        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, state, 1) for n in self.lab.plan.nodes]
+
+    def exec(self, lab: str, node: str, argv: list[str], *, detach: bool = False, env=None,  # noqa: ANN001
+             timeout: float | None = None) -> ExecResult:
+        self.calls.append((node, argv[2]))
+        if argv[2] == "echo":
+            ready = argv[argv.index("--ready") + 1]
+            self.lab.dir.node(node).joinpath(Path(ready).name).write_text("1")
+            return ExecResult(0, "")
+        probes = json.loads(argv[3])["probes"]
+        res = [{"id": p["id"], "sent": p["count"], "received": p["count"] if p["src"] is None and
+                not p["dst"].startswith("10.99") else 0, "rtts_ms": [], "start": 1, "end": 2} for p in probes]
+        return ExecResult(0, json.dumps({"results": res}))
+
+    def capture(self, lab: str, segment: str, path: Path) -> FakeCapture:
+        return FakeCapture(path)
+
+
+class FakeControl:
+    def sas(self) -> list:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def fake_lab(tmp_path: Path) -> Lab:
+    topo, _ = load_file(REFERENCE)
+    d = LabDir.of(tmp_path, topo.name)
+    for n in ("vm1", "pc1"):
+        d.node(n).mkdir(parents=True)
+    return Lab(topo, build_plan(topo), d)
+
+
+def test_verify_orchestration_with_fakes(tmp_path: Path) -> None:
+    lab = fake_lab(tmp_path)
+    rt = FakeRuntime(lab)
+    report = verify(lab, rt, lambda _p: FakeControl(), VerifyOptions(), read_keys=lambda d, n: [])  # type: ignore[arg-type]
+    by = {c.name: c.passed for c in report.checks}
+    assert by == {"reachability": True, "encrypted": False, "spis": False, "selectors": False,
+                  "decryption": False}
+    assert "the capture is empty" in " ".join(report.check("encrypted").evidence)
+    assert (lab.dir.node("vm1") / "agent.py").exists()
+    assert sorted(c for c in rt.calls if c[1] == "echo") == [("pc1", "echo"), ("vm1", "echo")]
+    assert not report.passed and report.marker.startswith("labverify-")
+
+
+def test_verify_refuses_a_lab_that_is_not_running(tmp_path: Path) -> None:
+    lab = fake_lab(tmp_path)
+    with pytest.raises(ProbeError, match="node 'azgw-0' of lab 's2s-rb' is exited"):
+        verify(lab, FakeRuntime(lab, running=False), lambda _p: FakeControl())  # type: ignore[arg-type]
