@@ -1,0 +1,272 @@
+"""`lab fault` and `lab restore`: break a running lab on purpose, remember what was broken, undo it.
+
+Active faults live in <state>/faults.json so a later `lab restore` (another process) knows what to
+undo; `lab down` needs none of it (it removes everything by label). Docker, netlink and nft work goes
+through the injected Runtime, charon through `connect`; this module imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import suppress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab import pipeline
+from lab.control.wait import wait_established
+from lab.errors import ControlError, LabError, RuntimeBackendError
+from lab.plan_types import NodePlan
+from lab.render.swanctl import SwanctlConfig
+from lab.runtime.base import Runtime
+from lab.runtime.faults import LOSS_FILE, delete_argv, loss_ruleset
+
+FaultKind = Literal["kill", "stop", "pause", "charon-restart", "link-down", "loss"]
+NODE_FAULTS = ("kill", "stop", "pause", "charon-restart")
+LINK_FAULTS = ("link-down", "loss")
+FAULTS_FILE = "faults.json"
+CHARON_EXIT_WAIT_S = 5.0
+POLL_S = 0.1
+INITIATE_TIMEOUT_S = 10.0
+
+
+class Fault(BaseModel):
+    """One active fault: a node fault (iface None) or a link fault on node:iface."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FaultKind
+    node: str
+    iface: str | None = None
+    percent: float | None = Field(default=None, ge=0, le=100)
+
+    @property
+    def target(self) -> str:
+        return f"{self.node}:{self.iface}" if self.iface else self.node
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.target}" + (f" {self.percent:g} %" if self.percent is not None else "")
+
+
+class FaultSet(BaseModel):
+    """The content of faults.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    faults: list[Fault] = Field(default_factory=list)
+
+
+def faults_path(state_root: Path) -> Path:
+    return state_root / FAULTS_FILE
+
+
+def read_faults(state_root: Path) -> list[Fault]:
+    """Active faults of a lab; none when the file is absent."""
+    path = faults_path(state_root)
+    if not path.exists():
+        return []
+    try:
+        return list(FaultSet.model_validate_json(path.read_text()).faults)
+    except ValidationError as exc:
+        raise LabError(f"{path}: not a faults file: {exc.errors()[0]['msg']}",
+                       hint="lab down NAME removes the lab with its state") from exc
+
+
+def write_faults(state_root: Path, faults: list[Fault]) -> None:
+    """Write atomically (rename), so a crash never leaves half a file; remove it when nothing is active."""
+    path = faults_path(state_root)
+    if not faults:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(FaultSet(faults=faults).model_dump(mode="json"), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def parse_fault(lab: pipeline.Lab, kind: str, target: str, percent: float | None) -> Fault:
+    """Check a fault against the lab's plan: the node (and interface) exist, loss has a percentage."""
+    node_name, _, iface = target.partition(":")
+    where = f"lab fault {kind} {target}"
+    if kind not in NODE_FAULTS + LINK_FAULTS:
+        raise LabError(f"{where}: unknown fault kind", hint=f"one of {', '.join(NODE_FAULTS + LINK_FAULTS)}")
+    node = _plan_node(lab, node_name, where)
+    if kind in LINK_FAULTS:
+        if iface not in {i.name for i in node.ifaces}:
+            names = ", ".join(f"{node.name}:{i.name}" for i in node.ifaces)
+            raise LabError(f"{where}: a link fault needs NODE:IFACE", hint=f"interfaces: {names}")
+        if kind == "loss" and (percent is None or not 0 <= percent <= 100):
+            raise LabError(f"{where}: loss needs a percentage 0..100", hint=f"lab fault loss {target} 30")
+    elif iface:
+        raise LabError(f"{where}: a node fault takes a node name only", hint=f"lab fault {kind} {node_name}")
+    if kind == "charon-restart" and not node.runs_charon:
+        raise LabError(f"{where}: node {node_name!r} runs no charon", hint="gateways and sites run charon")
+    return Fault(kind=kind, node=node_name, iface=iface or None,  # type: ignore[arg-type]
+                 percent=percent if kind == "loss" else None)
+
+
+def _plan_node(lab: pipeline.Lab, name: str, where: str) -> NodePlan:
+    try:
+        return lab.plan.node(name)
+    except KeyError:
+        names = ", ".join(n.name for n in lab.plan.nodes)
+        raise LabError(f"{where}: node {name!r} is not in lab {lab.topo.name!r}", hint=f"nodes: {names}") from None
+
+
+def merge(active: list[Fault], new: Fault) -> list[Fault]:
+    """Add a fault; a second loss on the same interface replaces the first. A node already down or
+    paused takes no other node fault (restore it first): two would leave restore no single answer."""
+    if new.kind == "loss":
+        return [f for f in active if not (f.kind == "loss" and f.target == new.target)] + [new]
+    if new.kind in NODE_FAULTS:
+        for f in active:
+            if f.kind in NODE_FAULTS and f.node == new.node:
+                raise LabError(f"node {new.node!r} already has fault {f.describe()!r}",
+                               hint=f"lab restore {new.node} first")
+    if new in active:
+        raise LabError(f"fault {new.describe()!r} is already active", hint=f"lab restore {new.target}")
+    return [*active, new]
+
+
+# ---- applying and undoing -----------------------------------------------------------------------
+
+Connect = pipeline.Connect
+
+
+def inject(lab: pipeline.Lab, fault: Fault, runtime: Runtime, connect: Connect, dataplane: str) -> None:
+    """Apply one fault and record it (charon-restart is over once charon is back: nothing to record)."""
+    active = merge(read_faults(lab.dir.root), fault)
+    node = lab.plan.node(fault.node)
+    name = lab.topo.name
+    if fault.kind == "kill":
+        runtime.node_action(name, node.name, "kill")
+    elif fault.kind == "stop":
+        if node.runs_charon:
+            stop_charon(runtime, name, node.name)  # docker's SIGTERM reaches tini, not an exec'd charon
+        runtime.node_action(name, node.name, "stop")
+    elif fault.kind == "pause":
+        runtime.node_action(name, node.name, "pause")
+    elif fault.kind == "charon-restart":
+        stop_charon(runtime, name, node.name)
+        swan = pipeline.swanctl_configs(lab)
+        pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
+        kick_peers(lab, {node.name}, connect, swan)
+        return
+    elif fault.kind == "link-down":
+        runtime.set_link(lab.plan, node.name, fault.iface or "", False)
+    else:
+        load_loss(lab, runtime, node.name, active)
+    write_faults(lab.dir.root, active)
+
+
+def stop_charon(runtime: Runtime, lab: str, node: str) -> None:
+    """SIGTERM charon (it sends DELETE for every IKE_SA) and wait for it to exit; SIGKILL if it hangs."""
+    runtime.exec(lab, node, ["pkill", "-TERM", "-x", "charon"], timeout=5)
+    deadline = time.monotonic() + CHARON_EXIT_WAIT_S
+    while runtime.exec(lab, node, ["pgrep", "-x", "charon"], timeout=5).ok:
+        if time.monotonic() >= deadline:
+            runtime.exec(lab, node, ["pkill", "-KILL", "-x", "charon"], timeout=5)
+            break
+        time.sleep(POLL_S)
+
+
+def load_loss(lab: pipeline.Lab, runtime: Runtime, node: str, active: list[Fault]) -> None:
+    """(Re)load the node's `inet lab_fault` table from every active loss fault on it; none: delete it."""
+    losses = {f.iface or "": f.percent or 0.0 for f in active if f.kind == "loss" and f.node == node}
+    path = lab.dir.node(node) / LOSS_FILE
+    if not losses:
+        runtime.exec(lab.topo.name, node, delete_argv(), timeout=10)  # absent table: harmless failure
+        path.unlink(missing_ok=True)
+        return
+    path.write_text(loss_ruleset(losses))
+    res = runtime.exec(lab.topo.name, node, ["nft", "-f", f"/lab/{LOSS_FILE}"], timeout=10)
+    if not res.ok:
+        raise RuntimeBackendError(f"node {node!r}: loss rules refused by nft: {res.output.strip()}",
+                                  hint=f"see {path}")
+
+
+def restore(lab: pipeline.Lab, target: str | None, runtime: Runtime, connect: Connect, dataplane: str,
+            timeout: float) -> list[Fault]:
+    """Undo the faults on `target` (a node, node:iface, or None for all), then wait for every tunnel
+    when no fault is left. Each undo is recorded at once, so a failure leaves an accurate file."""
+    active = read_faults(lab.dir.root)
+    chosen = [f for f in active if target is None or target in (f.node, f.target)]
+    if target is not None and not chosen:
+        raise LabError(f"lab restore {target}: no active fault there",
+                       hint=f"active: {', '.join(f.describe() for f in active) or 'none'}")
+    swan = pipeline.swanctl_configs(lab)
+    restarted: set[str] = set()
+    for fault in sorted(chosen, key=lambda f: f.kind not in NODE_FAULTS):  # nodes first, then links
+        active = [f for f in active if f != fault]
+        if _undo(lab, fault, active, runtime, connect, swan, dataplane):
+            restarted.add(fault.node)
+        write_faults(lab.dir.root, active)
+    if restarted:
+        kick_peers(lab, restarted, connect, swan)
+    if not active:
+        wait_tunnels(lab, connect, swan, timeout)
+    return chosen
+
+
+def _undo(lab: pipeline.Lab, fault: Fault, active: list[Fault], runtime: Runtime, connect: Connect,
+          swan: dict[str, SwanctlConfig], dataplane: str) -> bool:
+    """Undo one fault; True when the node's container was restarted (a fresh charon, new namespace)."""
+    node = lab.plan.node(fault.node)
+    name = lab.topo.name
+    if fault.kind in ("kill", "stop"):
+        runtime.node_action(name, node.name, "start")
+        runtime.rewire_node(lab.plan, node.name)
+        if node.runs_charon:
+            pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
+        return True
+    if fault.kind == "pause":
+        runtime.node_action(name, node.name, "unpause")
+    elif fault.kind == "link-down":
+        runtime.set_link(lab.plan, node.name, fault.iface or "", True)
+    elif fault.kind == "loss":
+        load_loss(lab, runtime, node.name, active)
+    return False
+
+
+def kick_peers(lab: pipeline.Lab, restarted: set[str], connect: Connect,
+               swan: dict[str, SwanctlConfig]) -> None:
+    """A peer that initiates still holds IKE_SAs the restarted charon forgot, until DPD (tens of
+    seconds): delete them and initiate again, so restore takes seconds, not a DPD timeout."""
+    gone = {str(a.ip) for n in restarted for i in lab.plan.node(n).ifaces for a in i.addresses}
+    for node in lab.plan.nodes:
+        if node.name in restarted or node.name not in swan:
+            continue
+        for conn, tree in swan[node.name].connections.items():
+            children = tree.get("children")
+            remote = tree.get("remote_addrs")
+            if not isinstance(children, dict) or not isinstance(remote, list) or not gone & set(remote):
+                continue
+            starts = [c for c, t in children.items() if isinstance(t, dict) and t.get("start_action") == "start"]
+            if starts:
+                _reinitiate(lab, node.name, conn, starts, connect)
+
+
+def _reinitiate(lab: pipeline.Lab, node: str, conn: str, children: list[str], connect: Connect) -> None:
+    """Terminate (no SA to terminate is fine) and initiate; failures are left to wait_tunnels to explain."""
+    ctl = connect(lab.dir.vici_socket(node))
+    try:
+        with suppress(ControlError):
+            ctl.terminate_ike(conn)
+        for child in children:
+            with suppress(ControlError):
+                ctl.initiate(child, conn, INITIATE_TIMEOUT_S)
+    finally:
+        ctl.close()
+
+
+def wait_tunnels(lab: pipeline.Lab, connect: Connect, swan: dict[str, SwanctlConfig],
+                 timeout: float) -> None:
+    """Every tunnel of the lab ESTABLISHED/INSTALLED again (the state `lab up` left), or ControlError."""
+    controls = {n: connect(lab.dir.vici_socket(n)) for n in swan}
+    try:
+        wait_established(controls, pipeline.expected_sas(swan), timeout, lab.dir.log_tail)
+    finally:
+        for ctl in controls.values():
+            ctl.close()
+
