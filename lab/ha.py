@@ -1,0 +1,193 @@
+"""High availability of gateway instances: the agents that make failover happen, and planned moves.
+
+Active-standby: both instance containers run charon; the standby has the active's config loaded with
+start_action = none. The active holds the public IP and the floating inside address (.4) that VNet hosts
+route via. An agent in each instance (lab/probes/ha_agent.py) watches the floating address while its role
+file says "standby" and takes over when it stops answering. Active-active: an agent on each VNet host
+keeps only live instances in its ECMP default route. Pipeline level: no docker, vici or scapy here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.errors import ControlError, LabError, RuntimeBackendError
+from lab.plan import gateway_inside_ip, instance_names, standby_name
+from lab.render.standby import standby_configs, takeover_children
+from lab.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from lab.control.base import VpnControl
+    from lab.pipeline import Lab
+
+Connect = Callable[[Path], "VpnControl"]
+AGENT_SOURCE = Path(__file__).parent / "probes" / "ha_agent.py"
+AGENT = "/lab/ha_agent.py"
+ROLE_FILE = "ha-role"
+EVENTS_FILE = "ha-events.jsonl"
+PID_FILE = "ha-agent.pid"
+WATCH_INTERVAL_S = 0.2  # standby: ping the active every 200 ms ...
+WATCH_MISSES = 3  # ... and take over after 3 misses (0.6 s)
+HOP_INTERVAL_S = 0.1  # VNet host: ping each next hop every 100 ms ...
+HOP_MISSES = 4  # ... and drop it after 0.4 s of silence
+
+
+@dataclass(frozen=True)
+class StandbyPair:
+    """An active-standby gateway: its two instances and what moves between them."""
+
+    gateway: str
+    nodes: tuple[str, str]  # (<gw>-0, <gw>-1)
+    take: tuple[tuple[str, str], ...]  # (iface, address/prefix) the active holds
+    peer: str  # the floating inside address the standby watches
+
+
+def standby_pairs(lab: Lab) -> list[StandbyPair]:
+    out = []
+    for g, gw in sorted(lab.topo.gateways.items()):
+        standby = standby_name(g, gw)
+        if standby is None:
+            continue
+        inside = [("eth1", str(IPv4Interface(f"{gateway_inside_ip(gw, 0, k)}/{n.prefixlen}")))
+                  for k, n in enumerate(gw.vnet.address_space)]
+        take = (("eth0", f"{gw.public_ips[0]}/24"), *inside)
+        out.append(StandbyPair(g, (f"{g}-0", standby), take, str(gateway_inside_ip(gw, 0))))
+    return out
+
+
+def ecmp_hosts(lab: Lab) -> list[tuple[str, list[str]]]:
+    """(VNet host, its next hops) for every host of an active-active gateway."""
+    out = []
+    for node in lab.plan.nodes:
+        gw = lab.topo.gateways.get(node.group)
+        if node.role == "host" and gw is not None and len(instance_names(node.group, gw)) > 1:
+            out.append((node.name, [str(h) for h in node.routes[0].via]))
+    return out
+
+
+def role(lab: Lab, node: str) -> str:
+    path = lab.dir.node(node) / ROLE_FILE
+    return path.read_text().strip() if path.exists() else "active"
+
+
+def set_role(lab: Lab, node: str, value: str) -> None:
+    (lab.dir.node(node) / ROLE_FILE).write_text(value + "\n")
+
+
+def active_of(lab: Lab, pair: StandbyPair) -> str:
+    return next((n for n in pair.nodes if role(lab, n) == "active"), pair.nodes[0])
+
+
+def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool = True) -> None:
+    """Load standby configs and (re)start every HA agent; after `up`, and after `restore`."""
+    from lab import pipeline  # noqa: PLC0415 - pipeline calls this module
+
+    swan = pipeline.swanctl_configs(lab)
+    warm = standby_configs(lab.topo, swan)
+    for pair in standby_pairs(lab):
+        ctl = connect(lab.dir.vici_socket(pair.nodes[1]))
+        try:
+            ctl.load(warm[pair.nodes[1]])
+        finally:
+            ctl.close()
+        for i, node in enumerate(pair.nodes):
+            if reset_roles:
+                set_role(lab, node, "active" if i == 0 else "standby")
+            spec = {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
+                    "peer": pair.peer, "interval": WATCH_INTERVAL_S, "misses": WATCH_MISSES,
+                    "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
+                    "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or warm[node])]}
+            _run_agent(lab, runtime, node, "standby", spec)
+    for host, hops in ecmp_hosts(lab):
+        spec = {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": HOP_MISSES,
+                "events": f"/lab/{EVENTS_FILE}"}
+        _run_agent(lab, runtime, host, "vnet", spec)
+
+
+def _run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:
+    """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
+    d = lab.dir.node(node)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "ha_agent.py").write_text(AGENT_SOURCE.read_text())
+    (d / "ha-spec.json").write_text(json.dumps(spec, indent=1))
+    stop_agent(lab, runtime, node)
+    argv = ["sh", "-c", f"echo $$ > /lab/{PID_FILE}; exec python3 {AGENT} {mode} /lab/ha-spec.json"]
+    runtime.exec(lab.topo.name, node, argv, detach=True)
+
+
+def stop_agent(lab: Lab, runtime: Runtime, node: str) -> None:
+    pid_file = lab.dir.node(node) / PID_FILE
+    pid = pid_file.read_text().strip() if pid_file.exists() else ""
+    if pid.isdigit():
+        with suppress(RuntimeBackendError):  # container gone: so is the agent
+            runtime.exec(lab.topo.name, node, ["kill", pid], timeout=5)
+    pid_file.unlink(missing_ok=True)
+
+
+def pair_of(lab: Lab, gateway: str) -> StandbyPair | None:
+    if gateway not in lab.topo.gateways:
+        raise LabError(f"lab failover {gateway}: no gateway {gateway!r} in lab {lab.topo.name!r}",
+                       hint=f"gateways: {', '.join(sorted(lab.topo.gateways))}")
+    return next((p for p in standby_pairs(lab) if p.gateway == gateway), None)
+
+
+def planned_move(lab: Lab, pair: StandbyPair, runtime: Runtime, connect: Connect) -> tuple[str, str]:
+    """Planned failover: the old active says DELETE and gives up the addresses; the standby takes them,
+    announces them and initiates (swanctl over vici). Returns (old, new) active."""
+    old = active_of(lab, pair)
+    new = pair.nodes[1] if old == pair.nodes[0] else pair.nodes[0]
+    set_role(lab, new, "active")
+    release(lab, pair, old, runtime, connect)
+    res = runtime.exec(lab.topo.name, new, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+    if not res.ok:
+        raise RuntimeBackendError(f"node {new!r}: takeover failed: {res.output.strip()[-300:]}",
+                                  hint=f"lab logs {new}")
+    set_role(lab, old, "standby")  # only now: watching earlier, it would see .4 gone and take it back
+    return old, new
+
+
+def release(lab: Lab, pair: StandbyPair, node: str, runtime: Runtime, connect: Connect) -> None:
+    """Stop `node` being active: terminate its IKE_SAs (DELETE to the peer), drop the moving addresses.
+    Its role is "releasing" (its agent watches nothing) until the caller makes it a standby."""
+    set_role(lab, node, "releasing")
+    ctl = connect(lab.dir.vici_socket(node))
+    try:
+        for sa in {s.name for s in ctl.sas()}:
+            with suppress(ControlError):
+                ctl.terminate_ike(sa)
+    finally:
+        ctl.close()
+    for iface, cidr in pair.take:
+        runtime.exec(lab.topo.name, node, ["ip", "addr", "del", cidr, "dev", iface], timeout=5)
+
+
+def before_restore(lab: Lab, runtime: Runtime, connect: Connect) -> None:
+    """`lab restore` brings back the starting state, where <gw>-0 is active: hand the addresses back
+    from a standby that took over (the restarted <gw>-0 gets them from its plan and initiates)."""
+    running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
+    for pair in standby_pairs(lab):
+        first, second = pair.nodes
+        if role(lab, second) == "active" and second in running:
+            for node in pair.nodes:
+                stop_agent(lab, runtime, node)  # start_agents (after restore) starts them with fresh roles
+            release(lab, pair, second, runtime, connect)
+            set_role(lab, first, "active")
+            if first in running:  # planned move earlier: <gw>-0 is up, it takes the addresses back itself
+                runtime.exec(lab.topo.name, first, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+
+
+def agent_events(lab: Lab) -> list[dict[str, object]]:
+    """Every HA agent event of the lab (JSON lines from each node's state directory)."""
+    out: list[dict[str, object]] = []
+    for node in lab.plan.nodes:
+        path = lab.dir.node(node.name) / EVENTS_FILE
+        if path.exists():
+            out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(out, key=lambda e: float(e["t"]))  # type: ignore[arg-type]
+

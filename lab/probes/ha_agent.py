@@ -1,0 +1,174 @@
+"""HA agents, copied into a node's /lab and run there detached by lab.ha (python3 only; imports no `lab`).
+
+  standby SPEC  on each instance of an active-standby gateway: while its role file says "standby", ping
+                the active's floating inside address; after N misses take the addresses, announce them
+                with gratuitous ARP and initiate the tunnels with swanctl (charon found via /etc/strongswan.conf)
+  vnet SPEC     on a VNet host of an active-active gateway: ping every ECMP next hop and keep only live
+                ones in the default route (a dead instance leaves the route within ~0.5 s)
+Events go to a JSON-lines file with time.time() stamps (all containers share the host's clock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+ETH_P_ARP = 0x0806
+GARP_DELAYS_S = (0.0, 0.2, 0.5, 1.0)  # repeats: a neighbour entry refreshed < 1 s ago (locktime) ignores one
+
+
+def log_event(path: str, kind: str, **fields: object) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"t": time.time(), "event": kind, **fields}) + "\n")
+
+
+def _checksum(data: bytes) -> int:
+    data += b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+class Pinger:
+    """ICMP echo to several addresses over one raw socket; remembers when each last answered."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        self.ident = os.getpid() & 0xFFFF
+        self.seq = 0
+        self.last = {t: time.monotonic() for t in targets}  # grace: alive at start
+
+    def send_all(self) -> None:
+        self.seq = (self.seq + 1) & 0xFFFF
+        for target in self.last:
+            head = struct.pack("!BBHHH", 8, 0, 0, self.ident, self.seq)
+            pkt = struct.pack("!BBHHH", 8, 0, _checksum(head + b"ha"), self.ident, self.seq) + b"ha"
+            with suppress(OSError):  # no route / no address yet: counts as a miss
+                self.sock.sendto(pkt, (target, 0))
+
+    def drain(self, until: float) -> None:
+        while (left := until - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                return
+            data, (src, _) = self.sock.recvfrom(2048)
+            ihl = (data[0] & 0x0F) * 4
+            kind, _, _, ident, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+            if kind == 0 and ident == self.ident and src in self.last:
+                self.last[src] = time.monotonic()
+
+    def dead(self, target: str, after_s: float) -> bool:
+        return time.monotonic() - self.last[target] > after_s
+
+
+def _mac(iface: str) -> bytes:
+    return bytes.fromhex(Path(f"/sys/class/net/{iface}/address").read_text().strip().replace(":", ""))
+
+
+def garp(iface: str, ip: str) -> None:
+    """Gratuitous ARP (request and reply, sender = target = ip) so neighbours move ip to our MAC."""
+    mac, addr = _mac(iface), socket.inet_aton(ip)
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+        s.bind((iface, ETH_P_ARP))
+        for op, dst in ((1, b"\0" * 6), (2, b"\xff" * 6)):
+            arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, mac, addr, dst, addr)
+            s.send(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
+
+
+def _garp_repeated(take: list[list[str]]) -> None:
+    start = time.monotonic()
+    for delay in GARP_DELAYS_S:
+        time.sleep(max(0.0, start + delay - time.monotonic()))
+        for iface, cidr in take:
+            with suppress(OSError):
+                garp(iface, cidr.split("/")[0])
+
+
+def take_over(spec: dict) -> threading.Thread:
+    """Addresses, gratuitous ARP, then initiate every tunnel the old active started (in parallel)."""
+    for iface, cidr in spec["take"]:
+        subprocess.run(["ip", "addr", "replace", cidr, "dev", iface], capture_output=True)
+    for dst, dev in spec["routes"]:  # the kernel flushed them when the link's last address went
+        subprocess.run(["ip", "route", "replace", dst, "dev", dev], capture_output=True)
+    log_event(spec["events"], "addresses-taken", node=spec["node"])
+    announcer = threading.Thread(target=_garp_repeated, args=(spec["take"],), daemon=True)
+    announcer.start()
+    runs = [subprocess.Popen(["swanctl", "--initiate", "--child", child, "--ike", ike, "--timeout", "10"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for child, ike in spec["initiate"]]
+    codes = [p.wait() for p in runs]
+    log_event(spec["events"], "initiated", node=spec["node"], codes=codes)
+    return announcer
+
+
+def takeover_main(spec: dict) -> int:
+    """A planned takeover, run once by `lab failover --planned`: same steps as the agent's own."""
+    Path(spec["role_file"]).write_text("active\n")
+    log_event(spec["events"], "planned-takeover", node=spec["node"])
+    take_over(spec).join()
+    return 0
+
+
+def standby_main(spec: dict) -> int:
+    role = Path(spec["role_file"])
+    pinger = Pinger([spec["peer"]])
+    interval, after = float(spec["interval"]), float(spec["interval"]) * int(spec["misses"])
+    log_event(spec["events"], "agent-started", node=spec["node"], role=role.read_text().strip())
+    while True:
+        tick = time.monotonic()
+        if role.read_text().strip() != "standby":
+            pinger.last[spec["peer"]] = tick  # not watching: a later standby period starts with grace
+            time.sleep(interval)
+            continue
+        pinger.send_all()
+        pinger.drain(tick + interval)
+        if pinger.dead(spec["peer"], after):
+            log_event(spec["events"], "peer-dead", node=spec["node"], peer=spec["peer"])
+            role.write_text("active\n")
+            take_over(spec)
+
+
+def _set_route(hops: list[str], dev: str) -> None:
+    argv = ["ip", "route", "replace", "default"]
+    if len(hops) == 1:
+        argv += ["via", hops[0], "dev", dev]
+    else:
+        for hop in hops:
+            argv += ["nexthop", "via", hop, "dev", dev]
+    subprocess.run(argv, capture_output=True)
+
+
+def vnet_main(spec: dict) -> int:
+    """Keep the default route on the live next hops; with none alive keep them all (nothing to prefer)."""
+    hops, dev = list(spec["hops"]), spec["dev"]
+    pinger = Pinger(hops)
+    interval, after = float(spec["interval"]), float(spec["interval"]) * int(spec["misses"])
+    using = list(hops)
+    log_event(spec["events"], "agent-started", node=spec["node"], hops=hops)
+    while True:
+        tick = time.monotonic()
+        pinger.send_all()
+        pinger.drain(tick + interval)
+        alive = [h for h in hops if not pinger.dead(h, after)] or list(hops)
+        if alive != using:
+            _set_route(alive, dev)
+            log_event(spec["events"], "route", node=spec["node"], hops=alive, dropped=sorted(set(hops) - set(alive)))
+            using = alive
+
+
+def main(argv: list[str]) -> int:
+    mode, spec = argv[0], json.loads(Path(argv[1]).read_text())
+    modes = {"standby": standby_main, "vnet": vnet_main, "takeover": takeover_main}
+    return modes[mode](spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,70 @@
+"""Active-standby and active-active as planned and rendered: standby nodes, addresses, agents' inputs."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Interface
+from pathlib import Path
+
+from lab import ha
+from lab.pipeline import Lab
+from lab.plan import build_plan
+from lab.render.lab_files import render_files
+from lab.render.standby import fast_dpd_nodes, takeover_children
+from lab.state import LabDir
+from lab.topology.load import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lab_of(name: str) -> Lab:
+    topo, _ = load_file(ROOT / "topologies" / f"{name}.yml")
+    return Lab(topo, build_plan(topo), LabDir(Path("/nonexistent")))
+
+
+def test_unset_active_active_follows_what_the_gateway_allows() -> None:
+    aa, s2s = lab_of("active-active"), lab_of("s2s-route-based")
+    assert aa.topo.gateways["azgw"].active_active is None and aa.topo.gateways["azgw"].is_active_active
+    assert not s2s.topo.gateways["azgw"].is_active_active
+    assert not lab_of("policy-based-basic").topo.gateways[next(iter(lab_of("policy-based-basic").topo.gateways))] \
+        .is_active_active
+
+
+def test_active_standby_has_a_warm_standby_without_a_public_address() -> None:
+    lab = lab_of("active-standby")
+    active, standby = lab.plan.node("azgw-0"), lab.plan.node("azgw-1")
+    assert active.ifaces[0].addresses == (IPv4Interface("203.0.113.10/24"),)
+    assert standby.ifaces[0].addresses == ()
+    assert active.ifaces[1].addresses == (IPv4Interface("10.1.0.5/16"), IPv4Interface("10.1.0.4/16"))
+    assert standby.ifaces[1].addresses == (IPv4Interface("10.1.0.6/16"),)
+    assert lab.plan.node("vm1").routes[0].via == (IPv4Interface("10.1.0.4/16").ip,)
+
+
+def test_standby_pair_moves_public_and_floating_addresses() -> None:
+    (pair,) = ha.standby_pairs(lab_of("active-standby"))
+    assert pair.nodes == ("azgw-0", "azgw-1")
+    assert pair.take == (("eth0", "203.0.113.10/24"), ("eth1", "10.1.0.4/16"))
+    assert pair.peer == "10.1.0.4"
+    assert ha.ecmp_hosts(lab_of("active-standby")) == []
+    assert ha.ecmp_hosts(lab_of("active-active")) == [("vm1", ["10.1.0.4", "10.1.0.5"])]
+
+
+def test_standby_config_mirrors_the_active_but_starts_nothing() -> None:
+    lab = lab_of("active-standby")
+    files, swan = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
+    assert "azgw-1" not in swan  # not loaded by `up`, nor expected up: lab.ha loads it
+    text = files[Path("azgw-1/swanctl.conf")]  # type: ignore[index]
+    assert "start_action = none" in text and "start_action = start" not in text
+    assert "local_addrs = 203.0.113.10" in text
+    assert takeover_children(swan["azgw-0"]) == [("azgw-onprem", "azgw-onprem")]
+
+
+def test_fast_dpd_renders_one_second_dpd_and_fast_retransmits() -> None:
+    lab = lab_of("active-standby")
+    assert fast_dpd_nodes(lab.topo) == {"azgw-0", "azgw-1", "onprem"}
+    files, _ = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
+    for node in ("azgw-0", "azgw-1", "onprem"):
+        assert "retransmit_timeout = 0.5" in files[Path(f"{node}/strongswan.conf")]  # type: ignore[index]
+        assert "dpd_delay = 1s" in files[Path(f"{node}/swanctl.conf")]  # type: ignore[index]
+    s2s = lab_of("s2s-route-based")
+    files, _ = render_files(s2s.topo, s2s.plan, {"azgw-onprem": "k"}, "libipsec")
+    assert "retransmit_timeout = 2.0" in files[Path("azgw-0/strongswan.conf")]  # type: ignore[index]
