@@ -1,0 +1,151 @@
+"""A device's swanctl.conf or ipsec.conf, read into the few facts the lab compares with Azure.
+
+Only what a diagnosis needs is kept (addresses, identities, proposals, selectors, lifetimes, DPD); charon
+itself reads the real file, so anything this parser skips still takes effect in the tunnel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Format = Literal["swanctl", "ipsec.conf"]
+Tree = dict[str, "str | Tree"]
+_TIME = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class DeviceChild:
+    name: str
+    local_ts: tuple[str, ...]
+    remote_ts: tuple[str, ...]
+    esp: tuple[str, ...] = ()
+    life_s: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceConn:
+    """One connection of a device config, in swanctl terms (ipsec.conf keys are translated)."""
+
+    name: str
+    version: int  # 0: any, 1 or 2
+    local_addrs: tuple[str, ...] = ()
+    remote_addrs: tuple[str, ...] = ()
+    local_id: str | None = None
+    remote_id: str | None = None
+    ike: tuple[str, ...] = ()
+    ike_life_s: int | None = None
+    dpd_delay_s: int | None = None
+    children: tuple[DeviceChild, ...] = field(default_factory=tuple)
+    psks: tuple[str, ...] = ()
+
+
+def detect_format(text: str) -> Format:
+    """swanctl.conf has a `connections {` section; ipsec.conf has `conn NAME` sections."""
+    if re.search(r"^\s*connections\s*\{", text, re.MULTILINE):
+        return "swanctl"
+    return "ipsec.conf"
+
+
+def seconds(value: str | None) -> int | None:
+    """`27000s`, `8h`, `45m` or `3600` in seconds; None if absent or unreadable."""
+    m = _TIME.match((value or "").strip().lower())
+    return int(float(m.group(1)) * _UNITS[m.group(2)]) if m else None
+
+
+def split(value: object) -> tuple[str, ...]:
+    return tuple(v.strip() for v in str(value or "").split(",") if v.strip())
+
+
+def parse_swanctl_tree(text: str) -> Tree:
+    """swanctl.conf's nested `name { key = value }` syntax as nested dicts (comments dropped)."""
+    root: Tree = {}
+    stack = [root]
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.endswith("{"):
+            child: Tree = {}
+            stack[-1][line[:-1].strip()] = child
+            stack.append(child)
+        elif line == "}" and len(stack) > 1:
+            stack.pop()
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            stack[-1][key.strip()] = value.strip().strip('"')
+    return root
+
+
+def _sub(tree: Tree, key: str) -> Tree:
+    value = tree.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _str(tree: Tree, key: str) -> str | None:
+    value = tree.get(key)
+    return value if isinstance(value, str) else None
+
+
+def parse_swanctl(text: str) -> list[DeviceConn]:
+    tree = parse_swanctl_tree(text)
+    psks = tuple(s for sec in _sub(tree, "secrets").values() if isinstance(sec, dict)
+                 for s in [_str(sec, "secret")] if s)
+    out = []
+    for name, conn in _sub(tree, "connections").items():
+        if not isinstance(conn, dict):
+            continue
+        kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")), split(c.get("esp_proposals")),
+                                 seconds(_str(c, "life_time")))
+                     for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
+        out.append(DeviceConn(
+            name=name, version=int(_str(conn, "version") or 0), local_addrs=split(conn.get("local_addrs")),
+            remote_addrs=split(conn.get("remote_addrs")), local_id=_str(_sub(conn, "local"), "id"),
+            remote_id=_str(_sub(conn, "remote"), "id"), ike=split(conn.get("proposals")),
+            ike_life_s=seconds(_str(conn, "rekey_time") or _str(conn, "reauth_time")),
+            dpd_delay_s=seconds(_str(conn, "dpd_delay")), children=kids, psks=psks))
+    return out
+
+
+def parse_ipsec_conf(text: str, secrets: str = "") -> list[DeviceConn]:
+    """Legacy `conn` sections (with `also=` and `%default` merged) as swanctl-style connections."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if re.match(r"^conn\s+\S+", line):
+            current = sections.setdefault(line.split()[1], {})
+        elif re.match(r"^\S", line):
+            current = None
+        elif current is not None and "=" in line:
+            key, value = line.strip().split("=", 1)
+            current[key.strip()] = value.strip().strip('"')
+    psks = tuple(re.findall(r'PSK\s+"?([^"\n]*)"?', secrets))
+    return [_legacy_conn(name, _merged(sections, name), psks) for name in sections
+            if name != "%default" and _merged(sections, name).get("auto", "ignore") != "ignore"]
+
+
+def _merged(sections: dict[str, dict[str, str]], name: str, depth: int = 0) -> dict[str, str]:
+    base = dict(sections.get("%default", {})) if depth == 0 else {}
+    own = sections.get(name, {})
+    for parent in split(own.get("also")) if depth < 5 else ():
+        base.update(_merged(sections, parent, depth + 1))
+    base.update(own)
+    return base
+
+
+def _legacy_conn(name: str, s: dict[str, str], psks: tuple[str, ...]) -> DeviceConn:
+    version = {"ikev1": 1, "ikev2": 2}.get(s.get("keyexchange", "ike"), 0)
+    child = DeviceChild(name, split(s.get("leftsubnet")), split(s.get("rightsubnet")),
+                        tuple(p.rstrip("!") for p in split(s.get("esp"))),
+                        seconds(s.get("lifetime") or s.get("keylife")))
+    return DeviceConn(
+        name=name, version=version, local_addrs=split(s.get("left")), remote_addrs=split(s.get("right")),
+        local_id=s.get("leftid"), remote_id=s.get("rightid"), ike=tuple(p.rstrip("!") for p in split(s.get("ike"))),
+        ike_life_s=seconds(s.get("ikelifetime") or s.get("ikelifetime")),
+        dpd_delay_s=seconds(s.get("dpddelay")) if s.get("dpdaction", "none") != "none" else 0,
+        children=(child,), psks=psks)
+
+
+def parse_device(text: str, secrets: str = "") -> list[DeviceConn]:
+    return parse_swanctl(text) if detect_format(text) == "swanctl" else parse_ipsec_conf(text, secrets)

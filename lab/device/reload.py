@@ -1,0 +1,60 @@
+"""`lab reload NODE`: re-load a node's config from its state directory (where a learner edits it) and
+re-initiate its tunnels; a node whose charon died gets it started again first."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from lab import pipeline
+from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
+from lab.errors import ControlError, LabError
+from lab.render.tunnels import Tunnel, tunnels
+from lab.runtime.base import Runtime
+
+PID_ALIVE = ["sh", "-c", f"kill -0 $(cat {pipeline.CHARON_PID})"]
+
+
+def _load(lab: pipeline.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConfig]) -> None:
+    if node in byo:
+        load_byo(runtime, lab.topo.name, byo[node])
+        return
+    res = runtime.exec(lab.topo.name, node, SWANCTL_LOAD, timeout=20)
+    if not res.ok:
+        raise ControlError(f"node {node!r}: swanctl --load-all refused /lab/swanctl.conf: {res.output.strip()[-300:]}",
+                           hint=f"fix {lab.dir.node(node) / 'swanctl.conf'}")
+
+
+def _reinitiate(lab: pipeline.Lab, t: Tunnel, connect: pipeline.Connect, byo: dict[str, ByoConfig],
+                timeout: float) -> str:
+    """From the end that initiates (a BYO site's own start_action does it on its side)."""
+    end = t.azure if t.azure.initiates or t.peer.node in byo else t.peer
+    ctl = connect(lab.dir.vici_socket(end.node))
+    try:
+        if any(sa.name == end.conn for sa in ctl.sas()):
+            with suppress(ControlError):  # force: the SA is destroyed even when a dead peer never answers
+                ctl.terminate_ike(end.conn)
+        for child in end.children:
+            ctl.initiate(child.name, end.conn, timeout)
+    finally:
+        ctl.close()
+    return f"{end.node}: {end.conn} up"
+
+
+def reload_node(lab: pipeline.Lab, node: str, runtime: Runtime, connect: pipeline.Connect,
+                timeout: float = 15.0) -> list[str]:
+    """What was done, one line each. ControlError (with the diagnosis) if a tunnel stays down."""
+    try:
+        plan = lab.plan.node(node)
+    except KeyError:
+        raise LabError(f"lab {lab.topo.name!r}: no node {node!r}", hint="lab inspect lists the nodes") from None
+    byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
+    done = []
+    if not runtime.exec(lab.topo.name, node, PID_ALIVE, timeout=5).ok:
+        pipeline.start_byo_aware(runtime, lab.topo.name, plan, byo)
+        done.append(f"{node}: charon started")
+    _load(lab, node, runtime, byo)
+    done.append(f"{node}: config re-loaded from {lab.dir.node(node)}")
+    for t in tunnels(lab.topo):
+        if node in (t.azure.node, t.peer.node):
+            done.append(_reinitiate(lab, t, connect, byo, timeout))
+    return done

@@ -1,0 +1,129 @@
+"""`lab test-device` and `lab diagnose` for a running lab: bring the lab up with the user's device config,
+wait for the gateway's tunnels, prove them with `lab verify`, explain any failure, bring the lab down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from lab import pipeline
+from lab.control.wait import missing
+from lab.device.byo import byo_from_state
+from lab.diagnose import DiagnosisReport, TunnelsDownError, diagnose, wait_diagnosed
+from lab.errors import LabError
+from lab.render.connections import expected_children
+from lab.render.strongswan_conf import Dataplane
+from lab.runtime.base import Runtime
+from lab.secrets import resolve_keys
+from lab.verify.model import VerifyReport
+from lab.verify.run import VerifyOptions, verify
+
+
+class DeviceTestReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lab: str
+    topology: str
+    passed: bool
+    established: bool
+    error: str | None = None
+    diagnosis: DiagnosisReport
+    verify: VerifyReport | None = None
+
+    def markdown(self) -> str:
+        lines = [f"# Device test: {self.lab}", "", f"- topology: `{self.topology}`",
+                 f"- result: **{'PASS' if self.passed else 'FAIL'}**",
+                 f"- tunnels established: {'yes' if self.established else 'no'}", ""]
+        if self.error:
+            lines += ["## Error", "", "```", self.error, "```", ""]
+        found = [f"- **{d.kind}** ({d.severity}): {d.line()}" + "".join(f"\n  - `{e}`" for e in d.evidence)
+                 for d in self.diagnosis.diagnoses]
+        lines += ["## Diagnosis", "", *(found or ["- nothing to report"])]
+        if self.verify:
+            lines += ["", "## lab verify", ""] + [f"- {'PASS' if c.passed else 'FAIL'} {c.name}: {c.summary}"
+                                                  for c in self.verify.checks]
+        return "\n".join(lines) + "\n"
+
+
+def down_nodes(lab: pipeline.Lab, connect: pipeline.Connect) -> set[str]:
+    """Gateway nodes with an expected connection that is not up (BYO sites' names are unknown)."""
+    out = set()
+    for node, wants in expected_children(lab.topo).items():
+        if node in lab.topo.sites:
+            continue
+        ctl = connect(lab.dir.vici_socket(node))
+        try:
+            if missing(ctl.sas(), wants):
+                out.add(node)
+        finally:
+            ctl.close()
+    return out
+
+
+def diagnose_running(lab: pipeline.Lab, connect: pipeline.Connect) -> DiagnosisReport:
+    keys = resolve_keys(lab.topo, lab.dir.read_keys())
+    byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
+    return diagnose(lab.topo, down_nodes(lab, connect), lab.dir.log_tail, byo, keys)
+
+
+def wait_gateways(lab: pipeline.Lab, connect: pipeline.Connect, timeout: float) -> None:
+    """Wait for the lab's own (gateway) ends only: a BYO site's connection names are unknown."""
+    keys = resolve_keys(lab.topo, lab.dir.read_keys())
+    byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
+    expected = {n: w for n, w in expected_children(lab.topo).items() if n not in byo}
+    controls = {n: connect(lab.dir.vici_socket(n)) for n in expected}
+    try:
+        wait_diagnosed(lab.topo, controls, expected, timeout, lab.dir.log_tail, byo, keys)
+    finally:
+        for c in controls.values():
+            c.close()
+
+
+def run_device_test(path: Path, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str,
+                dataplane: Dataplane, progress: pipeline.Progress, timeout: float, keep: bool) -> DeviceTestReport:
+    """Up (keeping the lab when tunnels stay down, to diagnose it), verify, diagnose, down unless `keep`."""
+    name = pipeline.load(path, home).topo.name
+    pipeline.up(path, home, runtime, connect, image, dataplane, progress, wait=False)
+    try:
+        progress("waiting for the gateway's tunnels")
+        wait_gateways(pipeline.load_running(name, home), connect, timeout)
+    except TunnelsDownError as exc:
+        if not keep:
+            pipeline.down(name, home, runtime)
+        return DeviceTestReport(lab=name, topology=str(path), passed=False, established=False,
+                                error=exc.message, diagnosis=exc.report)
+    try:
+        lab = pipeline.load_running(name, home)
+        progress("verifying")
+        try:
+            report: VerifyReport | None = verify(lab, runtime, connect, VerifyOptions(), progress=progress)
+            error = None
+        except LabError as exc:
+            report, error = None, exc.message
+        diag = diagnose_running(lab, connect)
+    finally:
+        if not keep:
+            pipeline.down(name, home, runtime)
+    passed = report is not None and report.passed and not diag.errors
+    return DeviceTestReport(lab=name, topology=str(path), passed=passed, established=True, error=error,
+                            diagnosis=diag, verify=report)
+
+
+def tunnel_states(lab: pipeline.Lab, connect: pipeline.Connect) -> dict[tuple[str, str], str]:
+    """(gateway instance, connection) -> 'up'/'down', for `lab graph` of a running lab."""
+    out = {}
+    for node, wants in expected_children(lab.topo).items():
+        if node in lab.topo.sites:
+            continue
+        try:
+            ctl = connect(lab.dir.vici_socket(node))
+            try:
+                sas = ctl.sas()
+            finally:
+                ctl.close()
+        except LabError:
+            sas = []
+        for conn, kids in wants:
+            out[(node, conn)] = "down" if missing(sas, [(conn, kids)]) else "up"
+    return out

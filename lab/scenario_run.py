@@ -1,0 +1,111 @@
+"""`lab scenario start | check | reset` and the known fix, over the pipeline (no docker or vici here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from lab import faults, pipeline
+from lab.device.reload import reload_node
+from lab.device.testing import diagnose_running, down_nodes
+from lab.errors import LabError
+from lab.render.strongswan_conf import Dataplane
+from lab.runtime.base import Runtime
+from lab.scenario import SCENARIOS_DIR, Scenario, ScenarioState, load_scenario, read_state, scenario_dir, write_state
+from lab.verify.run import VerifyOptions, verify
+
+
+class Grade(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str
+    passed: bool
+    detail: str
+
+
+def start(name: str, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str, dataplane: Dataplane,
+          progress: pipeline.Progress, root: Path = SCENARIOS_DIR) -> ScenarioState:
+    """Bring the scenario's lab up without waiting for tunnels (it is broken on purpose), then break it."""
+    sc = load_scenario(name, root)
+    topo_path = scenario_dir(name, root) / sc.topology
+    pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False)
+    lab_name = pipeline.load(topo_path, home).topo.name
+    state = ScenarioState(name=name, lab=lab_name)
+    write_state(home, state)
+    lab = pipeline.load_running(lab_name, home)
+    if sc.fault:
+        faults.inject(lab, faults.parse_fault(lab, sc.fault.kind, sc.fault.target, None), runtime, connect, dataplane)
+    for cmd in sc.commands:
+        res = runtime.exec(lab_name, cmd.node, cmd.argv, timeout=20)
+        if not res.ok:
+            raise LabError(f"scenario {name!r}: `{' '.join(cmd.argv)}` on {cmd.node!r} failed: {res.output.strip()}")
+    return state
+
+
+def _scenario_grades(sc: Scenario, lab: pipeline.Lab, connect: pipeline.Connect) -> list[Grade]:
+    out = []
+    diag = diagnose_running(lab, connect)
+    if "tunnels-up" in sc.checks:
+        down = down_nodes(lab, connect)
+        out.append(Grade(check="tunnels-up", passed=not down,
+                         detail=f"not up on {', '.join(sorted(down))}" if down else "every gateway tunnel is up"))
+    if "no-diagnosis-errors" in sc.checks:
+        errs = diag.errors
+        out.append(Grade(check="no-diagnosis-errors", passed=not errs,
+                         detail=errs[0].line() if errs else "no cause of failure found"))
+    if "azure-lifetimes" in sc.checks:
+        bad = [d for d in diag.diagnoses if d.kind in ("lifetime-mismatch", "dpd-rejected")]
+        out.append(Grade(check="azure-lifetimes", passed=not bad,
+                         detail=bad[0].line() if bad else "lifetimes and DPD as Azure's"))
+    return out
+
+
+def check(home: Path, runtime: Runtime, connect: pipeline.Connect, progress: pipeline.Progress,
+          root: Path = SCENARIOS_DIR) -> list[Grade]:
+    """PASS/FAIL per check of the running scenario: its own checks first, then the named `lab verify` ones."""
+    state = read_state(home)
+    sc = load_scenario(state.name, root)
+    lab = pipeline.load_running(state.lab, home)
+    grades = _scenario_grades(sc, lab, connect)
+    wanted = [c for c in sc.checks if c not in {g.check for g in grades}]
+    if wanted:
+        try:
+            report = verify(lab, runtime, connect, VerifyOptions(), progress=progress)
+            results = {c.name: c for c in report.checks}
+            grades += [Grade(check=c, passed=results[c].passed, detail=results[c].summary) for c in wanted]
+        except LabError as exc:
+            grades += [Grade(check=c, passed=False, detail=exc.message) for c in wanted]
+    return grades
+
+
+def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, root: Path = SCENARIOS_DIR) -> list[str]:
+    """The scenario's known fix, step by step (what the tests do; a learner does it by hand)."""
+    state = read_state(home)
+    lab = pipeline.load_running(state.lab, home)
+    done = []
+    for step in load_scenario(state.name, root).fix:
+        if step.edit:
+            path = lab.dir.node(step.edit["node"]) / step.edit["file"]
+            text = path.read_text()
+            if step.edit["old"] not in text:
+                raise LabError(f"{path}: {step.edit['old']!r} not found", hint="was it already fixed?")
+            path.write_text(text.replace(step.edit["old"], step.edit["new"]))
+            done.append(f"edited {path}")
+        if step.reload:
+            done += reload_node(lab, step.reload, runtime, connect)
+        if step.exec:
+            res = runtime.exec(state.lab, step.exec.node, step.exec.argv, timeout=20)
+            done.append(f"{step.exec.node}: {' '.join(step.exec.argv)} -> exit {res.code}")
+    return done
+
+
+def stop(home: Path, runtime: Runtime) -> str | None:
+    """Remove the running scenario's lab (`reset` then starts it again)."""
+    try:
+        state = read_state(home)
+    except LabError:
+        return None
+    pipeline.down(state.lab, home, runtime)
+    write_state(home, None)
+    return state.name

@@ -1,0 +1,119 @@
+"""Diagnosis without Docker: static checks of device configs against the gateway end, and log signatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.device.byo import ByoConfig
+from lab.device.parse import parse_device, seconds
+from lab.diagnose import diagnose
+from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
+from lab.topology.load import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"azgw-onprem": "the-key"}
+
+
+def _topo(name: str = "s2s-route-based"):  # noqa: ANN202
+    return load_file(ROOT / "topologies" / f"{name}.yml")[0]
+
+
+GOOD = render_swanctl_device(_topo(), "azgw", "onprem", KEYS)
+
+
+def _diag(config: str, down: bool = True, logs: dict[str, list[str]] | None = None) -> list[tuple[str, str]]:
+    topo = _topo()
+    byo = {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": config})}
+    rep = diagnose(topo, {"azgw-0"} if down else set(), lambda node, n: (logs or {}).get(node, []), byo, KEYS)
+    return [(d.kind, d.severity) for d in rep.diagnoses]
+
+
+def test_generated_config_has_no_findings() -> None:
+    assert _diag(GOOD) == []
+    conf, secrets = render_ipsec_conf_device(_topo(), "azgw", "onprem", KEYS)
+    byo = {"onprem": ByoConfig("onprem", "ipsec.conf", {"ipsec.conf": conf, "ipsec.secrets": secrets})}
+    assert diagnose(_topo(), {"azgw-0"}, lambda n, k: [], byo, KEYS).diagnoses == []
+
+
+@pytest.mark.parametrize("kind,old,new", [
+    ("auth-failed", '"the-key"', '"other"'),
+    ("no-proposal-chosen", "proposals = aes256-sha1-modp1024", "proposals = aes128-sha512-modp4096"),
+    ("ts-unacceptable", "local_ts = 10.2.0.0/16", "local_ts = 10.3.0.0/16"),
+    ("ike-version-mismatch", "version = 2", "version = 1"),
+    ("peer-unreachable", "remote_addrs = 203.0.113.10", "remote_addrs = 203.0.113.99"),
+    ("peer-id-mismatch", "      id = 203.0.113.10", "      id = vpn.example"),
+])
+def test_error_class_comes_first(kind: str, old: str, new: str) -> None:
+    assert old in GOOD
+    assert _diag(GOOD.replace(old, new))[0] == (kind, "error")
+
+
+@pytest.mark.parametrize("kind,old,new", [
+    ("lifetime-mismatch", "life_time = 27000s", "life_time = 3600s"),
+    ("dpd-rejected", "dpd_delay = 31s", "dpd_delay = 2s"),
+])
+def test_warnings_also_when_up(kind: str, old: str, new: str) -> None:
+    assert (kind, "warning") in _diag(GOOD.replace(old, new), down=False)
+
+
+def test_no_proposal_lists_both_sides_and_azure_offers() -> None:
+    topo = _topo()
+    bad = GOOD.replace("proposals = aes256-sha1-modp1024", "proposals = aes256-sha384-ecp384")
+    byo = {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": bad})}
+    d = diagnose(topo, {"azgw-0"}, lambda n, k: [], byo, KEYS).diagnoses[0]
+    text = "\n".join(d.evidence)
+    assert "gateway ike proposals: aes256-sha1-modp1024" in text
+    assert "device ike proposals: aes256-sha384-ecp384" in text
+    assert "ike_encryption AES256, ike_integrity SHA384, dh_group ECP384" in text
+
+
+def test_log_only_class_when_configs_agree() -> None:
+    """A rendered (non-BYO) site agrees with its gateway; the log alone names the class, with both sides' lines."""
+    logs = {"azgw-0": ["09[IKE] received AUTHENTICATION_FAILED notify error"],
+            "onprem": ["12[IKE] tried 1 shared key for 'a' - 'b', but MAC mismatched"]}
+    rep = diagnose(_topo(), {"azgw-0"}, lambda node, n: logs.get(node, []), {}, KEYS)
+    assert [d.kind for d in rep.diagnoses] == ["auth-failed"]
+    assert any(e.startswith("onprem: ") for e in rep.diagnoses[0].evidence)
+
+
+def test_missing_prefix_pairs_on_policy_based() -> None:
+    topo = _topo("policy-based-basic")
+    keys = {"azgw-branch": "k"}
+    text = render_swanctl_device(topo, "azgw", "branch", keys)
+    conns = parse_device(text)
+    assert len(conns[0].children) == 4
+    cut = text.split("      azgw-branch-1-1 {")[0] + "    }\n  }\n}\n"
+    byo = {"branch": ByoConfig("branch", "swanctl", {"swanctl.conf": cut})}
+    rep = diagnose(topo, {"azgw-0"}, lambda n, k: [], byo, keys)
+    assert rep.diagnoses[0].kind == "missing-prefix-pairs"
+
+
+def test_seconds_units() -> None:
+    assert [seconds(v) for v in ("8h", "7.5h", "45m", "27000s", "90", None, "x")] == [
+        28800, 27000, 2700, 27000, 90, None, None]
+
+
+class _StuckControl:
+    """A charon whose connection never comes up (satisfies the part of VpnControl the wait uses)."""
+
+    def sas(self) -> list:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_up_timeout_error_names_the_cause() -> None:
+    from lab.diagnose import TunnelsDownError, wait_diagnosed
+
+    topo = _topo()
+    logs = {"azgw-0": ["01[IKE] received AUTHENTICATION_FAILED notify error"]}
+    byo = {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": GOOD.replace('"the-key"', '"x"')})}
+    with pytest.raises(TunnelsDownError, match=r"(?s)^diagnosis: azgw-onprem \(azgw-0 <-> onprem\): auth-failed.*"
+                                               r"connection 'azgw-onprem' has no IKE_SA") as info:
+        wait_diagnosed(topo, {"azgw-0": _StuckControl()}, {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}, 0.01,
+                       lambda node, n: logs.get(node, []), byo, KEYS)
+    assert info.value.report.errors[0].kind == "auth-failed"
+    assert "the-key" not in info.value.message  # never a PSK in messages
