@@ -1,0 +1,142 @@
+"""Point-to-site in a running lab: load credentials, order the loads, what to wait for, client status.
+
+Clients load after every gateway (a client whose first IKE_SA_INIT meets a gateway without its config gets
+NO_PROPOSAL_CHOSEN, which charon does not retry); refused clients (revoked, untrusted issuer) are expected
+to stay down, so `lab up` does not wait for them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.control.p2s import P2sSa, load_creds, p2s_sas
+from lab.errors import LabError
+from lab.p2s import clients
+from lab.p2s_creds import ensure_pki, node_creds, revocation_gaps, revoked_names
+from lab.render.p2s import CONN
+from lab.render.swanctl import SwanctlConfig
+from lab.status import P2sClientStatus
+
+if TYPE_CHECKING:
+    from lab.pipeline import Lab
+
+Expected = dict[str, list[tuple[str, list[str]]]]
+WORKERS = 8
+
+
+def prepare(lab: Lab, topo_dir: Path) -> None:
+    """Create the certificates before any container starts (RSA key generation dominates for many clients)."""
+    ensure_pki(lab.dir.root, lab.topo, topo_dir)
+
+
+def load_credentials(lab: Lab, only: set[str] | None = None) -> None:
+    """Load certificates, keys, CRLs and pools into every P2S charon (or those in `only`)."""
+    creds = node_creds(lab.dir.root, lab.topo)
+    names = {n.name for n in lab.plan.nodes if n.runs_charon}
+    todo = [(n, c) for n, c in sorted(creds.items()) if n in names and (only is None or n in only)]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for fut in [pool.submit(load_creds, lab.dir.vici_socket(n), c) for n, c in todo]:
+            fut.result()
+
+
+def servers(swan: dict[str, SwanctlConfig], lab: Lab) -> dict[str, SwanctlConfig]:
+    mine = {c.name for c in clients(lab.topo)}
+    return {n: cfg for n, cfg in swan.items() if n not in mine}
+
+
+def client_configs(swan: dict[str, SwanctlConfig], lab: Lab) -> dict[str, SwanctlConfig]:
+    mine = {c.name for c in clients(lab.topo)}
+    return {n: cfg for n, cfg in swan.items() if n in mine}
+
+
+def refused(lab: Lab) -> dict[str, str]:
+    """client -> why the gateway refuses it (the lab knows it in advance)."""
+    out: dict[str, str] = {}
+    for g, gp in ensure_pki(lab.dir.root, lab.topo, None).items():
+        out.update(revoked_names(lab.topo, g, gp))
+    for c in clients(lab.topo):
+        if not c.trusted:
+            out.setdefault(c.name, f"certificate issued by {c.gateway}'s untrusted root (not an uploaded root)")
+    return out
+
+
+def expected(wants: Expected, lab: Lab) -> Expected:
+    """Drop the gateways' P2S responders (their SAs are the clients') and clients that must be refused."""
+    if not any(gw.p2s for gw in lab.topo.gateways.values()):
+        return wants
+    skip = set(refused(lab))
+    gw_nodes = {f"{g}-{i}" for g, gw in lab.topo.gateways.items() if gw.p2s for i in range(2)}
+    out = {}
+    for node, conns in wants.items():
+        if node in skip:
+            continue
+        kept = [(c, kids) for c, kids in conns if not (node in gw_nodes and c == CONN)]
+        if kept:
+            out[node] = kept
+    return out
+
+
+LOG_LINES = 2000
+EVIDENCE = ("revoked", "no issuer", "constraint check failed", "no trusted certificate", "EAP_FAILURE")
+
+
+def client_status(lab: Lab, running: set[str]) -> tuple[list[P2sClientStatus], list[str]]:
+    """Every client with its virtual IP (from the gateway's SAs) or why it is not connected; and problems
+    (revoked thumbprints the lab cannot enforce)."""
+    specs = clients(lab.topo)
+    if not specs:
+        return [], []
+    leases, problems = _leases(lab, running)
+    why = refused(lab)
+    out = []
+    for c in specs:
+        sa = leases.get(c.identity)
+        if sa is not None:
+            out.append(P2sClientStatus(name=c.name, gateway=c.gateway, public_ip=str(c.public_ip), state="connected",
+                                       virtual_ip=",".join(sa.remote_vips)))
+        elif c.name in why:
+            ev = _evidence(lab, c.gateway, c.identity)
+            out.append(P2sClientStatus(name=c.name, gateway=c.gateway, public_ip=str(c.public_ip), state="refused",
+                                       reason=why[c.name] + (f"; gateway log: {ev}" if ev else "")))
+        else:
+            out.append(P2sClientStatus(name=c.name, gateway=c.gateway, public_ip=str(c.public_ip), state="down",
+                                       reason=f"no established SA on the gateway (`lab logs {c.name}`)"))
+    for g, gp in ensure_pki(lab.dir.root, lab.topo, None).items():
+        gaps = revocation_gaps(lab.topo, g, gp)
+        problems += [f"gateways.{g}.p2s.revoked: thumbprint {t} matches no certificate the lab issued: not enforced "
+                     "(the lab revokes by a CRL of its own root; docs/p2s.md)" for t in gaps]
+    return out, problems
+
+
+def _leases(lab: Lab, running: set[str]) -> tuple[dict[str, P2sSa], list[str]]:
+    """client identity -> its established P2S SA, from every running instance of each P2S gateway."""
+    found: dict[str, P2sSa] = {}
+    problems: list[str] = []
+    for g, gw in sorted(lab.topo.gateways.items()):
+        for node in (f"{g}-0", f"{g}-1") if gw.p2s else ():
+            if node not in running:
+                continue
+            try:
+                sas = p2s_sas(lab.dir.vici_socket(node), CONN)
+            except LabError as exc:
+                problems.append(f"node {node!r}: {exc.message}")
+                continue
+            for sa in sas:
+                if sa.state == "ESTABLISHED" and sa.child_installed:
+                    found[sa.remote_id] = sa
+    return found, problems
+
+
+def _evidence(lab: Lab, gw: str, identity: str) -> str:
+    """The gateway log line that says why `identity` was refused (the lines after its certificate shows up)."""
+    lines = lab.dir.log_tail(f"{gw}-0", LOG_LINES)
+    for i in range(len(lines) - 1, -1, -1):
+        if identity in lines[i]:  # the last attempt's lines: a few before and after its last mention
+            window = lines[max(0, i - 12):i + 3]
+            for key in EVIDENCE:  # the most specific cause first
+                hit = next((line for line in window if key in line), None)
+                if hit:
+                    return hit.split("] ", 1)[-1].strip()
+    return ""

@@ -1,0 +1,95 @@
+"""Point-to-site end to end: three clients connect with distinct pool addresses and reach the VNet host; a
+revoked client and a client from another CA are refused, with the reason in `lab inspect`; `lab verify`
+covers P2S; a client profile is written; after a planned failover and a charon restart every client is back
+(the test prints the times)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.helpers import ROOT, host_network, lab_leftovers, run_lab
+
+pytestmark = pytest.mark.integration
+POOL = IPv4Network("172.16.201.0/24")
+
+
+@pytest.fixture(scope="module")
+def p2s_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The reference P2S topology under a unique name, up for the whole module, down afterwards."""
+    name = f"p2s-{uuid.uuid4().hex[:6]}"
+    data = yaml.safe_load((ROOT / "topologies" / "p2s.yml").read_text())
+    data["name"] = name
+    path = tmp_path_factory.mktemp("p2s") / "p2s.yml"
+    path.write_text(yaml.safe_dump(data))
+    before = host_network()
+    res = run_lab("up", str(path), "--timeout", "90", home=lab_home, timeout=300)
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        yield name
+    finally:
+        run_lab("down", name, home=lab_home, timeout=120)
+        assert not lab_leftovers(name)
+        assert host_network() == before
+
+
+def _clients(name: str, home: Path) -> dict[str, dict[str, str]]:
+    res = run_lab("inspect", name, "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    return {c["name"]: c for c in json.loads(res.stdout)["p2s_clients"]}
+
+
+def test_three_clients_connect_with_pool_addresses_and_reach_the_vnet(p2s_lab: str, lab_home: Path) -> None:
+    clients = _clients(p2s_lab, lab_home)
+    good = [clients[f"azgw-client{i}"] for i in (1, 2, 3)]
+    assert all(c["state"] == "connected" for c in good), good
+    vips = [IPv4Address(c["virtual_ip"]) for c in good]
+    assert len(set(vips)) == 3 and all(v in POOL for v in vips)
+    for c in good:
+        res = run_lab("exec", "--lab", p2s_lab, c["name"], "--", "ping", "-c", "2", "-W", "2", "10.1.0.10",
+                      home=lab_home)
+        assert res.returncode == 0, res.stdout
+
+
+def test_revoked_and_untrusted_clients_are_refused_with_the_reason(p2s_lab: str, lab_home: Path) -> None:
+    clients = _clients(p2s_lab, lab_home)
+    revoked, rogue = clients["azgw-client4"], clients["azgw-rogue"]
+    assert revoked["state"] == "refused" and "gateways.azgw.p2s.revoked" in revoked["reason"]
+    assert "certificate was revoked" in revoked["reason"]
+    assert rogue["state"] == "refused" and "no issuer certificate found" in rogue["reason"]
+
+
+def test_verify_covers_p2s(p2s_lab: str, lab_home: Path) -> None:
+    res = run_lab("verify", p2s_lab, "--json", home=lab_home, timeout=180)
+    report = json.loads(res.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    for name in ("p2s-encrypted", "p2s-virtual-ips", "p2s-refused"):
+        assert checks[name]["passed"], checks[name]
+    assert res.returncode == 0, res.stderr
+
+
+def test_client_config_writes_a_profile(p2s_lab: str, lab_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "profile"
+    res = run_lab("p2s", "client-config", "azgw", "azgw-client1", "--lab", p2s_lab, "--out", str(out), home=lab_home)
+    assert res.returncode == 0, res.stderr
+    assert 'id = "CN=azgw-client1"' in (out / "swanctl.conf").read_text()
+    assert (out / "private" / "client.key").stat().st_mode & 0o777 == 0o600
+    assert (out / "x509ca" / "gateway-ca.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+@pytest.mark.parametrize("event", ["charon-restart", "planned"])  # restart first: it needs -0 active
+def test_clients_reconnect_after_gateway_event(p2s_lab: str, lab_home: Path, event: str) -> None:
+    res = run_lab("p2s", "reconnect", "azgw", "--lab", p2s_lab, "--event", event, "--json", home=lab_home,
+                  timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    data = json.loads(res.stdout)
+    print(f"\nP2S {data['event']}: every client back after {data['all_back_s']} s ({data['clients']})")
+    assert data["all_back_s"] is not None and data["all_back_s"] < 60
+    assert os.environ.get("LAB_HOME") != str(lab_home)  # the suite's home, never the user's
