@@ -5,19 +5,26 @@ pyroute2, vici or scapy: those arrive as the injected `runtime` and `connect` ar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import ha, p2s_run
+from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
-from lab.control.wait import wait_established
+from lab.control.wait import diagnose_log, missing, wait_established
+from lab.device.byo import ByoConfig, byo_sites, load_byo, override_files, start_legacy, wait_legacy_loaded, without_byo
+from lab.diagnose import wait_diagnosed
 from lab.errors import LabError, RuntimeBackendError
 from lab.findings import Finding
-from lab.plan import build_plan
+from lab.plan import INTERNET, build_plan
 from lab.plan_types import NodePlan, Plan
+from lab.render.connections import expected_children
 from lab.render.lab_files import render_files
+from lab.render.standby import fast_dpd_nodes
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
@@ -31,6 +38,8 @@ Connect = Callable[[Path], VpnControl]
 Progress = Callable[[str], None]
 CHARON = ["/usr/lib/ipsec/charon"]
 CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
+STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
+CHARON_PID = "/var/run/charon.pid"
 
 
 @dataclass(frozen=True)
@@ -58,33 +67,62 @@ def load_running(name: str, home: Path) -> Lab:
 
 
 def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
-       dataplane: Dataplane, progress: Progress, timeout: float = 30.0) -> LabStatus:
-    """Bring a lab up and wait for every tunnel; on any failure remove what was made, then re-raise."""
+       dataplane: Dataplane, progress: Progress, timeout: float = 30.0, wait: bool = True) -> LabStatus:
+    """Bring a lab up and wait for every tunnel; on any failure remove what was made, then re-raise.
+    `wait=False` (training scenarios): leave tunnels to come up, or not, on their own."""
     lab = load(path, home)
     if runtime.list_nodes(lab.topo.name):
         raise LabError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
+    p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s_creds.py)
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
+    byo = byo_sites(lab.topo, path.parent)  # sites with their own device config replace the rendered one
+    files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
     lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes])
     with _rollback_on_error(lab, runtime, progress):
         progress(f"creating {len(lab.plan.nodes)} nodes")
         _parallel(lambda n: runtime.create_node(lab.topo.name, n, image, lab.dir.node(n.name)), lab.plan.nodes)
         progress("wiring links")
         runtime.wire(lab.plan)
+        shape_gateways(lab, runtime)
         charon_nodes = [n for n in lab.plan.nodes if n.runs_charon]
         progress(f"starting charon on {', '.join(n.name for n in charon_nodes)}")
-        _parallel(lambda n: _start_charon(runtime, lab.topo.name, n), charon_nodes)
+        _parallel(lambda n: start_byo_aware(runtime, lab.topo.name, n, byo), charon_nodes)
         controls = {n.name: connect(lab.dir.vici_socket(n.name)) for n in charon_nodes}
         try:
-            _load_configs(controls, swan, lab.plan)
-            progress("waiting for tunnels")
-            wait_established(controls, expected_sas(swan), timeout, lab.dir.log_tail)
+            for cfg in byo.values():  # BYO sites first: the gateways initiate as soon as they are loaded
+                load_byo(runtime, lab.topo.name, cfg)
+            p2s_run.load_credentials(lab)  # P2S: certificates, CRL, pools; clients load after gateways
+            _load_configs(controls, p2s_run.servers(swan, lab), lab.plan)
+            _load_configs(controls, p2s_run.client_configs(swan, lab), lab.plan)
+            if wait:
+                progress("waiting for tunnels")
+                wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), timeout,
+                               lab.dir.log_tail, byo, keys)
         finally:
             for c in controls.values():
                 c.close()
         if dataplane == "libipsec":
             _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
+        ha.start_agents(lab, runtime, connect)
     return status(lab, runtime, connect, dataplane)
+
+
+def gateway_caps(lab: Lab) -> list[tuple[str, str, int]]:
+    """(gateway instance, its Internet-facing interface, its SKU's aggregate Mbps) for each instance."""
+    caps = []
+    for n in lab.plan.nodes:
+        if n.role == "gateway" and n.group in lab.topo.gateways:
+            iface = next(i.name for i in n.ifaces if i.segment == INTERNET)
+            caps.append((n.name, iface, facts.SKUS[lab.topo.gateways[n.group].sku].aggregate_mbps))
+    return caps
+
+
+def shape_gateways(lab: Lab, runtime: Runtime, capped: bool = True) -> None:
+    """Every tunnel of an instance crosses its Internet link: HTB there is the SKU's shared aggregate cap.
+    `capped=False` removes it (`lab bench` measures the raw tunnel that way)."""
+    for node, iface, mbps in gateway_caps(lab):
+        runtime.shape(lab.topo.name, node, iface, mbps if capped else None)
 
 
 @contextmanager
@@ -110,14 +148,93 @@ def _start_charon(runtime: Runtime, lab: str, node: NodePlan) -> None:
     runtime.exec(lab, node.name, CHARON, detach=True, env=CHARON_ENV)
 
 
+def start_byo_aware(runtime: Runtime, lab: str, node: NodePlan, byo: dict[str, ByoConfig]) -> None:
+    """charon as on every node, except a legacy ipsec.conf site, where strongswan-starter starts it."""
+    cfg = byo.get(node.name)
+    if cfg is None or cfg.format == "swanctl":
+        _start_charon(runtime, lab, node)
+        return
+    runtime.exec(lab, node.name, ["nft", "-f", "/lab/nftables.conf"], timeout=10)
+    said = start_legacy(runtime, lab, node.name)
+    wait_legacy_loaded(runtime, lab, node.name, sum(len(c.children) for c in cfg.conns()), said)
+
+
+def start_node_charon(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
+                      swan: dict[str, SwanctlConfig], dataplane: str = "libipsec") -> None:
+    """Start charon on one node and load its config as `up` does (for `lab fault charon-restart`/restore)."""
+    _start_charon(runtime, lab.topo.name, node)
+    ctl = connect(lab.dir.vici_socket(node.name))
+    try:
+        p2s_run.load_credentials(lab, {node.name})
+        if node.name in swan:
+            ctl.load(swan[node.name])
+    finally:
+        ctl.close()
+    if dataplane == "libipsec":
+        _tune_dataplane(runtime, lab.topo.name, node)
+
+
+def swanctl_configs(lab: Lab) -> dict[str, SwanctlConfig]:
+    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys."""
+    _, swan = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), "libipsec")
+    return swan
+
+
 def _tune_dataplane(runtime: Runtime, lab: str, node: NodePlan) -> None:
     """libipsec's ipsec0 drops bursts at its default 500-packet TX queue (measured: 10000 removes it)."""
     runtime.exec(lab, node.name, ["ip", "link", "set", "ipsec0", "txqueuelen", "10000"], timeout=10)
 
 
+def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dataplane, names: list[str],
+                    timeout: float = 30.0) -> None:
+    """Stop charon on `names` (lab-rendered nodes: not a BYO site or a warm standby), start it again with the
+    same config and wait for its tunnels. New sockets pick up host-wide defaults changed since `up`
+    (net.core.rmem_default: `lab bench --tune-host`)."""
+    _, rendered = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), dataplane)
+    swan = {n: cfg for n, cfg in rendered.items() if n in names}
+    nodes = [lab.plan.node(n) for n in names]
+    # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
+    # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
+    for initiators in (True, False):
+        _parallel(lambda n: _stop_charon(runtime, lab.topo.name, n),
+                  [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
+    _parallel(lambda n: _start_charon(runtime, lab.topo.name, n), nodes)
+    controls = {n.name: connect(lab.dir.vici_socket(n.name)) for n in nodes}
+    try:
+        p2s_run.load_credentials(lab, set(names))
+        _load_configs(controls, swan, lab.plan)
+        wait_established(controls, p2s_run.expected(expected_sas(swan), lab), timeout, lab.dir.log_tail)
+    finally:
+        for c in controls.values():
+            c.close()
+    if dataplane == "libipsec":
+        _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), nodes)
+
+
+def _stop_charon(runtime: Runtime, lab: str, node: NodePlan, wait_s: float = 5.0) -> None:
+    """SIGTERM charon by its pid file (it sends DELETE for each IKE_SA); SIGKILL if still there after wait_s."""
+    res = runtime.exec(lab, node.name, ["cat", CHARON_PID], timeout=5)
+    pid = res.output.strip()
+    if not res.ok or not pid.isdigit():
+        return
+    runtime.exec(lab, node.name, ["kill", "-TERM", pid], timeout=5)
+    deadline = time.monotonic() + wait_s
+    signal: str | None = "-KILL"  # then None: nothing left to send
+    while runtime.exec(lab, node.name, ["kill", "-0", pid], timeout=5).ok:
+        if time.monotonic() > deadline:
+            if signal is None:
+                raise RuntimeBackendError(f"node {node.name!r}: charon (pid {pid}) survived SIGKILL",
+                                          hint=f"lab logs {node.name}")
+            runtime.exec(lab, node.name, ["kill", signal, pid], timeout=5)
+            deadline, signal = time.monotonic() + wait_s, None
+        time.sleep(0.05)
+    runtime.exec(lab, node.name, ["rm", "-f", CHARON_PID], timeout=5)  # a killed charon leaves it behind
+
+
 def _load_configs(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig], plan: Plan) -> None:
-    """Responders (sites) first, so the gateways' start_action=start finds a listening peer at once."""
-    order = sorted(controls, key=lambda n: (plan.node(n).role == "gateway", n))
+    """Responders first (nodes that initiate nothing, then sites), so every start_action=start finds a
+    peer with its config loaded (ResponderOnly sites and VNet-to-VNet initiate too)."""
+    order = sorted(controls, key=lambda n: (n in swan and swan[n].initiates(), plan.node(n).role == "gateway", n))
     for name in order:
         if name in swan:
             controls[name].load(swan[name])
@@ -150,6 +267,7 @@ def running_labs(runtime: Runtime) -> list[str]:
 def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabStatus:
     """Nodes from the runtime (labels), tunnels from each charon over vici. Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
+    expected = expected_children(lab.topo)
     nodes, tunnels, problems = [], [], []
     for n in lab.plan.nodes:
         info = live.get(n.name)
@@ -161,13 +279,27 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
             try:
                 ctl = connect(lab.dir.vici_socket(n.name))
                 try:
-                    tunnels += [_tunnel(n.name, sa) for sa in ctl.sas()]
+                    sas = ctl.sas()
                 finally:
                     ctl.close()
+                tunnels += [_tunnel(n.name, sa) for sa in sas]
+                problems += _why_down(lab, n.name, sas, expected.get(n.name, []))
             except LabError as exc:
                 problems.append(f"node {n.name!r}: {exc.message}")
+    running = {n for n, i in live.items() if i.status == "running"}
+    p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s_run.py)
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
-                     nodes=nodes, tunnels=tunnels, problems=problems)
+                     nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients)
+
+
+def _why_down(lab: Lab, node: str, sas: list[IkeSaStatus], wants: list[tuple[str, list[str]]]) -> list[str]:
+    """A line per expected connection that is not up, with the likely cause read from charon's log."""
+    stuck = missing(sas, wants)
+    if not stuck:
+        return []
+    reason = diagnose_log(lab.dir.log_tail(node, STATUS_LOG_LINES))
+    cause = f": {reason}" if reason else f" (`lab logs {node}` shows charon's log)"
+    return [f"node {node!r}: {problem}{cause}" for problem in stuck]
 
 
 def _tunnel(node: str, sa: IkeSaStatus) -> TunnelStatus:

@@ -11,7 +11,7 @@ die() { printf 'host-setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # package -> a command it provides (checked before touching apt, so a warm run is quick)
 declare -A wanted=(
   [docker.io]=dockerd [debootstrap]=debootstrap [tshark]=tshark
-  [iproute2]=ip [ethtool]=ethtool [nftables]=nft
+  [iproute2]=ip [ethtool]=ethtool [nftables]=nft [tcpdump]=tcpdump [util-linux]=nsenter
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from lab.plan_types import NodePlan, Plan
 
@@ -18,6 +18,8 @@ LABEL_ROLE = "lab.role"
 LABEL_GROUP = "lab.group"
 LABEL_STATE = "lab.state"
 NAME_PREFIX = "lab-"
+# What `lab fault`/`lab restore` do to a node's container (docker kill/stop/start/pause/unpause).
+NodeAction = Literal["kill", "stop", "start", "pause", "unpause"]
 
 
 def container_name(lab: str, node: str) -> str:
@@ -55,6 +57,21 @@ class NodeInfo:
     pid: int  # 0 when not running
 
 
+@dataclass(frozen=True)
+class CaptureStats:
+    """A finished capture: the pcap file and tcpdump's own counters (-1 when it printed none)."""
+
+    path: Path
+    packets: int
+    dropped: int
+
+
+class CaptureHandle(Protocol):
+    """A running capture; `stop()` ends it and returns once the file is complete."""
+
+    def stop(self) -> CaptureStats: ...
+
+
 class Runtime(Protocol):
     """Runs a Plan's nodes and wires their links; `DockerRuntime` in production, a fake in unit tests."""
 
@@ -89,4 +106,24 @@ class Runtime(Protocol):
 
     def lab_namespaces(self) -> list[str]:
         """Existing `lab-*` namespaces, so `down --all` also finds labs whose containers are gone."""
+        ...
+
+    def capture(self, lab: str, segment: str, path: Path) -> CaptureHandle:
+        """Start capturing every frame on a segment bridge (inside the lab namespace) into pcap `path`."""
+        ...
+
+    def node_action(self, lab: str, node: str, action: NodeAction) -> None:
+        """Kill, stop, start, pause or unpause a node's container (faults and restore)."""
+        ...
+
+    def set_link(self, plan: Plan, node: str, iface: str, up: bool) -> None:
+        """Set the bridge-side veth of a node's interface up or down, inside the lab namespace."""
+        ...
+
+    def rewire_node(self, plan: Plan, node: str) -> None:
+        """Re-create one node's veths, addresses and routes (a restarted container has a new namespace)."""
+        ...
+
+    def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
+        """Cap `iface`'s egress and ingress at rate_mbps each (a SKU's aggregate); None removes the cap."""
         ...

@@ -17,7 +17,7 @@ import requests
 
 from lab.errors import RuntimeBackendError
 from lab.plan_types import NodePlan, Plan
-from lab.runtime import links
+from lab.runtime import links, shaping
 from lab.runtime.base import (
     LABEL_GROUP,
     LABEL_LAB,
@@ -25,10 +25,12 @@ from lab.runtime.base import (
     LABEL_ROLE,
     LABEL_STATE,
     ExecResult,
+    NodeAction,
     NodeInfo,
     container_name,
     namespace_name,
 )
+from lab.runtime.capture import TcpdumpCapture
 
 # ip_forward: every node may route; rp_filter off: asymmetric paths (ECMP, tunnels) are the point;
 # IPv6 off: no RS/MLD/DAD chatter in captures of an IPv4-only lab (also applies to veths added later,
@@ -39,12 +41,15 @@ SYSCTLS = {
     "net.ipv4.conf.default.rp_filter": "0",
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
+    # ECMP (active-active VNet hosts) hashes on L4 ports too, so several flows spread over both instances.
+    "net.ipv4.fib_multipath_hash_policy": "1",
 }
 CAPS = ["NET_ADMIN", "NET_RAW"]
 DEVICES = ["/dev/net/tun:/dev/net/tun:rwm"]
 DAEMON_HINT = "is dockerd running? `make setup`, or start it with `dockerd &`"
 IMAGE_HINT = "build the node image first (lab/runtime/image.py)"
 REMOVE_WORKERS = 8
+STOP_TIMEOUT_S = 5  # docker stop: SIGTERM, then SIGKILL after this
 
 
 @contextmanager
@@ -160,6 +165,35 @@ class DockerRuntime:
 
     def lab_namespaces(self) -> list[str]:
         return links.lab_namespaces()
+
+    def capture(self, lab: str, segment: str, path: Path) -> TcpdumpCapture:
+        """tcpdump on the segment's bridge in the lab namespace (see lab.runtime.capture)."""
+        return TcpdumpCapture(namespace_name(lab), segment, path)
+
+    def node_action(self, lab: str, node: str, action: NodeAction) -> None:
+        """docker kill/stop/start/pause/unpause on the node's container (it is never removed here)."""
+        with _docker_errors(f"node {node!r}: {action}", lab):
+            box = self._client.containers.get(container_name(lab, node))
+            actions: dict[str, Callable[[], object]] = {
+                "kill": box.kill, "stop": lambda: box.stop(timeout=STOP_TIMEOUT_S), "start": box.start,
+                "pause": box.pause, "unpause": box.unpause,
+            }
+            actions[action]()
+
+    def set_link(self, plan: Plan, node: str, iface: str, up: bool) -> None:
+        links.set_link_state(plan, node, iface, up)
+
+    def rewire_node(self, plan: Plan, node: str) -> None:
+        """Wire one (re)started node again (its container must be running); running peers forget its
+        old MACs."""
+        links.rewire_node(plan, plan.node(node), self._pid(plan.lab, node))
+        running = {n.node: n.pid for n in self.list_nodes(plan.lab) if n.status == "running" and n.pid}
+        links.forget_neighbours(plan, plan.node(node), running)
+
+    def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
+        """HTB on `iface` and on an IFB for its ingress, in the node's namespace (see lab.runtime.shaping)."""
+        params = shaping.htb_params(rate_mbps) if rate_mbps is not None else None
+        shaping.shape_link(f"/proc/{self._pid(lab, node)}/ns/net", f"node {node!r}", iface, params)
 
     def _remove_container(self, lab: str, container_id: str, name: str) -> str | None:
         """Remove one container; None when it was already gone (a concurrent `down`)."""

@@ -13,8 +13,9 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from pyroute2 import IPRoute, netns
@@ -27,6 +28,9 @@ from lab.runtime.base import NAME_PREFIX, namespace_name
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 RT_SCOPE_LINK = 253
+OPERSTATE_WAIT_S = 5.0
+OPERSTATE_POLL_S = 0.05
+BR_STATE_FORWARDING = 3
 DOWN_HINT = "run `lab down {lab}` to clear what was half built, then try again"
 # Lab-namespace sysctls: no IPv6 chatter (RS/MLD/DAD) on the segments, and bridged frames must not
 # traverse netfilter (br_netfilter defaults to 1 in a new namespace).
@@ -142,6 +146,75 @@ def configure_node(node: NodePlan, pid: int, hint: str | None = None) -> None:
         for route in node.routes:
             with _step(where, f"route {_describe(route)}", hint):
                 ipr.route("add", **_route_spec(ipr, route))
+
+
+def rewire_node(plan: Plan, node: NodePlan, pid: int) -> None:
+    """Re-create one node's veths (stale bridge-side ends are deleted first), then configure it."""
+    names = veth_names(plan)
+    ns = namespace_name(plan.lab)
+    hint = DOWN_HINT.format(lab=plan.lab)
+    where = f"node {node.name!r}"
+    with _step(f"namespace {ns!r}", "open", hint), IPRoute(netns=ns, flags=0) as ipr, _ethtool(ns) as eth:
+        for iface in node.ifaces:
+            name = names[(node.name, iface.name)]
+            with _step(where, f"veth {iface.name} on {iface.segment}", hint):
+                for index in ipr.link_lookup(ifname=name):
+                    ipr.link("del", index=index)
+                _add_veth(ipr, eth, name, iface, pid)
+        configure_node(node, pid, hint)
+        for iface in node.ifaces:
+            with _step(where, f"veth {iface.name} carrier", hint):
+                _wait_operstate_up(ipr, names[(node.name, iface.name)])
+
+
+def _wait_operstate_up(ipr: IPRoute, name: str, timeout: float = OPERSTATE_WAIT_S) -> None:
+    """The kernel applies carrier changes later (linkwatch, up to ~1 s): frames sent before then are
+    lost, so `restore` returns only once the link really carries traffic."""
+    deadline = time.monotonic() + timeout
+    while not _forwarding(ipr, name):
+        if time.monotonic() >= deadline:
+            raise OSError(errno.ETIMEDOUT, f"{name} not operationally up after {timeout:g} s")
+        time.sleep(OPERSTATE_POLL_S)
+
+
+def forget_neighbours(plan: Plan, node: NodePlan, pids: Mapping[str, int]) -> None:
+    """A rewired node has new MACs, and a gratuitous ARP sent as its link comes up is lost while the
+    bridge port is still coming up; peers would keep the old MAC until their entry expires (~45 s
+    measured). Deleting their entries for the node's addresses makes them ask again at once."""
+    addrs = {str(a.ip) for i in node.ifaces for a in i.addresses}
+    for peer in plan.nodes:
+        if peer.name == node.name or peer.name not in pids:
+            continue
+        path = f"/proc/{pids[peer.name]}/ns/net"
+        with _step(f"node {peer.name!r}", f"forget neighbours of {node.name!r}"), \
+                IPRoute(netns=path, flags=0) as ipr:
+            for entry in ipr.get_neighbours(family=socket.AF_INET):
+                if entry.get_attr("NDA_DST") in addrs:
+                    with suppress(NetlinkError):  # already gone
+                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"])
+
+
+def _forwarding(ipr: IPRoute, name: str) -> bool:
+    """Operationally up, and (as a bridge port) in the forwarding state."""
+    link = ipr.get_links(_index(ipr, name))[0]
+    info = link.get_attr("IFLA_LINKINFO")
+    port = info.get_attr("IFLA_INFO_SLAVE_DATA") if info is not None else None
+    state = port.get_attr("IFLA_BRPORT_STATE") if port is not None else BR_STATE_FORWARDING
+    return bool(link.get_attr("IFLA_OPERSTATE") == "UP" and state == BR_STATE_FORWARDING)
+
+
+def set_link_state(plan: Plan, node: str, iface: str, up: bool) -> None:
+    """Bridge-side veth of (node, iface) up or down in the lab namespace: the node sees its carrier go."""
+    name = veth_names(plan).get((node, iface))
+    if name is None:
+        raise RuntimeBackendError(f"node {node!r}: no interface {iface!r} in the plan", hint="lab inspect")
+    ns = namespace_name(plan.lab)
+    state = "up" if up else "down"
+    where = f"set {name} {state} in namespace {ns!r}"
+    with _step(f"node {node!r}", where, f"is lab {plan.lab!r} up?"), IPRoute(netns=ns, flags=0) as ipr:
+        ipr.link("set", index=_index(ipr, name), state=state)
+        if up:
+            _wait_operstate_up(ipr, name)
 
 
 def _add_veth(ipr: IPRoute, eth: IoctlEthtool, name: str, iface: Iface, pid: int) -> None:
