@@ -14,7 +14,7 @@ FENCES = {
     "pyroute2": ("runtime/",),
     "vici": ("control/",),
     "scapy": ("probes/",),
-    "rich": ("report/", "cli.py"),
+    "rich": ("report/", "cli/"),
 }
 
 

@@ -1,0 +1,43 @@
+"""The `lab` command: thin typer commands over lab.pipeline. The only place that exits the process.
+
+Errors become exit codes here: 2 bad input, 3 runtime backend, 4 control, 1 failed checks, 130 interrupted.
+Commands are registered explicitly by importing their modules below (order = order in `lab --help`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# isort: off
+from lab.cli import lab_cmds, fault_cmds, device_cmds, scenario_cmds, p2s_cmds  # noqa: F401 (registers commands)
+# isort: on
+from lab.cli.common import app, err
+from lab.errors import LabError
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
+        sys.exit(code if isinstance(code, int) else 0)
+    except LabError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[dim]hint:[/dim] {exc.hint}", highlight=False)
+        if debug:
+            raise
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: the lab may be half-built; `lab down NAME` removes what was made")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

@@ -1,0 +1,83 @@
+"""What every command shares: the typer app, the two consoles, option types and the injected clients.
+
+Clients (docker, vici) are created here, once per command, and injected into lab.pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lab import pipeline
+from lab.errors import LabError, TopologyError
+from lab.state import lab_home
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Emulate Azure VPN Gateway with real IPsec.")
+out = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI logs get full tables
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+
+
+def home() -> Path:
+    return lab_home(dict(os.environ))
+
+
+def progress(msg: str) -> None:
+    err.print(f"[dim]·[/dim] {msg}")
+
+
+def make_runtime():  # noqa: ANN202 - returns lab.runtime.docker.DockerRuntime
+    from lab.runtime.docker import connect_runtime
+
+    return connect_runtime()
+
+
+def connect(socket: Path):  # noqa: ANN202 - returns lab.control.vici.ViciControl
+    from lab.control.vici import ViciControl
+
+    return ViciControl(socket)
+
+
+def lab_name_of(name_or_file: str) -> str:
+    """`lab down` takes a lab name or its topology file (only the file's `name:` is read)."""
+    path = Path(name_or_file)
+    if path.suffix in (".yml", ".yaml") or path.is_file():
+        from lab.topology.load import parse_yaml
+
+        data = parse_yaml(path.read_text(), str(path)) if path.is_file() else None
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise TopologyError(f"{path}: cannot read a lab name from it", hint="pass the lab name instead")
+        return data["name"]
+    return name_or_file
+
+
+def only_lab(name: str | None, runtime) -> str:  # noqa: ANN001
+    if name:
+        return name
+    labs = pipeline.running_labs(runtime)
+    if len(labs) != 1:
+        raise LabError(f"{len(labs)} labs are running ({', '.join(labs) or 'none'})", hint="name the lab")
+    return labs[0]
+
+
+
+LabOpt = Annotated[str | None, typer.Option(help="lab name (needed if several run)")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="draw the timeline into FILE.png")]
+DurationOpt = Annotated[float, typer.Option("--duration", min=2, help="seconds of probe stream")]
+
+
+def node_image(runtime) -> str:  # noqa: ANN001
+    from lab.runtime.image import default_containers_dir, ensure_image
+
+    return ensure_image(runtime.client, default_containers_dir(), progress)
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    """Emulate Azure VPN Gateway with real IPsec (strongSwan in containers)."""

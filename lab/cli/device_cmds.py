@@ -1,0 +1,120 @@
+"""Your own device against the gateway: test-device, diagnose, device-config, graph, reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lab import pipeline
+from lab.cli.common import (
+    JsonOpt,
+    LabOpt,
+    app,
+    connect,
+    err,
+    home,
+    make_runtime,
+    node_image,
+    only_lab,
+    out,
+    progress,
+)
+from lab.errors import LabError
+
+
+@app.command(name="test-device")
+def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="write the report (.json: JSON, "
+                                                                        "else markdown)")] = None,
+                keep: Annotated[bool, typer.Option("--keep", help="leave the lab running")] = False,
+                timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 20.0,
+                json_out: JsonOpt = False) -> None:
+    """Test your own device config (a site's device.config) against the emulated gateway: up, verify, down."""
+    from lab.device.testing import run_device_test
+    from lab.runtime.preflight import require_preflight
+
+    pipeline.load(file, home())
+    runtime = make_runtime()
+    dataplane = require_preflight(runtime, err.print)
+    res = run_device_test(file, home(), runtime, connect, node_image(runtime), dataplane, progress, timeout, keep)
+    if report:
+        report.write_text(res.model_dump_json(indent=2) if report.suffix == ".json" else res.markdown())
+    print(res.model_dump_json(indent=2) if json_out else res.markdown())
+    if not res.passed:
+        first = res.diagnosis.errors[0].line() if res.diagnosis.errors else (res.error or "a check failed")
+        raise LabError(f"device test of {file} failed: {first}", hint="the report lists the evidence")
+
+
+@app.command()
+def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False) -> None:
+    """Say why a tunnel is down (or differs from Azure), with evidence from both sides' IKE logs."""
+    from lab.device.testing import diagnose_running
+
+    runtime = make_runtime()
+    rep = diagnose_running(pipeline.load_running(only_lab(name, runtime), home()), connect)
+    if json_out:
+        print(rep.model_dump_json(indent=2))
+        return
+    for d in rep.diagnoses:
+        out.print(f"{d.severity}: {d.line()}", highlight=False)
+        for e in d.evidence:
+            out.print(f"  {e}", highlight=False)
+    if not rep.diagnoses:
+        out.print(f"lab {rep.lab}: nothing to report")
+
+
+@app.command(name="device-config")
+def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
+                  fmt: Annotated[str, typer.Option("--format", help="swanctl or ipsec.conf")] = "swanctl",
+                  lab: LabOpt = None, topology: Annotated[Path | None, typer.Option("--topology")] = None,
+                  output: Annotated[Path | None, typer.Option("--output", "-o", help="file (ipsec.conf: "
+                                                              "ipsec.secrets is written beside it)")] = None) -> None:
+    """Write a working on-prem device config for a gateway (Azure's "download VPN device configuration")."""
+    from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
+    from lab.secrets import resolve_keys
+
+    if fmt not in ("swanctl", "ipsec.conf"):
+        raise LabError(f"--format {fmt!r}: unknown", hint="swanctl or ipsec.conf")
+    loaded = pipeline.load(topology, home()) if topology else pipeline.load_running(
+        only_lab(lab, make_runtime()), home())
+    keys = resolve_keys(loaded.topo, loaded.dir.read_keys(), generate=str)  # str() == "": no key yet
+    if fmt == "swanctl":
+        files = [render_swanctl_device(loaded.topo, gateway, site, keys)]
+    else:
+        files = list(render_ipsec_conf_device(loaded.topo, gateway, site, keys))
+    if output is None:
+        print("\n".join(files), end="")
+        return
+    output.write_text(files[0])
+    if len(files) > 1:
+        output.with_name("ipsec.secrets").write_text(files[1])
+    err.print(f"wrote {output}" + (f" and {output.with_name('ipsec.secrets')}" if len(files) > 1 else ""))
+
+
+@app.command()
+def graph(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
+          topology: Annotated[Path | None, typer.Option("--topology")] = None,
+          fmt: Annotated[str, typer.Option("--format", help="mermaid or dot")] = "mermaid") -> None:
+    """Draw the topology (gateways, instances, public IPs, sites, tunnels; state colored when running)."""
+    from lab.device.testing import tunnel_states
+    from lab.render.graph import render_graph
+
+    if fmt not in ("mermaid", "dot"):
+        raise LabError(f"--format {fmt!r}: unknown", hint="mermaid or dot")
+    if topology:
+        print(render_graph(pipeline.load(topology, home()).topo, fmt), end="")  # type: ignore[arg-type]
+        return
+    loaded = pipeline.load_running(only_lab(name, make_runtime()), home())
+    print(render_graph(loaded.topo, fmt, tunnel_states(loaded, connect)), end="")  # type: ignore[arg-type]
+
+
+@app.command()
+def reload(node: str, lab: LabOpt = None) -> None:
+    """Re-load NODE's config from the lab state directory (after editing it) and re-initiate its tunnels."""
+    from lab.device.reload import reload_node
+
+    runtime = make_runtime()
+    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    for line in reload_node(loaded, node, runtime, connect):
+        err.print(line, highlight=False)

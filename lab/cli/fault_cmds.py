@@ -1,0 +1,107 @@
+"""Breaking a lab on purpose and measuring it: fault, restore, failover, probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lab import pipeline
+from lab.cli.common import (
+    DurationOpt,
+    JsonOpt,
+    LabOpt,
+    PlotOpt,
+    app,
+    connect,
+    err,
+    home,
+    make_runtime,
+    only_lab,
+    out,
+)
+from lab.errors import LabError
+
+
+@app.command()
+def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-restart, link-down or loss")],
+          target: Annotated[str, typer.Argument(help="NODE, or NODE:IFACE for link-down and loss")],
+          percent: Annotated[float | None, typer.Argument(help="loss: % of round trips lost")] = None,
+          lab: LabOpt = None) -> None:
+    """Break a running lab on purpose: kill/stop/pause a node, restart its charon, cut or degrade a link."""
+    from lab import faults
+    from lab.runtime.preflight import detect_dataplane
+
+    runtime = make_runtime()
+    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    applied = faults.parse_fault(loaded, kind, target, percent)
+    faults.inject(loaded, applied, runtime, connect, detect_dataplane())
+    undo = "charon is back with its config" if applied.kind == "charon-restart" else "`lab restore` undoes it"
+    err.print(f"lab {loaded.topo.name}: fault {applied.describe()} applied; {undo}")
+
+
+@app.command()
+def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFACE (default: all)")] = None,
+            all_faults: Annotated[bool, typer.Option("--all", help="every active fault")] = False,
+            lab: LabOpt = None,
+            timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 60.0) -> None:
+    """Undo faults (all, or those on one node or link) and wait until every tunnel is up again."""
+    from lab import faults
+    from lab.runtime.preflight import detect_dataplane
+
+    if target and all_faults:
+        raise LabError("give a target or --all, not both", hint="lab restore --all")
+    from lab import ha
+
+    runtime = make_runtime()
+    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    ha.before_restore(loaded, runtime, connect)  # a standby that took over hands back to <gw>-0
+    undone = faults.restore(loaded, target, runtime, connect, detect_dataplane(), timeout)
+    ha.start_agents(loaded, runtime, connect)
+    left = faults.read_faults(loaded.dir.root)
+    state = f"{len(left)} fault(s) still active" if left else "every tunnel is up"
+    err.print(f"lab {loaded.topo.name}: restored {', '.join(f.describe() for f in undone) or 'nothing'}; {state}")
+
+
+
+
+def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: float, plot: Path | None,
+            json_out: bool) -> None:
+    """Shared body of `failover` and `probe`: stream (with the fault), then the view, JSON and plot."""
+    from lab.control.vici import watch_events
+    from lab.failover_run import StreamOptions, measure
+    from lab.report.failover_view import show_failover
+    from lab.runtime.preflight import detect_dataplane
+
+    runtime = make_runtime()
+    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    gw = gateway or sorted(loaded.topo.gateways)[0]
+    opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3))
+    res = measure(loaded, gw, kind, runtime, connect, watch_events, detect_dataplane(), opts)  # type: ignore[arg-type]
+    if plot:
+        from lab.report.timeline_plot import plot_timeline
+
+        err.print(f"timeline: {plot_timeline(res, plot)}")
+    if json_out:
+        print(res.model_dump_json(indent=2))
+    else:
+        show_failover(res, out)
+
+
+@app.command()
+def failover(gateway: Annotated[str, typer.Argument(help="gateway name")],
+             planned: Annotated[bool, typer.Option("--planned/--unplanned", help="planned move or a killed "
+                                                   "instance")] = False,
+             measure: Annotated[bool, typer.Option("--measure", help="(always on) a probe stream across it")] = True,
+             lab: LabOpt = None, duration: DurationOpt = 12.0, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
+    """Fail a gateway over (active-standby: move to the standby; active-active: instance 0 goes) while a
+    probe stream measures the outage. `lab restore` brings back the starting state."""
+    _stream(gateway, "planned" if planned else "unplanned", lab, duration, plot, json_out)
+
+
+@app.command()
+def probe(gateway: Annotated[str | None, typer.Argument(help="gateway name (default: the first)")] = None,
+          lab: LabOpt = None, duration: DurationOpt = 5.0, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
+    """A probe stream VNet host → site host (UDP, ICMP) without a fault: loss, gaps, which tunnels carry it."""
+    _stream(gateway, None, lab, duration, plot, json_out)

@@ -1,0 +1,200 @@
+"""Lab lifecycle and checks: up, down, inspect, verify, exec, logs, bench, apply, schema, validate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lab import pipeline
+from lab.cli.common import (
+    JsonOpt,
+    app,
+    connect,
+    err,
+    home,
+    lab_name_of,
+    make_runtime,
+    only_lab,
+    out,
+    progress,
+)
+from lab.errors import LabError, TopologyError
+
+
+@app.command()
+def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 30.0,
+       json_out: JsonOpt = False) -> None:
+    """Bring a lab up from a topology file and wait until every tunnel is established."""
+    from lab.report.status_view import show_status
+    from lab.runtime.image import default_containers_dir, ensure_image
+    from lab.runtime.preflight import require_preflight
+
+    pipeline.load(file, home())  # bad input fails here, before anything is created
+    runtime = make_runtime()
+    dataplane = require_preflight(runtime, err.print)
+    image = ensure_image(runtime.client, default_containers_dir(), progress)
+    st = pipeline.up(file, home(), runtime, connect, image, dataplane, progress, timeout)
+    if json_out:
+        print(st.model_dump_json(indent=2))
+    else:
+        show_status(st, out)
+
+
+@app.command()
+def down(name: Annotated[str | None, typer.Argument(help="lab name or topology file")] = None,
+         all_labs: Annotated[bool, typer.Option("--all", help="every lab on this machine")] = False) -> None:
+    """Remove every container, link, namespace and state a lab made (works after a crash too)."""
+    runtime = make_runtime()
+    if not name and not all_labs:
+        raise LabError("name a lab (or a topology file), or pass --all", hint="lab down NAME")
+    names = pipeline.running_labs(runtime) if all_labs else [lab_name_of(name or "")]
+    for lab in names:
+        removed = pipeline.down(lab, home(), runtime)
+        err.print(f"lab {lab}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
+
+
+@app.command()
+def inspect(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False) -> None:
+    """Nodes, addresses and tunnels (state, SPIs, bytes) of a running lab."""
+    from lab.report.status_view import show_status
+    from lab.runtime.preflight import detect_dataplane
+
+    runtime = make_runtime()
+    lab = pipeline.load_running(only_lab(name, runtime), home())
+    st = pipeline.status(lab, runtime, connect, detect_dataplane())
+    if json_out:
+        print(st.model_dump_json(indent=2))
+    else:
+        show_status(st, out)
+
+
+@app.command()
+def verify(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False,
+           pcap: Annotated[Path | None, typer.Option("--pcap", help="keep the Internet-link capture in DIR")] = None,
+           wireshark_keys: Annotated[Path | None, typer.Option(
+               "--wireshark-keys", help="write the ESP keys to FILE in Wireshark's esp_sa format")] = None) -> None:
+    """Prove the tunnels: probes answered, only IKE/ESP on the wire, SPIs match, selectors hold, ESP decrypts.
+
+    Exit 0: every check passed; 1: a check failed; 2: the lab could not be checked.
+    """
+    from lab.report.verify_view import show_verify
+    from lab.verify.run import VerifyOptions, verify_running
+
+    runtime = make_runtime()
+    options = VerifyOptions(pcap_dir=pcap, wireshark_keys=wireshark_keys)
+    report = verify_running(only_lab(name, runtime), home(), runtime, connect, options, progress)
+    if json_out:
+        print(report.model_dump_json(indent=2))
+    else:
+        show_verify(report, out)
+    if not report.passed:
+        failed = [c.name for c in report.checks if not c.passed]
+        raise LabError(f"lab {report.lab}: {len(failed)} check(s) failed: {', '.join(failed)}",
+                       hint="the evidence of each failed check says why")
+
+
+@app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(ctx: typer.Context, node: str,
+          lab: Annotated[str | None, typer.Option(help="lab name (needed if several run)")] = None) -> None:
+    """Run a command in a node: lab exec NODE -- CMD ARGS..."""
+    runtime = make_runtime()
+    if not ctx.args:
+        raise LabError("no command given", hint="lab exec NODE -- ip addr")
+    res = runtime.exec(only_lab(lab, runtime), node, list(ctx.args))
+    sys.stdout.write(res.output)
+    raise typer.Exit(res.code)
+
+
+@app.command()
+def logs(node: str, lab: Annotated[str | None, typer.Option()] = None,
+         lines: Annotated[int, typer.Option("-n", help="last N lines")] = 50) -> None:
+    """Show a node's charon (IKE) log from the lab state directory."""
+    runtime = make_runtime()
+    d = pipeline.load_running(only_lab(lab, runtime), home()).dir
+    if not d.charon_log(node).exists():
+        raise LabError(f"node {node!r} has no charon log at {d.charon_log(node)}", hint="lab inspect lists nodes")
+    print("\n".join(d.log_tail(node, lines)))
+
+
+@app.command()
+def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
+          seconds: Annotated[int, typer.Option("--time", "-t", min=1, max=10, help="iperf3 -t per run")] = 5,
+          cc: Annotated[list[str] | None, typer.Option("--cc", help="TCP congestion control; repeat (default: "
+                                                       "cubic and the inherited one)")] = None,
+          reverse: Annotated[bool, typer.Option("--reverse", help="site -> VNet (iperf3 -R)")] = False,
+          tune_host: Annotated[bool, typer.Option("--tune-host", help="also measure with a 4 MiB host "
+                                                  "net.core.rmem_default (restored afterwards)")] = False,
+          json_out: JsonOpt = False) -> None:
+    """iperf3 through each tunnel and all at once (beside the SKU cap), uncapped, and over a plain veth."""
+    from lab.bench import BenchOptions, run_bench
+    from lab.report.bench_view import show_bench
+    from lab.runtime.preflight import detect_dataplane
+
+    runtime = make_runtime()
+    loaded = pipeline.load_running(only_lab(name, runtime), home())
+    opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host,
+                        **({"congestions": tuple(cc)} if cc else {}))
+    res = run_bench(loaded, runtime, connect, detect_dataplane(), opts, progress)
+    if json_out:
+        print(res.model_dump_json(indent=2))
+    else:
+        show_bench(res, out)
+
+
+@app.command(name="apply")
+def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 30.0,
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="show the changes, touch nothing")] = False,
+           json_out: JsonOpt = False) -> None:
+    """Change a running lab in place as Azure allows: connections, keys, policies, resize within a SKU family."""
+    from lab.apply import apply_file
+    from lab.runtime.preflight import detect_dataplane
+
+    res = apply_file(file, home(), make_runtime(), connect, detect_dataplane(), progress, timeout, dry_run)
+    if json_out:
+        print(res.model_dump_json(indent=2))
+    else:
+        for c in res.changes or []:
+            out.print(f"{c.kind:18} {c.path}: {c.detail}", highlight=False)
+        if not res.changes:
+            out.print(f"lab {res.lab}: nothing to change")
+        for node in sorted(res.removed.keys() | res.loaded.keys()):
+            verbs = ("would remove", "would load") if res.dry_run else ("removed", "loaded")
+            done = [f"{v} {', '.join(c)}" for v, c in zip(verbs, (res.removed.get(node), res.loaded.get(node)),
+                                                         strict=True) if c]
+            out.print(f"node {node}: {'; '.join(done)}; untouched: {', '.join(res.kept.get(node, [])) or 'none'}",
+                      highlight=False)
+    for p in res.problems:
+        err.print(f"[red]problem:[/red] {p}", highlight=False)
+    if res.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the topology file's JSON Schema (for editor completion and validation)."""
+    from lab.topology.model import Topology
+
+    print(json.dumps(Topology.model_json_schema(), indent=2, sort_keys=True))
+
+
+@app.command()
+def validate(file: Path) -> None:
+    """Check a topology offline against the schema and Azure's rules; no Docker needed.
+
+    One line per finding; exit 2 if any is an error, 0 with warnings only."""
+    from lab.topology.load import check_file
+
+    _, found = check_file(file)
+    for f in found:
+        hint = f" (hint: {f.hint})" if f.hint else ""
+        print(f"{file}: {f.severity}: {f.path or '-'}: {f.message}{hint}")
+    bad = sum(f.severity == "error" for f in found)
+    if bad:
+        raise TopologyError(f"{file}: {bad} error(s), {len(found) - bad} warning(s)", hint="fix the errors above")
+    lab = pipeline.load(file, home())
+    print(f"{file}: valid ({len(lab.plan.nodes)} nodes, {len(lab.topo.connections)} connections, "
+          f"{len(found)} warning(s))")
