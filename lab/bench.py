@@ -25,7 +25,7 @@ from pydantic import BaseModel, computed_field
 from lab import pipeline
 from lab.azure import facts
 from lab.errors import ProbeError
-from lab.plan import INTERNET, instance_names
+from lab.plan import INTERNET, device_names, instance_names
 from lab.plan_types import Plan
 from lab.render.strongswan_conf import Dataplane
 from lab.runtime.base import Runtime
@@ -130,7 +130,7 @@ def _far_end(topo: Topology, conn: Connection) -> tuple[dict[str, IPv4Address], 
     if conn.site and conn.site in topo.sites:
         site = topo.sites[conn.site]
         own = site.device.config is not None
-        return site.hosts, [] if own else [conn.site], own
+        return site.hosts, [] if own else device_names(conn.site, site), own
     if conn.peer_gateway and conn.peer_gateway in topo.gateways:
         peer = topo.gateways[conn.peer_gateway]
         return peer.vnet.hosts, instance_names(conn.peer_gateway, peer), False

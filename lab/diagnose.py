@@ -18,6 +18,7 @@ from lab.device.byo import ByoConfig
 from lab.device.checks import Finding, check_conn
 from lab.device.parse import DeviceChild, DeviceConn
 from lab.errors import ControlError
+from lab.plan import site_node_names
 from lab.render.tunnels import End, Tunnel, tunnels
 from lab.topology.model import Topology
 
@@ -133,7 +134,7 @@ def diagnose(topo: Topology, down: set[str], log_tail: LogTail, byo: Mapping[str
     """`down`: gateway nodes (or site nodes) with a connection that is not up."""
     out: list[Diagnosis] = []
     for t in tunnels(topo):
-        if t.peer.node not in topo.sites:
+        if t.peer.node not in site_node_names(topo):
             continue
         out += diagnose_tunnel(topo, t, t.azure.node in down or t.peer.node in down, log_tail, byo, keys)
     return DiagnosisReport(lab=topo.name, diagnoses=out)

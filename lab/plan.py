@@ -56,8 +56,20 @@ def own_inside_ip(gw: Gateway, index: int, prefix: int = 0) -> IPv4Address:
     return gw.vnet.address_space[prefix].network_address + 5 + index
 
 
-def site_inside_ip(site: Site, prefix: int = 0) -> IPv4Address:
-    return site.address_space[prefix].network_address + 1
+def device_names(site_name: str, site: Site) -> list[str]:
+    """A site's device containers: <site> for one public IP, <site>-0 and <site>-1 for a device pair."""
+    ips = site.device_ips
+    return [site_name] if len(ips) < 2 else [f"{site_name}-{i}" for i in range(len(ips))]
+
+
+def site_node_names(topo: Topology) -> set[str]:
+    """Every site device container name (a device pair's are not the site's own name)."""
+    return {n for s, site in topo.sites.items() for n in device_names(s, site)}
+
+
+def site_inside_ip(site: Site, prefix: int = 0, index: int = 0) -> IPv4Address:
+    """Device instance `index` sits at the 1st+index address of each site prefix (LAN hosts route via it)."""
+    return site.address_space[prefix].network_address + 1 + index
 
 
 def _public_iface(ip: IPv4Address) -> Iface:
@@ -95,17 +107,16 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
     return nodes
 
 
-def site_node(name: str, site: Site, segment: str) -> NodePlan:
-    inside = tuple(IPv4Interface(f"{site_inside_ip(site, k)}/{net.prefixlen}")
-                   for k, net in enumerate(site.address_space))
-    return NodePlan(
-        name=name,
-        role="site",
-        group=name,
-        ifaces=(_public_iface(site.public_ip), Iface("eth1", segment, inside)),
-        routes=(Route(DEFAULT, dev="eth0"),),
-        runs_charon=True,
-    )
+def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
+    """One device container per site public IP, all on the site's LAN segment."""
+    nodes = []
+    for i, (node, ip) in enumerate(zip(device_names(name, site), site.device_ips, strict=True)):
+        inside = tuple(IPv4Interface(f"{site_inside_ip(site, k, i)}/{net.prefixlen}")
+                       for k, net in enumerate(site.address_space))
+        nodes.append(NodePlan(name=node, role="site", group=name,
+                              ifaces=(_public_iface(ip), Iface("eth1", segment, inside)),
+                              routes=(Route(DEFAULT, dev="eth0"),), runs_charon=True))
+    return nodes
 
 
 def host_node(name: str, group: str, ip: IPv4Address, lan: IPv4Network, segment: str,
@@ -141,9 +152,10 @@ def build_plan(topo: Topology) -> Plan:
     for i, (sname, site) in enumerate(sorted(topo.sites.items())):
         seg = f"site{i}"
         segments.append(seg)
-        nodes.append(site_node(sname, site, seg))
+        nodes += site_nodes(sname, site, seg)
         for hname, ip in sorted(site.hosts.items()):
             k = prefix_of(ip, site.address_space)
-            nodes.append(host_node(hname, sname, ip, site.address_space[k], seg, (site_inside_ip(site, k),)))
+            via = tuple(site_inside_ip(site, k, i) for i in range(len(site.device_ips)))
+            nodes.append(host_node(hname, sname, ip, site.address_space[k], seg, via))
     nodes += client_nodes(topo, INTERNET)
     return Plan(lab=topo.name, nodes=tuple(nodes), segments=tuple(segments))

@@ -66,7 +66,8 @@ def _bgp_rules(path: str, gw: Gateway) -> Iterator[Finding]:
 def _tunnel_limits(topo: Topology) -> Iterator[Finding]:
     """Connections per gateway; a VNet-to-VNet connection counts on both of its gateways."""
     ends = chain.from_iterable(
-        [c.gateway] + ([c.peer_gateway] if c.peer_gateway else []) for c in topo.connections.values())
+        [c.gateway] * _azure_connections(c.site, topo) + ([c.peer_gateway] if c.peer_gateway else [])
+        for c in topo.connections.values())
     for g, count in sorted(Counter(ends).items()):
         gw = topo.gateways.get(g)
         if gw is None:
@@ -77,8 +78,15 @@ def _tunnel_limits(topo: Topology) -> Iterator[Finding]:
         if tunnels > limit:
             why = f"a PolicyBased gateway supports {limit} S2S connection" if policy_based \
                 else f"the {gw.sku} SKU allows {limit} S2S/VNet-to-VNet tunnels"
-            yield Finding(f"gateways.{g}", f"{count} connections use this gateway: {why}",
+            yield Finding(f"gateways.{g}", f"{count} connections use this gateway (a device pair counts as two, "
+                          f"one per local network gateway): {why}",
                           "remove connections or choose a larger SKU")
+
+
+def _azure_connections(site: str | None, topo: Topology) -> int:
+    """A device pair is two local network gateways in Azure, so one lab connection to it is two of Azure's."""
+    found = topo.sites.get(site or "")
+    return 2 if found is not None and found.public_ips is not None else 1
 
 
 def _connection_rules(path: str, conn: Connection, gw: Gateway, topo: Topology) -> Iterator[Finding]:

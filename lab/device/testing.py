@@ -12,6 +12,7 @@ from lab.control.wait import missing
 from lab.device.byo import byo_from_state
 from lab.diagnose import DiagnosisReport, TunnelsDownError, diagnose, wait_diagnosed
 from lab.errors import LabError
+from lab.plan import site_node_names
 from lab.render.connections import expected_children
 from lab.render.strongswan_conf import Dataplane
 from lab.runtime.base import Runtime
@@ -50,7 +51,7 @@ def down_nodes(lab: pipeline.Lab, connect: pipeline.Connect) -> set[str]:
     """Gateway nodes with an expected connection that is not up (BYO sites' names are unknown)."""
     out = set()
     for node, wants in expected_children(lab.topo).items():
-        if node in lab.topo.sites:
+        if node in site_node_names(lab.topo):
             continue
         ctl = connect(lab.dir.vici_socket(node))
         try:
@@ -114,7 +115,7 @@ def tunnel_states(lab: pipeline.Lab, connect: pipeline.Connect) -> dict[tuple[st
     """(gateway instance, connection) -> 'up'/'down', for `lab graph` of a running lab."""
     out = {}
     for node, wants in expected_children(lab.topo).items():
-        if node in lab.topo.sites:
+        if node in site_node_names(lab.topo):
             continue
         try:
             ctl = connect(lab.dir.vici_socket(node))

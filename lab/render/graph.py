@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from lab.plan import instance_names, standby_name
+from lab.plan import device_names, instance_names, standby_name
 from lab.render.tunnels import tunnels
 from lab.topology.model import Topology
 
@@ -30,6 +30,12 @@ def _instances(topo: Topology) -> list[tuple[str, str, str, bool]]:
     return out
 
 
+def _devices(topo: Topology) -> list[tuple[str, str, str]]:
+    """(site, device node, public IP) for every device container: one per site, two for a device pair."""
+    return [(s, node, str(ip)) for s, site in sorted(topo.sites.items())
+            for node, ip in zip(device_names(s, site), site.device_ips, strict=True)]
+
+
 def _edges(topo: Topology) -> list[tuple[str, str, str]]:
     return [(t.azure.node, t.peer.node, t.azure.conn) for t in tunnels(topo)]
 
@@ -43,10 +49,11 @@ def render_mermaid(topo: Topology, states: Mapping[tuple[str, str], str]) -> str
             if g == gname:
                 lines.append(f'    {_id(node)}["{node}<br/>{ip or "standby (no public IP)"}"]')
         lines.append("  end")
-    for sname, site in sorted(topo.sites.items()):
+    for sname, node, ip in _devices(topo):
+        site = topo.sites[sname]
         lan = ", ".join(map(str, site.address_space))
         own = " (own config)" if site.device.config else ""
-        lines.append(f'  {_id(sname)}(["site {sname}<br/>{site.public_ip}<br/>{lan}{own}"])')
+        lines.append(f'  {_id(node)}(["site {sname}<br/>{ip}<br/>{lan}{own}"])')
     styles = []
     for i, (a, b, conn) in enumerate(_edges(topo)):
         state = states.get((a, conn))
@@ -66,9 +73,9 @@ def render_dot(topo: Topology, states: Mapping[tuple[str, str], str]) -> str:
                 style = ' style="dashed"' if standby else ""
                 lines.append(f'    "{node}" [label="{node}\\n{ip or "standby"}"{style}];')
         lines.append("  }")
-    for sname, site in sorted(topo.sites.items()):
-        lan = ", ".join(map(str, site.address_space))
-        lines.append(f'  "{sname}" [shape=ellipse label="site {sname}\\n{site.public_ip}\\n{lan}"];')
+    for sname, node, ip in _devices(topo):
+        lan = ", ".join(map(str, topo.sites[sname].address_space))
+        lines.append(f'  "{node}" [shape=ellipse label="site {sname}\\n{ip}\\n{lan}"];')
     for a, b, conn in _edges(topo):
         state = states.get((a, conn))
         label = f"{conn}: {state}" if state else conn

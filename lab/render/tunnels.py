@@ -18,7 +18,7 @@ from itertools import product
 
 from lab.azure import facts
 from lab.azure.proposals import child_lifetime, gateway_proposals
-from lab.plan import instance_names
+from lab.plan import device_names, instance_names
 from lab.topology.model import Connection, Gateway, Site, Topology
 
 ANY = IPv4Network("0.0.0.0/0")
@@ -121,15 +121,19 @@ def pairs_mode(conn: Connection, gw: Gateway) -> bool:
 
 
 def site_to_site(cname: str, conn: Connection, gw: Gateway, site: Site) -> list[Tunnel]:
+    """Every gateway instance with every device instance: 1, 2 or 4 tunnels (full mesh active-active).
+    Names follow VNet-to-VNet: each end's connection (and children) carry the other end's instance suffix."""
     pairs = pairs_mode(conn, gw)
     spaces, lan = list(gw.vnet.address_space), list(site.address_space)
     kids = children(cname, spaces, lan, pairs) if pairs else children(cname, [ANY], [ANY], False)
+    devices = device_names(conn.site or "", site)
     out = []
-    for i, inst in enumerate(instance_names(conn.gateway, gw)):
-        suffix = f"-{i}" if gw.is_active_active else ""
-        azure = azure_end(cname, conn, gw, inst, str(site.public_ip), kids, i)
-        out.append(Tunnel(cname, f"ike-{cname}{suffix}", conn.ike_version, azure,
-                          site_end(azure, conn, site, suffix, pairs, spaces),
+    for (i, inst), (j, dev) in product(enumerate(instance_names(conn.gateway, gw)), enumerate(devices)):
+        g_sfx, d_sfx = (f"-{i}" if gw.is_active_active else ""), (f"-{j}" if len(devices) > 1 else "")
+        own = tuple(replace(c, name=c.name + d_sfx) for c in kids)
+        azure = replace(azure_end(cname, conn, gw, inst, str(site.device_ips[j]), own, i), conn=cname + d_sfx)
+        peer = site_end(replace(azure, conn=cname, children=kids), conn, site, g_sfx, pairs, spaces)
+        out.append(Tunnel(cname, f"ike-{cname}{g_sfx}{d_sfx}", conn.ike_version, azure, replace(peer, node=dev),
                           conn.connection_mode == "InitiatorOnly"))
     return out
 

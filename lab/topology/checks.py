@@ -24,7 +24,24 @@ def check_topology(topo: Topology) -> list[Finding]:
         *check_address_spaces(topo),
         *check_prefix_sizes(topo),
         *check_hosts(topo),
+        *check_device_pairs(topo),
     ]
+
+
+def check_device_pairs(topo: Topology) -> Iterator[Finding]:
+    """A site names its device's public address once: `public_ip` (one device) or `public_ips` (a pair)."""
+    for s, site in topo.sites.items():
+        path = f"sites.{s}"
+        if site.public_ip is not None and site.public_ips is not None:
+            yield Finding(f"{path}.public_ips", "a site has either public_ip (one device) or public_ips "
+                          "(a device pair), found both", "keep public_ips: [a, b] for two device instances, "
+                          "or public_ip: a for one")
+        elif site.public_ip is None and site.public_ips is None:
+            yield Finding(f"{path}.public_ip", "the site's VPN device needs a public IP",
+                          "add public_ip: 198.51.100.10 (or public_ips: [a, b] for a device pair)")
+        elif site.public_ips is not None and site.device.config is not None:
+            yield Finding(f"{path}.device.config", "a device pair (public_ips) is rendered by the lab: "
+                          "its own config describes one device", "remove device.config, or use public_ip")
 
 
 def check_references(topo: Topology) -> Iterator[Finding]:
@@ -77,6 +94,8 @@ def _node_names(topo: Topology) -> Iterator[tuple[str, str]]:
             yield f"gateways.{g}.vnet.hosts.{h}", h
     for s, site in topo.sites.items():
         yield f"sites.{s}", s
+        if site.public_ips is not None:
+            yield from ((f"sites.{s}.public_ips[{i}]", f"{s}-{i}") for i in range(len(site.public_ips)))
         for h in site.hosts:
             yield f"sites.{s}.hosts.{h}", h
 
@@ -86,7 +105,10 @@ def public_ips(topo: Topology) -> Iterator[tuple[str, IPv4Address]]:
         for i, ip in enumerate(gw.public_ips):
             yield f"gateways.{g}.public_ips[{i}]", ip
     for s, site in topo.sites.items():
-        yield f"sites.{s}.public_ip", site.public_ip
+        if site.public_ips is not None:
+            yield from ((f"sites.{s}.public_ips[{i}]", ip) for i, ip in enumerate(site.public_ips))
+        elif site.public_ip is not None:
+            yield f"sites.{s}.public_ip", site.public_ip
 
 
 def address_spaces(topo: Topology) -> Iterator[tuple[str, IPv4Network]]:
@@ -138,10 +160,11 @@ def check_hosts(topo: Topology) -> Iterator[Finding]:
                                  "Azure reserves the first four and the last address of a subnet; "
                                  "the gateway instances use the next")
     for s, site in topo.sites.items():
-        reserved = {net: {net.network_address, net.network_address + 1, net.broadcast_address}
+        devices = max(1, len(site.device_ips))
+        reserved = {net: {net.network_address + i for i in range(1 + devices)} | {net.broadcast_address}
                     for net in site.address_space}
         yield from _hosts_inside(f"sites.{s}.hosts", site.hosts, reserved,
-                                 "the site's VPN device uses the first address of each prefix")
+                                 "the site's VPN device instances use the first addresses of each prefix")
 
 
 def _vnet_reserved(net: IPv4Network, instances: int) -> set[IPv4Address]:

@@ -53,6 +53,10 @@ class P2sClient(Strict):
 
     name: Name
     issuer: Literal["root", "untrusted"] = "root"
+    # The user's own client certificate and RSA key (PEM, relative to the topology file) instead of a generated
+    # one: subject CN=<name>, issued by a root_certificates root or the lab root (`lab validate`, `lab up` check).
+    certificate: str | None = None
+    key: str | None = None
 
 
 class P2s(Strict):
@@ -116,12 +120,25 @@ class Device(Strict):
 
 
 class Site(Strict):
-    """An on-prem site (Azure: local network gateway) with its VPN device and LAN."""
+    """An on-prem site (Azure: local network gateway) with its VPN device and LAN.
 
-    public_ip: IPv4Address
+    `public_ips: [a, b]` instead of `public_ip`: the device is a pair of instances (<site>-0, <site>-1) on one
+    LAN. Azure models that as two local network gateways, one per device IP, with one connection each; the
+    lab keeps one site so both instances share the LAN, hosts and device settings (docs/ha.md).
+    """
+
+    public_ip: IPv4Address | None = None
+    public_ips: list[IPv4Address] | None = Field(default=None, min_length=2, max_length=2)
     address_space: list[IPv4Network] = Field(min_length=1)
     hosts: dict[Name, IPv4Address] = Field(default_factory=dict)
     device: Device = Field(default_factory=lambda: Device())
+
+    @property
+    def device_ips(self) -> list[IPv4Address]:
+        """The public IP of each device instance (checks report a site with neither or both keys)."""
+        if self.public_ips:
+            return list(self.public_ips)
+        return [self.public_ip] if self.public_ip is not None else []
 
 
 class IpsecPolicy(Strict):

