@@ -28,6 +28,7 @@ class ClientSpec:
     public_ip: IPv4Address
     trusted: bool  # False: its certificate comes from a CA the gateway does not trust
     revoked_by_name: bool  # listed by name in p2s.revoked (thumbprints are matched once certificates exist)
+    user_cert: bool = False  # the user's own certificate and key (p2s.clients[i].certificate), not generated
 
     @property
     def identity(self) -> str:
@@ -53,7 +54,7 @@ def clients(topo: Topology) -> list[ClientSpec]:
                 return out
             revoked = gw.p2s is not None and c.name in gw.p2s.revoked
             out.append(ClientSpec(c.name, g, CLIENT_NET.network_address + FIRST_CLIENT + len(out),
-                                  c.issuer == "root", revoked))
+                                  c.issuer == "root", revoked, c.certificate is not None))
     return out
 
 

@@ -3,11 +3,15 @@
 <state>/pki/<gw>/: root.{crt,key} (the uploaded root, Azure-style), gateway-ca.{crt,key}, gateway.{crt,key},
 untrusted-root.{crt,key} (the "other CA"), clients/<name>.{crt,key}, user-roots/*.crt, root.crl. Keys are
 0600. Existing files are reused, so thumbprints stay stable for the lab's lifetime (`lab down` removes them).
+A client with its own certificate and key (`p2s.clients[i].certificate`/`key`) has them checked and copied to
+clients/<name>.{crt,key} by `lab up`, in place of a generated pair.
 
 Revocation: Azure revokes by thumbprint without the root's key. Where the revoked certificate is one the lab
 issued, the lab holds the root's key and signs a CRL that the gateway loads: charon then refuses the client
 during EAP-TLS ("certificate was revoked"). Thumbprints of certificates the lab did not issue cannot be
-expressed in a CRL; `revocation_gaps` names them so `lab inspect` says they are not enforced.
+expressed in a CRL. For a revoked user certificate of a declared client the gateway gets a connection that
+matches only that identity and fails its EAP (`lab.render.p2s.refusal_tree`); thumbprints matching no client's
+certificate are `revocation_gaps`, which `lab inspect` reports as not enforced.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from cryptography import x509
 
 from lab import pki
 from lab.control.p2s import Creds
-from lab.errors import TopologyError
-from lab.p2s import ClientSpec, clients, gateway_id, p2s_gateways, pool_name
-from lab.topology.model import Topology
+from lab.errors import LabError, TopologyError
+from lab.p2s import ClientSpec, clients, declared, gateway_id, p2s_gateways, pool_name
+from lab.render.p2s import refusal_name, refusal_tree
+from lab.render.swanctl import Tree
+from lab.topology.model import P2sClient, Topology
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ def ensure_pki(state_root: Path, topo: Topology, topo_dir: Path | None) -> dict[
         roots = topo.gateways[g].p2s.root_certificates  # type: ignore[union-attr]
         if topo_dir is not None:
             _copy_user_roots(d, topo_dir, g, roots)
+            _copy_user_clients(d, topo_dir, g, topo)
         out[g] = _gateway_pki(d, g, topo)
         _write(d / "root.crl", pki.pem_crl(pki.make_crl(out[g].root, _revoked(topo, g, out[g]))))
     return out
@@ -85,18 +92,92 @@ def _gateway_pki(d: Path, g: str, topo: Topology) -> GatewayPki:
 
 
 def _client_maker(c: ClientSpec, root: pki.Issued, other: pki.Issued) -> Callable[[], pki.Issued]:
-    return partial(pki.issue, root if c.trusted else other, c.name)
+    return partial(_missing_user_cert, c) if c.user_cert else partial(pki.issue, root if c.trusted else other, c.name)
+
+
+def _missing_user_cert(c: ClientSpec) -> pki.Issued:
+    """A user certificate is copied in by `lab up`: generating one in its place would silently change identity."""
+    raise LabError(f"P2S client {c.name!r}: its certificate was not copied into the lab",
+                   hint="run `lab up` with the topology file again")
+
+
+def _copy_user_clients(d: Path, topo_dir: Path, g: str, topo: Topology) -> None:
+    """Check each user client pair and store it where a generated one would be: a broken pair must stop
+    `lab up` naming its field, not show up later as a client that never connects."""
+    roots = [pki.load_pem_cert(p.read_bytes()) for p in sorted((d / "user-roots").glob("*.crt"))]
+    roots.append(_pair(d / "root", partial(pki.make_ca, f"P2SRootCert-{g}")).cert)
+    for name, issued in _user_pairs(roots, topo_dir, g, topo).items():
+        _write(d / "clients" / f"{name}.key", pki.pem_key(issued.key), secret=True)
+        _write(d / "clients" / f"{name}.crt", pki.pem_cert(issued.cert))
+
+
+def _user_pairs(roots: list[x509.Certificate], topo_dir: Path, g: str, topo: Topology) -> dict[str, pki.Issued]:
+    """client name -> its checked user certificate and key (TopologyError naming the field otherwise)."""
+    out = {}
+    for i, c in enumerate(declared(g, topo.gateways[g])):
+        if c.certificate is not None and c.key is not None:
+            where = f"gateways.{g}.p2s.clients[{i}]"
+            out[c.name] = _read_user_pair(topo_dir, where, c)
+            _check_user_pair(where, c.name, out[c.name], roots)
+    return out
+
+
+def check_user_files(state_root: Path, topo: Topology, topo_dir: Path) -> None:
+    """`lab validate`: the user's root and client files, without writing anything. The lab root counts only
+    if this lab already made it (a certificate chained to it needs its key, which only the lab holds)."""
+    for g in p2s_gateways(topo):
+        p2s = topo.gateways[g].p2s
+        assert p2s is not None
+        roots = [_read_user_root(topo_dir, g, i, rel)[0] for i, rel in enumerate(p2s.root_certificates)]
+        lab_root = pki_dir(state_root, g) / "root.crt"
+        roots += [pki.load_pem_cert(lab_root.read_bytes())] if lab_root.exists() else []
+        _user_pairs(roots, topo_dir, g, topo)
+
+
+def _read_user_pair(topo_dir: Path, where: str, c: P2sClient) -> pki.Issued:
+    assert c.certificate is not None and c.key is not None
+    crt, key = (topo_dir / c.certificate).resolve(), (topo_dir / c.key).resolve()
+    try:
+        cert = pki.load_pem_cert(crt.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise TopologyError(f"{where}.certificate: cannot read a PEM certificate from {crt}: {exc}",
+                            hint="give the client's PEM certificate (path relative to the topology file)") from exc
+    try:
+        return pki.Issued(pki.load_rsa_key(key.read_bytes()), cert)
+    except (OSError, ValueError, TypeError) as exc:
+        raise TopologyError(f"{where}.key: cannot read an unencrypted PEM RSA key from {key}: {exc}",
+                            hint="give the client's unencrypted RSA private key (PEM, relative to the topology "
+                                 "file)") from exc
+
+
+def _check_user_pair(where: str, name: str, issued: pki.Issued, roots: list[x509.Certificate]) -> None:
+    """Key, identity and chain: each would otherwise fail only inside EAP-TLS, with a vaguer log line."""
+    if not pki.key_matches(issued):
+        raise TopologyError(f"{where}.key: the key does not belong to the client's certificate",
+                            hint="give the private key the certificate was issued for")
+    if not pki.subject_is(issued.cert, name):
+        raise TopologyError(f"{where}.certificate: subject {issued.cert.subject.rfc4514_string()!r} is not "
+                            f"CN={name} (the client's IKE and EAP identity)",
+                            hint=f"issue the certificate with subject CN={name}, or name the client after its CN")
+    if not any(pki.issued_by(issued.cert, r) for r in roots):
+        raise TopologyError(f"{where}.certificate: issued by {issued.cert.issuer.rfc4514_string()!r}, which is "
+                            "neither a root in root_certificates nor the lab root",
+                            hint="add the PEM of its (directly issuing) root to p2s.root_certificates")
 
 
 def _copy_user_roots(d: Path, topo_dir: Path, g: str, paths: list[str]) -> None:
     for i, rel in enumerate(paths):
-        src = (topo_dir / rel).resolve()
-        try:
-            pki.load_pem_cert(src.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise TopologyError(f"gateways.{g}.p2s.root_certificates[{i}]: cannot read a PEM certificate from "
-                                f"{src}: {exc}", hint="give the path of a PEM root certificate") from exc
-        _write(d / "user-roots" / f"{i}.crt", src.read_bytes())
+        _write(d / "user-roots" / f"{i}.crt", _read_user_root(topo_dir, g, i, rel)[1])
+
+
+def _read_user_root(topo_dir: Path, g: str, i: int, rel: str) -> tuple[x509.Certificate, bytes]:
+    src = (topo_dir / rel).resolve()
+    try:
+        data = src.read_bytes()
+        return pki.load_pem_cert(data), data
+    except (OSError, ValueError) as exc:
+        raise TopologyError(f"gateways.{g}.p2s.root_certificates[{i}]: cannot read a PEM certificate from "
+                            f"{src}: {exc}", hint="give the path of a PEM root certificate") from exc
 
 
 def revoked_names(topo: Topology, g: str, gp: GatewayPki) -> dict[str, str]:
@@ -107,12 +188,21 @@ def revoked_names(topo: Topology, g: str, gp: GatewayPki) -> dict[str, str]:
     for name, issued in gp.clients.items():
         tp = pki.thumbprint(issued.cert)
         if name.upper() in listed or tp in listed:
-            out[name] = f"certificate thumbprint {tp} is on gateways.{g}.p2s.revoked"
+            how = ("the lab root's CRL" if pki.issued_by(issued.cert, gp.root.cert) else
+                   f"the gateway connection {refusal_name(name)} (no CRL: the lab has no key of its root)")
+            out[name] = f"revoked (thumbprint {tp}): on gateways.{g}.p2s.revoked, enforced by {how}"
     return out
 
 
 def _revoked(topo: Topology, g: str, gp: GatewayPki) -> list[x509.Certificate]:
-    return [gp.clients[n].cert for n in revoked_names(topo, g, gp) if gp.clients[n].cert.issuer == gp.root.cert.subject]
+    return [gp.clients[n].cert for n in revoked_names(topo, g, gp) if pki.issued_by(gp.clients[n].cert, gp.root.cert)]
+
+
+def refusals(topo: Topology, g: str, gp: GatewayPki) -> dict[str, Tree]:
+    """Connections refusing revoked clients the CRL cannot cover (certificates from a root the lab has no key of)."""
+    gw = topo.gateways[g]
+    return {refusal_name(n): refusal_tree(g, gw, topo.name, f"CN={n}") for n in revoked_names(topo, g, gp)
+            if not pki.issued_by(gp.clients[n].cert, gp.root.cert)}
 
 
 def revocation_gaps(topo: Topology, g: str, gp: GatewayPki) -> list[str]:
@@ -132,7 +222,7 @@ def node_creds(state_root: Path, topo: Topology) -> dict[str, Creds]:
         crl = (pki_dir(state_root, g) / "root.crl").read_bytes()
         gw_creds = Creds(cacerts=(pki.pem_cert(gp.root.cert), *gp.user_roots), certs=(pki.pem_cert(gp.gateway.cert),),
                          keys=(pki.pem_key(gp.gateway.key),), crls=(crl,),
-                         pools={pool_name(g): str(gw.p2s.address_pool)})
+                         pools={pool_name(g): str(gw.p2s.address_pool)}, conns=refusals(topo, g, gp))
         for i in range(2):
             out[f"{g}-{i}"] = gw_creds
         for name, issued in gp.clients.items():

@@ -10,7 +10,7 @@ from lab.azure import facts
 from lab.findings import Finding
 from lab.p2s import MAX_CLIENTS, THUMBPRINT, clients, declared
 from lab.topology.checks import address_spaces, public_ips
-from lab.topology.model import Gateway, Topology
+from lab.topology.model import Gateway, P2sClient, Topology
 
 
 def check_p2s(topo: Topology) -> list[Finding]:
@@ -55,6 +55,24 @@ def _gateway(path: str, name: str, gw: Gateway) -> Iterator[Finding]:
         if not root.endswith((".pem", ".crt", ".cer")):
             yield Finding(f"{path}.root_certificates[{i}]", f"{root!r} is not a PEM certificate file",
                           "name a .pem/.crt/.cer file")
+    yield from _user_clients(path, gw)
+
+
+def _user_clients(path: str, gw: Gateway) -> Iterator[Finding]:
+    """A user's own client certificate needs its key (the client authenticates with it), and `issuer` only
+    chooses the CA of a generated certificate."""
+    listed = gw.p2s.clients if gw.p2s is not None and isinstance(gw.p2s.clients, list) else []
+    for i, c in enumerate(listed):
+        if not isinstance(c, P2sClient) or (c.certificate is None and c.key is None):
+            continue
+        where = f"{path}.clients[{i}]"
+        if c.certificate is None or c.key is None:
+            have, missing = ("certificate", "key") if c.key is None else ("key", "certificate")
+            yield Finding(f"{where}.{missing}", f"client {c.name!r} has a {have} but no {missing}",
+                          "give both certificate and key (PEM paths), or neither")
+        if c.issuer == "untrusted":
+            yield Finding(f"{where}.issuer", f"client {c.name!r} brings its own certificate: issuer applies only to "
+                          "generated ones", "drop issuer: untrusted")
 
 
 def _pools(topo: Topology) -> Iterator[Finding]:

@@ -79,7 +79,9 @@ def expected(wants: Expected, lab: Lab) -> Expected:
 
 
 LOG_LINES = 2000
-EVIDENCE = ("revoked", "no issuer", "constraint check failed", "no trusted certificate", "EAP_FAILURE")
+EVIDENCE = ("was revoked", "no issuer", "constraint check failed", "no trusted certificate",
+            "method failed",  # a refusal connection's EAP (lab.render.p2s.refusal_tree)
+            "EAP_FAILURE")
 
 
 def client_status(lab: Lab, running: set[str]) -> tuple[list[P2sClientStatus], list[str]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -108,8 +109,35 @@ def load_pem_cert(data: bytes) -> x509.Certificate:
     return x509.load_pem_x509_certificate(data)
 
 
-def load_issued(cert_pem: bytes, key_pem: bytes) -> Issued:
+def load_rsa_key(key_pem: bytes) -> rsa.RSAPrivateKey:
+    """An unencrypted PEM RSA key: what the lab loads into charon over vici (type rsa)."""
     key = serialization.load_pem_private_key(key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("only RSA keys are supported")
-    return Issued(key, load_pem_cert(cert_pem))
+    return key
+
+
+def load_issued(cert_pem: bytes, key_pem: bytes) -> Issued:
+    return Issued(load_rsa_key(key_pem), load_pem_cert(cert_pem))
+
+
+def key_matches(issued: Issued) -> bool:
+    """Whether the key is the certificate's: a mismatched pair fails only later, inside EAP-TLS."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return (issued.key.public_key().public_bytes(serialization.Encoding.DER, spki)
+            == issued.cert.public_key().public_bytes(serialization.Encoding.DER, spki))
+
+
+def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca` signed `cert` (issuer name and signature): the gateway trusts only direct children of its
+    roots, as the lab loads no intermediates."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def subject_is(cert: x509.Certificate, cn: str) -> bool:
+    """Whether the subject is exactly CN=<cn>: the lab's clients use it as IKE and EAP identity."""
+    return cert.subject == _name(cn)

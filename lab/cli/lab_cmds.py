@@ -186,6 +186,7 @@ def validate(file: Path) -> None:
     """Check a topology offline against the schema and Azure's rules; no Docker needed.
 
     One line per finding; exit 2 if any is an error, 0 with warnings only."""
+    from lab.p2s_creds import check_user_files
     from lab.topology.load import check_file
 
     _, found = check_file(file)
@@ -196,5 +197,6 @@ def validate(file: Path) -> None:
     if bad:
         raise TopologyError(f"{file}: {bad} error(s), {len(found) - bad} warning(s)", hint="fix the errors above")
     lab = pipeline.load(file, home())
+    check_user_files(lab.dir.root, lab.topo, file.resolve().parent)  # P2S user roots and client pairs
     print(f"{file}: valid ({len(lab.plan.nodes)} nodes, {len(lab.topo.connections)} connections, "
           f"{len(found)} warning(s))")

@@ -12,19 +12,21 @@ from pathlib import Path
 
 from vici.exception import CommandException, SessionException
 
-from lab.control.vici import _strings, _text, open_session
+from lab.control.vici import _strings, _text, open_session, vici_tree
 from lab.errors import ControlError
 
 
 @dataclass(frozen=True)
 class Creds:
-    """What one charon needs for P2S (PEM bytes): trusted CAs, own certificate and key, CRLs, pools."""
+    """What one charon needs for P2S (PEM bytes): trusted CAs, own certificate and key, CRLs, pools, and the
+    connections that refuse revoked identities a CRL cannot cover (they depend on the certificates)."""
 
     cacerts: tuple[bytes, ...] = ()
     certs: tuple[bytes, ...] = ()
     keys: tuple[bytes, ...] = ()
     crls: tuple[bytes, ...] = ()
     pools: dict[str, str] = field(default_factory=dict)  # name -> CIDR
+    conns: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # name -> swanctl tree (refusals)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ def load_creds(socket: Path, creds: Creds, timeout: float = 10.0) -> None:
         + [("load_cert", "certificate", {"type": "X509", "flag": "NONE", "data": c}) for c in creds.certs]
         + [("load_cert", "CRL", {"type": "X509_CRL", "data": c}) for c in creds.crls]
         + [("load_key", "private key", {"type": "rsa", "data": k}) for k in creds.keys]
-        + [("load_pool", f"pool {n}", {n: {"addrs": cidr}}) for n, cidr in creds.pools.items()])
+        + [("load_pool", f"pool {n}", {n: {"addrs": cidr}}) for n, cidr in creds.pools.items()]
+        + [("load_conn", f"connection {n}", {n: vici_tree(t)}) for n, t in creds.conns.items()])
     try:
         for method, what, msg in items:
             try:

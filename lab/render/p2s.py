@@ -36,6 +36,26 @@ def gateway_tree(gw_name: str, gw: Gateway, lab: str) -> Tree:
     }
 
 
+def refusal_name(client: str) -> str:
+    return f"{CONN}-revoked-{client}"
+
+
+def refusal_tree(gw_name: str, gw: Gateway, lab: str, identity: str) -> Tree:
+    """Refuses one revoked identity whose root the lab has no key for (so no CRL): its exact remote id ranks
+    above `p2s`'s %any, and it asks for EAP-MD5, which the gateway's charon cannot run (plugin not loaded).
+    EAP then fails before any constraint check, so charon never switches to `p2s`: the client gets
+    EAP_FAILURE and gives up (AUTH_FAILED), as with a CRL."""
+    return {
+        "version": "2",
+        "local_addrs": [str(gw.public_ips[0])],
+        "proposals": IKE_PROPOSALS,
+        "unique": "never",
+        "send_cert": "always",
+        "local": {"auth": "pubkey", "id": gateway_id(gw_name, lab)},
+        "remote": {"auth": "eap-md5", "id": identity},
+    }
+
+
 def client_tree(c: ClientSpec, gw: Gateway, lab: str) -> Tree:
     """An initiator that never gives up: keyingtries 0, restart on DPD, start again when closed."""
     return {

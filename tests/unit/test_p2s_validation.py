@@ -39,6 +39,12 @@ CASES = {
                        "gateways.azgw.p2s.address_pool: 172.16.201.0/30 has room for fewer than 5 clients"),
     "bad-revoked": (lambda d: d["gateways"]["azgw"]["p2s"].update(revoked=["nobody"]),
                     "gateways.azgw.p2s.revoked[0]: 'nobody' is neither a client"),
+    "user-cert-without-key": (lambda d: d["gateways"]["azgw"]["p2s"]["clients"].append(
+        {"name": "alice", "certificate": "alice.pem"}),
+        "gateways.azgw.p2s.clients[5].key: client 'alice' has a certificate but no key"),
+    "user-cert-untrusted": (lambda d: d["gateways"]["azgw"]["p2s"]["clients"].append(
+        {"name": "alice", "certificate": "alice.pem", "key": "alice.key", "issuer": "untrusted"}),
+        "gateways.azgw.p2s.clients[5].issuer: client 'alice' brings its own certificate"),
     "sstp": (lambda d: d["gateways"]["azgw"]["p2s"].update(tunnel_type="SSTP"),
              "gateways.azgw.p2s.tunnel_type: SSTP is not emulated"),
 }
