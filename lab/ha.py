@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import ControlError, LabError, RuntimeBackendError
-from lab.plan import gateway_inside_ip, instance_names, standby_name
+from lab.plan import gateway_inside_ip, standby_name
 from lab.render.standby import standby_configs, takeover_children
 from lab.runtime.base import Runtime
 
@@ -62,13 +62,10 @@ def standby_pairs(lab: Lab) -> list[StandbyPair]:
 
 
 def ecmp_hosts(lab: Lab) -> list[tuple[str, list[str]]]:
-    """(VNet host, its next hops) for every host of an active-active gateway."""
-    out = []
-    for node in lab.plan.nodes:
-        gw = lab.topo.gateways.get(node.group)
-        if node.role == "host" and gw is not None and len(instance_names(node.group, gw)) > 1:
-            out.append((node.name, [str(h) for h in node.routes[0].via]))
-    return out
+    """(host, its next hops) for every host with an ECMP default route: the VNet hosts of an active-active
+    gateway and the LAN hosts of a site with a device pair (the same agent keeps only live hops)."""
+    return [(n.name, [str(h) for h in n.routes[0].via]) for n in lab.plan.nodes
+            if n.role == "host" and n.routes and len(n.routes[0].via or ()) > 1]
 
 
 def role(lab: Lab, node: str) -> str:
@@ -130,6 +127,18 @@ def stop_agent(lab: Lab, runtime: Runtime, node: str) -> None:
     pid_file.unlink(missing_ok=True)
 
 
+def standby_problems(lab: Lab, runtime: Runtime) -> list[str]:
+    """Why an active-standby gateway could not fail over now: an instance not running, or its agent gone."""
+    running = _running(lab, runtime)
+    out = []
+    for node in (n for pair in standby_pairs(lab) for n in pair.nodes):
+        if node not in running:
+            out.append(f"{node} is not running")
+        elif not runtime.exec(lab.topo.name, node, ["sh", "-c", f"kill -0 $(cat /lab/{PID_FILE})"], timeout=5).ok:
+            out.append(f"{node}: no HA agent runs")
+    return out
+
+
 def pair_of(lab: Lab, gateway: str) -> StandbyPair | None:
     if gateway not in lab.topo.gateways:
         raise LabError(f"lab failover {gateway}: no gateway {gateway!r} in lab {lab.topo.name!r}",
@@ -154,8 +163,11 @@ def planned_move(lab: Lab, pair: StandbyPair, runtime: Runtime, connect: Connect
 
 def release(lab: Lab, pair: StandbyPair, node: str, runtime: Runtime, connect: Connect) -> None:
     """Stop `node` being active: terminate its IKE_SAs (DELETE to the peer), drop the moving addresses.
-    Its role is "releasing" (its agent watches nothing) until the caller makes it a standby."""
+    Its role is "releasing" (its agent watches nothing) until the caller makes it a standby. A dead
+    instance (container not running) has no SAs to terminate and holds no address: nothing more to do."""
     set_role(lab, node, "releasing")
+    if node not in _running(lab, runtime):
+        return
     ctl = connect(lab.dir.vici_socket(node))
     try:
         for sa in {s.name for s in ctl.sas()}:
@@ -167,10 +179,14 @@ def release(lab: Lab, pair: StandbyPair, node: str, runtime: Runtime, connect: C
         runtime.exec(lab.topo.name, node, ["ip", "addr", "del", cidr, "dev", iface], timeout=5)
 
 
+def _running(lab: Lab, runtime: Runtime) -> set[str]:
+    return {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
+
+
 def before_restore(lab: Lab, runtime: Runtime, connect: Connect) -> None:
     """`lab restore` brings back the starting state, where <gw>-0 is active: hand the addresses back
     from a standby that took over (the restarted <gw>-0 gets them from its plan and initiates)."""
-    running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
+    running = _running(lab, runtime)
     for pair in standby_pairs(lab):
         first, second = pair.nodes
         if role(lab, second) == "active" and second in running:

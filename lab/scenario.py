@@ -14,7 +14,7 @@ from lab.errors import LabError, TopologyError
 SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 STATE_FILE = "scenario.json"
 VERIFY_CHECKS = ("reachability", "encrypted", "spis", "selectors", "decryption")
-SCENARIO_CHECKS = ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes")
+SCENARIO_CHECKS = ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes", "standby-ready")
 
 
 class _Strict(BaseModel):
@@ -33,11 +33,13 @@ class InjectedFault(_Strict):
 
 class FixStep(_Strict):
     """One step of the known fix (used by the tests, and shown by `lab scenario hint` last): edit a file in
-    a node's state directory, reload a node, or run a command in a node."""
+    a node's state directory, reload a node, run a command in a node, or `lab restore` (every fault undone,
+    HA agents restarted)."""
 
     edit: dict[str, str] | None = None  # node, file, old, new
     reload: str | None = None
     exec: Command | None = None
+    restore: bool = False
 
 
 class Scenario(_Strict):

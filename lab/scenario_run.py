@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lab import faults, pipeline
+from lab import faults, ha, pipeline
 from lab.device.reload import reload_node
 from lab.device.testing import diagnose_running, down_nodes
 from lab.errors import LabError
@@ -26,7 +26,8 @@ class Grade(BaseModel):
 
 def start(name: str, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str, dataplane: Dataplane,
           progress: pipeline.Progress, root: Path = SCENARIOS_DIR) -> ScenarioState:
-    """Bring the scenario's lab up without waiting for tunnels (it is broken on purpose), then break it."""
+    """Bring the scenario's lab up without waiting for tunnels (it is broken on purpose), then break it: the
+    commands first (a misconfiguration already in place), then the fault."""
     sc = load_scenario(name, root)
     topo_path = scenario_dir(name, root) / sc.topology
     pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False)
@@ -34,16 +35,30 @@ def start(name: str, home: Path, runtime: Runtime, connect: pipeline.Connect, im
     state = ScenarioState(name=name, lab=lab_name)
     write_state(home, state)
     lab = pipeline.load_running(lab_name, home)
-    if sc.fault:
-        faults.inject(lab, faults.parse_fault(lab, sc.fault.kind, sc.fault.target, None), runtime, connect, dataplane)
     for cmd in sc.commands:
         res = runtime.exec(lab_name, cmd.node, cmd.argv, timeout=20)
         if not res.ok:
             raise LabError(f"scenario {name!r}: `{' '.join(cmd.argv)}` on {cmd.node!r} failed: {res.output.strip()}")
+    if sc.fault:
+        faults.inject(lab, faults.parse_fault(lab, sc.fault.kind, sc.fault.target, None), runtime, connect, dataplane)
     return state
 
 
-def _scenario_grades(sc: Scenario, lab: pipeline.Lab, connect: pipeline.Connect) -> list[Grade]:
+def _scenario_grades(sc: Scenario, lab: pipeline.Lab, runtime: Runtime, connect: pipeline.Connect) -> list[Grade]:
+    out = []
+    if "standby-ready" in sc.checks:
+        problems = ha.standby_problems(lab, runtime)
+        out.append(Grade(check="standby-ready", passed=not problems,
+                         detail="; ".join(problems) or "both instances run, each with its HA agent"))
+    try:
+        return out + _charon_grades(sc, lab, connect)
+    except LabError as exc:  # a dead gateway instance: its vici socket does not answer
+        names = [c for c in ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes") if c in sc.checks]
+        return out + [Grade(check=c, passed=False, detail=exc.message) for c in names]
+
+
+def _charon_grades(sc: Scenario, lab: pipeline.Lab, connect: pipeline.Connect) -> list[Grade]:
+    """The checks that ask every gateway's charon (over vici) and `lab diagnose`."""
     out = []
     diag = diagnose_running(lab, connect)
     if "tunnels-up" in sc.checks:
@@ -67,7 +82,7 @@ def check(home: Path, runtime: Runtime, connect: pipeline.Connect, progress: pip
     state = read_state(home)
     sc = load_scenario(state.name, root)
     lab = pipeline.load_running(state.lab, home)
-    grades = _scenario_grades(sc, lab, connect)
+    grades = _scenario_grades(sc, lab, runtime, connect)
     wanted = [c for c in sc.checks if c not in {g.check for g in grades}]
     if wanted:
         try:
@@ -79,7 +94,8 @@ def check(home: Path, runtime: Runtime, connect: pipeline.Connect, progress: pip
     return grades
 
 
-def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, root: Path = SCENARIOS_DIR) -> list[str]:
+def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+              root: Path = SCENARIOS_DIR) -> list[str]:
     """The scenario's known fix, step by step (what the tests do; a learner does it by hand)."""
     state = read_state(home)
     lab = pipeline.load_running(state.lab, home)
@@ -97,7 +113,19 @@ def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, root: Pat
         if step.exec:
             res = runtime.exec(state.lab, step.exec.node, step.exec.argv, timeout=20)
             done.append(f"{step.exec.node}: {' '.join(step.exec.argv)} -> exit {res.code}")
+        if step.restore:
+            done.append(restore_all(lab, runtime, connect, dataplane))
     return done
+
+
+def restore_all(lab: pipeline.Lab, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+                timeout: float = 60.0) -> str:
+    """What `lab restore` does: a standby that took over hands back, every fault is undone (waiting for the
+    tunnels), every HA agent restarts with fresh roles."""
+    ha.before_restore(lab, runtime, connect)
+    undone = faults.restore(lab, None, runtime, connect, dataplane, timeout)
+    ha.start_agents(lab, runtime, connect)
+    return f"restored {', '.join(f.describe() for f in undone) or 'nothing'}; HA agents restarted"
 
 
 def stop(home: Path, runtime: Runtime) -> str | None:

@@ -94,8 +94,9 @@ def scenario_reset() -> None:
 def scenario_solve() -> None:
     """Apply the scenario's known fix (for instructors and tests; `check` should pass afterwards)."""
     from lab import scenario_run
+    from lab.runtime.preflight import detect_dataplane
 
-    for line in scenario_run.apply_fix(home(), make_runtime(), connect):
+    for line in scenario_run.apply_fix(home(), make_runtime(), connect, detect_dataplane()):
         err.print(line, highlight=False)
 
 

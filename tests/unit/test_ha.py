@@ -10,6 +10,7 @@ from lab.pipeline import Lab
 from lab.plan import build_plan
 from lab.render.lab_files import render_files
 from lab.render.standby import fast_dpd_nodes, takeover_children
+from lab.runtime.base import ExecResult, NodeInfo
 from lab.state import LabDir
 from lab.topology.load import load_file
 
@@ -68,3 +69,40 @@ def test_fast_dpd_renders_one_second_dpd_and_fast_retransmits() -> None:
     s2s = lab_of("s2s-route-based")
     files, _ = render_files(s2s.topo, s2s.plan, {"azgw-onprem": "k"}, "libipsec")
     assert "retransmit_timeout = 2.0" in files[Path("azgw-0/strongswan.conf")]  # type: ignore[index]
+
+
+class DeadActiveRuntime:
+    """azgw-0 exited, azgw-1 running; `kill -0` of an agent succeeds only on the nodes in `agents`."""
+
+    def __init__(self, agents: set[str]) -> None:
+        self.agents = agents
+        self.execs: list[tuple[str, list[str]]] = []
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        return [NodeInfo("as", n, "gateway", "azgw", f"lab-as-{n}", s, 0) for n, s in
+                (("azgw-0", "exited"), ("azgw-1", "running"))]
+
+    def exec(self, lab: str, node: str, argv: list[str], **kw: object) -> ExecResult:
+        self.execs.append((node, argv))
+        return ExecResult(0 if node in self.agents else 1, "")
+
+
+def test_standby_problems_name_a_dead_instance_and_a_missing_agent() -> None:
+    none, standby_only = DeadActiveRuntime(set()), DeadActiveRuntime({"azgw-1"})
+    problems = ha.standby_problems(lab_of("active-standby"), none)  # type: ignore[arg-type]
+    assert problems == ["azgw-0 is not running", "azgw-1: no HA agent runs"]
+    assert ha.standby_problems(lab_of("active-standby"), standby_only) == ["azgw-0 is not running"]  # type: ignore[arg-type]
+
+
+def test_release_of_a_dead_instance_asks_neither_charon_nor_the_container(tmp_path: Path) -> None:
+    topo, _ = load_file(ROOT / "topologies" / "active-standby.yml")
+    lab = Lab(topo, build_plan(topo), LabDir(tmp_path))
+    (pair,) = ha.standby_pairs(lab)
+    lab.dir.node("azgw-0").mkdir(parents=True)
+    runtime = DeadActiveRuntime({"azgw-1"})
+
+    def connect(path: Path) -> None:
+        raise AssertionError(f"no vici for a dead instance: {path}")
+
+    ha.release(lab, pair, "azgw-0", runtime, connect)  # type: ignore[arg-type]
+    assert ha.role(lab, "azgw-0") == "releasing" and runtime.execs == []
