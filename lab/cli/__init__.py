@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
 # isort: off
 from lab.cli import lab_cmds, fault_cmds, device_cmds, scenario_cmds, p2s_cmds  # noqa: F401 (registers commands)
 # isort: on
+import typer
+
 from lab.cli.common import app, err
 from lab.errors import LabError
 
@@ -34,10 +34,9 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors arrive here in standalone_mode=False
+        # typer vendors its own click, so match the ClickException shape instead of a class
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
