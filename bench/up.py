@@ -28,9 +28,15 @@ def build_times(cold: bool, env: dict[str, str]) -> tuple[float | None, float]:
     build = [sys.executable, "-m", "lab.runtime.image"]
     cold_s = None
     if cold:
-        tag = subprocess.run(build, check=True, env=env, capture_output=True, text=True).stdout.strip()
-        base = subprocess.run(["docker", "images", "-q", "lab-base"], capture_output=True, text=True).stdout.split()
-        subprocess.run(["docker", "rmi", "-f", tag, *base], check=False, capture_output=True)
+        # every lab-node/lab-base image goes, so no layer of an older build can serve as cache
+        ids = subprocess.run(["docker", "images", "-q", "--filter", "reference=lab-node", "--filter",
+                              "reference=lab-base"], capture_output=True, text=True).stdout.split()
+        for repo in ("lab-node", "lab-base"):
+            ids += subprocess.run(["docker", "images", "-q", repo], capture_output=True, text=True).stdout.split()
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], check=False, capture_output=True)
+        left = subprocess.run(["docker", "images", "-q", "lab-base"], capture_output=True, text=True).stdout
+        if left.strip():
+            raise SystemExit(f"could not remove lab-base images for a cold build: {left.split()}")
         cold_s = timed(build, env)
     return cold_s, timed(build, env)
 
