@@ -310,7 +310,7 @@ def _tunnel(node: str, sa: IkeSaStatus) -> TunnelStatus:
         version=sa.version, ike_proposal=prop,
         children=[
             ChildStatus(name=c.name, state=c.state, spi_in=c.spi_in, spi_out=c.spi_out,
-                        encryption=f"{c.encr_alg}-{c.encr_keysize}" if c.encr_keysize else c.encr_alg,
+                        encryption=f"{c.encr_alg}-{c.encr_keysize}" if c.encr_keysize else c.encr_alg or "",
                         local_ts=c.local_ts, remote_ts=c.remote_ts, bytes_in=c.bytes_in,
                         bytes_out=c.bytes_out, packets_in=c.packets_in, packets_out=c.packets_out)
             for c in sa.children

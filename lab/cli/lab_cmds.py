@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -136,8 +137,9 @@ def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
 
     runtime = make_runtime()
     loaded = pipeline.load_running(only_lab(name, runtime), home())
-    opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host,
-                        **({"congestions": tuple(cc)} if cc else {}))
+    opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host)
+    if cc:
+        opts = dataclasses.replace(opts, congestions=tuple(cc))
     res = run_bench(loaded, runtime, connect, detect_dataplane(), opts, progress)
     if json_out:
         print(res.model_dump_json(indent=2))

@@ -40,9 +40,10 @@ def show_status(st: LabStatus, console: Console) -> None:
         clients = Table(title="point-to-site clients")
         for col in ("client", "gateway", "public IP", "state", "virtual IP", "reason"):
             clients.add_column(col)
-        for c in st.p2s_clients:
-            state = f"[green]{c.state}[/green]" if c.state == "connected" else f"[red]{c.state}[/red]"
-            clients.add_row(c.name, c.gateway, c.public_ip, state, c.virtual_ip or "-", c.reason or "-")
+        for client in st.p2s_clients:
+            state = f"[green]{client.state}[/green]" if client.state == "connected" else f"[red]{client.state}[/red]"
+            clients.add_row(client.name, client.gateway, client.public_ip, state, client.virtual_ip or "-",
+                            client.reason or "-")
         console.print(clients)
     for p in st.problems:
         console.print(f"[red]problem:[/red] {p}")
