@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from lab.pipeline import Lab
 
 PINGS = 3
+WORKERS = 8  # docker exec and vici calls are I/O bound; stays within docker-py's connection pool (10)
 Progress = Callable[[str], None]
 
 
@@ -37,13 +39,13 @@ def verify_p2s(lab: Lab, runtime: Runtime, progress: Progress = lambda _m: None)
     """Ping each VNet's first host from every expected client while capturing the Internet segment."""
     specs, why = clients(lab.topo), refused(lab)
     good = [c for c in specs if c.name not in why]
-    sas = {c.name: _client_sa(lab, c) for c in specs}
+    sas = _client_sas(lab, specs)
     with tempfile.TemporaryDirectory(prefix="lab-verify-p2s-") as tmp:
         pcap = Path(tmp) / "p2s.pcap"
         progress(f"P2S: pinging the VNet from {len(good)} client(s) while capturing {INTERNET!r}")
         handle = runtime.capture(lab.topo.name, INTERNET, pcap)
         try:
-            pings = {c.name: _ping(lab, runtime, c) for c in good}
+            pings = _ping_all(lab, runtime, good)
         finally:
             handle.stop()
         frames = read_frames(pcap)
@@ -53,6 +55,18 @@ def verify_p2s(lab: Lab, runtime: Runtime, progress: Progress = lambda _m: None)
 def _target(lab: Lab, c: ClientSpec) -> str | None:
     hosts = lab.topo.gateways[c.gateway].vnet.hosts
     return str(sorted(hosts.items())[0][1]) if hosts else None
+
+
+def _ping_all(lab: Lab, runtime: Runtime, good: list[ClientSpec]) -> dict[str, bool]:
+    """Every client pings its VNet host, WORKERS at a time (one docker exec each)."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(zip([c.name for c in good], pool.map(lambda c: _ping(lab, runtime, c), good), strict=True))
+
+
+def _client_sas(lab: Lab, specs: list[ClientSpec]) -> dict[str, P2sSa | None]:
+    """Every client's established P2S SA (or None), asked over vici WORKERS at a time."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(zip([c.name for c in specs], pool.map(lambda c: _client_sa(lab, c), specs), strict=True))
 
 
 def _ping(lab: Lab, runtime: Runtime, c: ClientSpec) -> bool:

@@ -65,33 +65,49 @@ def read_lab_keys(d: LabDir, nodes: list[str]) -> list[SaKeys]:
 
 def verify(lab: Lab, runtime: Runtime, connect: Connect, options: VerifyOptions | None = None,
            read_keys: KeySource = read_lab_keys, progress: Progress = lambda _msg: None) -> VerifyReport:
-    """Run every check against a running lab; raises ProbeError if the lab cannot be checked."""
+    """Run every check against a running lab; raises ProbeError if the lab cannot be checked.
+    A point-to-site-only lab has no site-to-site phase (it has no connections, so nothing to probe)."""
     opt = options or VerifyOptions()
     started = time.monotonic()
     name = lab.topo.name
+    marker = f"labverify-{secrets.token_hex(8)}"
+    pcap: Path | None = None
+    checks: list[CheckResult] = []
     try:
         _require_running(lab, runtime)
-        targets = build_targets(lab.topo, lab.plan)
-        marker = f"labverify-{secrets.token_hex(8)}"
-        with _pcap_dir(opt.pcap_dir) as pdir:
-            pcap = pdir / f"{name}-{INTERNET}.pcap"
-            ev = _collect(lab, runtime, connect, targets, marker, pcap, opt.probes, progress)
-            progress(f"decrypting {len(ev.esp_frames)} ESP frames")
-            keys = read_keys(lab.dir, _charon_nodes(lab))
-            ev = replace(ev, keys=keys, decrypted=decrypt_all(ev.frames, keys))
+        if _has_s2s(lab):
+            checks, pcap = _verify_s2s(lab, runtime, connect, opt, marker, read_keys, progress)
+        if has_p2s(lab):  # point-to-site (lab/verify/p2s.py)
+            checks += verify_p2s(lab, runtime, progress)
     except ProbeError:
         raise
     except LabError as exc:
         raise ProbeError(f"lab {name!r} could not be checked: {exc.message}", hint=exc.hint) from exc
-    if opt.wireshark_keys:
-        _write_secret(opt.wireshark_keys, wireshark_esp_sa(verified_keys(ev.decrypted, ev.keys)))
-    checks = run_checks(ev, opt.max_loss_pct)
-    if has_p2s(lab):  # point-to-site (lab/verify/p2s.py); a P2S-only lab has no site-to-site checks
-        checks = (checks if lab.topo.connections else []) + verify_p2s(lab, runtime, progress)
     return VerifyReport(lab=name, marker=marker, passed=all(c.passed for c in checks),
                         duration_s=round(time.monotonic() - started, 2),
-                        pcap=str(opt.pcap_dir / pcap.name) if opt.pcap_dir else None,
-                        wireshark_keys=str(opt.wireshark_keys) if opt.wireshark_keys else None, checks=checks)
+                        pcap=str(opt.pcap_dir / pcap.name) if opt.pcap_dir and pcap else None,
+                        wireshark_keys=str(opt.wireshark_keys) if opt.wireshark_keys and pcap else None,
+                        checks=checks)
+
+
+def _has_s2s(lab: Lab) -> bool:
+    """Site-to-site checks apply to every lab except a point-to-site one without connections."""
+    return bool(lab.topo.connections) or not has_p2s(lab)
+
+
+def _verify_s2s(lab: Lab, runtime: Runtime, connect: Connect, opt: VerifyOptions, marker: str,
+                read_keys: KeySource, progress: Progress) -> tuple[list[CheckResult], Path]:
+    """Probe under capture, decrypt with the nodes' keys, run the site-to-site checks; also the capture's path."""
+    targets = build_targets(lab.topo, lab.plan)
+    with _pcap_dir(opt.pcap_dir) as pdir:
+        pcap = pdir / f"{lab.topo.name}-{INTERNET}.pcap"
+        ev = _collect(lab, runtime, connect, targets, marker, pcap, opt.probes, progress)
+        progress(f"decrypting {len(ev.esp_frames)} ESP frames")
+        keys = read_keys(lab.dir, _charon_nodes(lab))
+        ev = replace(ev, keys=keys, decrypted=decrypt_all(ev.frames, keys))
+    if opt.wireshark_keys:
+        _write_secret(opt.wireshark_keys, wireshark_esp_sa(verified_keys(ev.decrypted, ev.keys)))
+    return run_checks(ev, opt.max_loss_pct), pcap
 
 
 def verify_running(name: str, home: Path, runtime: Runtime, connect: Connect, options: VerifyOptions,
