@@ -141,10 +141,15 @@ def _parallel(fn: Callable[[NodePlan], object], nodes: tuple[NodePlan, ...] | li
             fut.result()
 
 
-def _start_charon(runtime: Runtime, lab: str, node: NodePlan) -> None:
+def _load_nftables(runtime: Runtime, lab: str, node: NodePlan) -> None:
+    """The node's ruleset (LAN never leaks to the Internet link) goes in before any tunnel can exist."""
     res = runtime.exec(lab, node.name, ["nft", "-f", "/lab/nftables.conf"], timeout=10)
     if not res.ok:
         raise RuntimeBackendError(f"node {node.name!r}: nftables ruleset refused: {res.output.strip()}")
+
+
+def _start_charon(runtime: Runtime, lab: str, node: NodePlan) -> None:
+    _load_nftables(runtime, lab, node)
     runtime.exec(lab, node.name, CHARON, detach=True, env=CHARON_ENV)
 
 
@@ -154,7 +159,7 @@ def start_byo_aware(runtime: Runtime, lab: str, node: NodePlan, byo: dict[str, B
     if cfg is None or cfg.format == "swanctl":
         _start_charon(runtime, lab, node)
         return
-    runtime.exec(lab, node.name, ["nft", "-f", "/lab/nftables.conf"], timeout=10)
+    _load_nftables(runtime, lab, node)
     said = start_legacy(runtime, lab, node.name)
     wait_legacy_loaded(runtime, lab, node.name, sum(len(c.children) for c in cfg.conns()), said)
 
@@ -175,7 +180,8 @@ def start_node_charon(lab: Lab, node: NodePlan, runtime: Runtime, connect: Conne
 
 
 def swanctl_configs(lab: Lab) -> dict[str, SwanctlConfig]:
-    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys."""
+    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys.
+    The trees do not depend on the data plane (only strongswan.conf does)."""
     _, swan = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), "libipsec")
     return swan
 
@@ -190,8 +196,7 @@ def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
     """Stop charon on `names` (lab-rendered nodes: not a BYO site or a warm standby), start it again with the
     same config and wait for its tunnels. New sockets pick up host-wide defaults changed since `up`
     (net.core.rmem_default: `lab bench --tune-host`)."""
-    _, rendered = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), dataplane)
-    swan = {n: cfg for n, cfg in rendered.items() if n in names}
+    swan = {n: cfg for n, cfg in swanctl_configs(lab).items() if n in names}
     nodes = [lab.plan.node(n) for n in names]
     # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
     # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
