@@ -6,7 +6,7 @@ pyroute2, vici or scapy: those arrive as the injected `runtime` and `connect` ar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,8 +88,7 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
         charon_nodes = [n for n in lab.plan.nodes if n.runs_charon]
         progress(f"starting charon on {', '.join(n.name for n in charon_nodes)}")
         _parallel(lambda n: start_byo_aware(runtime, lab.topo.name, n, byo), charon_nodes)
-        controls = {n.name: connect(lab.dir.vici_socket(n.name)) for n in charon_nodes}
-        try:
+        with open_controls(lab, [n.name for n in charon_nodes], connect) as controls:
             for cfg in byo.values():  # BYO sites first: the gateways initiate as soon as they are loaded
                 load_byo(runtime, lab.topo.name, cfg)
             p2s_run.load_credentials(lab)  # P2S: certificates, CRL, pools; clients load after gateways
@@ -99,9 +98,6 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
                 progress("waiting for tunnels")
                 wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), timeout,
                                lab.dir.log_tail, byo, keys)
-        finally:
-            for c in controls.values():
-                c.close()
         if dataplane == "libipsec":
             _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
         ha.start_agents(lab, runtime, connect)
@@ -123,6 +119,19 @@ def shape_gateways(lab: Lab, runtime: Runtime, capped: bool = True) -> None:
     `capped=False` removes it (`lab bench` measures the raw tunnel that way)."""
     for node, iface, mbps in gateway_caps(lab):
         runtime.shape(lab.topo.name, node, iface, mbps if capped else None)
+
+
+@contextmanager
+def open_controls(lab: Lab, names: Iterable[str], connect: Connect) -> Iterator[dict[str, VpnControl]]:
+    """One vici session per named node for one stage; every session opened is closed, also on failure."""
+    controls: dict[str, VpnControl] = {}
+    try:
+        for name in names:
+            controls[name] = connect(lab.dir.vici_socket(name))
+        yield controls
+    finally:
+        for c in controls.values():
+            c.close()
 
 
 @contextmanager
@@ -204,14 +213,10 @@ def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
         _parallel(lambda n: _stop_charon(runtime, lab.topo.name, n),
                   [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
     _parallel(lambda n: _start_charon(runtime, lab.topo.name, n), nodes)
-    controls = {n.name: connect(lab.dir.vici_socket(n.name)) for n in nodes}
-    try:
+    with open_controls(lab, names, connect) as controls:
         p2s_run.load_credentials(lab, set(names))
         _load_configs(controls, swan, lab.plan)
         wait_established(controls, p2s_run.expected(expected_sas(swan), lab), timeout, lab.dir.log_tail)
-    finally:
-        for c in controls.values():
-            c.close()
     if dataplane == "libipsec":
         _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), nodes)
 

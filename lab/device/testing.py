@@ -73,12 +73,8 @@ def wait_gateways(lab: pipeline.Lab, connect: pipeline.Connect, timeout: float) 
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     expected = {n: w for n, w in expected_children(lab.topo).items() if n not in byo}
-    controls = {n: connect(lab.dir.vici_socket(n)) for n in expected}
-    try:
+    with pipeline.open_controls(lab, expected, connect) as controls:
         wait_diagnosed(lab.topo, controls, expected, timeout, lab.dir.log_tail, byo, keys)
-    finally:
-        for c in controls.values():
-            c.close()
 
 
 def run_device_test(path: Path, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str,
