@@ -1,7 +1,8 @@
 """Point-to-site, as pure data: the clients a topology declares, their public addresses and identities.
 
-Clients are containers on the Internet bridge; their public addresses come from the documentation range
-192.0.2.0/24 in lab order (every gateway's clients, gateways sorted), so plan, render and status agree.
+Clients are containers on the Internet bridge; their public addresses come from the benchmarking range
+198.18.0.0/15 (room for VpnGw5's 10,000 clients and more) in lab order (every gateway's clients, gateways
+sorted), so plan, render and status agree.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from lab.plan_types import Iface, NodePlan, Route
 from lab.topology.model import Gateway, P2sClient, Topology
 
-CLIENT_NET = IPv4Network("192.0.2.0/24")
-FIRST_CLIENT = 10  # 192.0.2.10 is the first client's public address
+CLIENT_NET = IPv4Network("198.18.0.0/15")
+FIRST_CLIENT = 10  # 198.18.0.10 is the first client's public address
 MAX_CLIENTS = CLIENT_NET.num_addresses - FIRST_CLIENT - 1
+# Measured by bench/p2s.py (docs/p2s.md): each client container with its charon costs this much memory.
+MIB_PER_CLIENT = 3.7
+MEMORY_SHARE = 0.75  # clients may use this share of the machine's available memory
 THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 
@@ -74,7 +78,7 @@ def pool_name(gw_name: str) -> str:
 def client_nodes(topo: Topology, segment: str) -> list[NodePlan]:
     """One container per client on the Internet segment, its default route on-link there."""
     return [NodePlan(name=c.name, role="client", group=c.gateway,
-                     ifaces=(Iface("eth0", segment, (IPv4Interface(f"{c.public_ip}/24"),)),),
+                     ifaces=(Iface("eth0", segment, (IPv4Interface(f"{c.public_ip}/{CLIENT_NET.prefixlen}"),)),),
                      routes=(Route(IPv4Network("0.0.0.0/0"), dev="eth0"),), runs_charon=True)
             for c in clients(topo)]
 

@@ -8,7 +8,7 @@ from itertools import combinations
 
 from lab.azure import facts
 from lab.findings import Finding
-from lab.p2s import MAX_CLIENTS, THUMBPRINT, clients, declared
+from lab.p2s import CLIENT_NET, MAX_CLIENTS, MEMORY_SHARE, MIB_PER_CLIENT, THUMBPRINT, clients, declared
 from lab.topology.checks import address_spaces, public_ips
 from lab.topology.model import Gateway, P2sClient, Topology
 
@@ -93,13 +93,13 @@ def _pools(topo: Topology) -> Iterator[Finding]:
 def _lab_limits(topo: Topology) -> Iterator[Finding]:
     total = sum(len(declared(g, gw)) for g, gw in topo.gateways.items())
     if total > MAX_CLIENTS:
-        yield Finding("gateways", f"{total} P2S clients: the lab has public addresses for {MAX_CLIENTS}",
-                      "use fewer clients")
+        yield Finding("gateways", f"{total} P2S clients: the lab has public addresses ({CLIENT_NET}) for "
+                      f"{MAX_CLIENTS}", "use fewer clients")
     used = {c.public_ip: c.name for c in clients(topo)}
     for path, ip in public_ips(topo):
         if ip in used:
             yield Finding(path, f"public IP {ip} is the P2S client {used[ip]!r}'s address",
-                          "the lab gives P2S clients 192.0.2.10 and up: use another address")
+                          f"the lab gives P2S clients {CLIENT_NET} (from .10 on): use another address")
     seen: dict[str, str] = {}
     for c in clients(topo):
         where = f"gateways.{c.gateway}.p2s.clients"
@@ -109,3 +109,16 @@ def _lab_limits(topo: Topology) -> Iterator[Finding]:
         seen.setdefault(c.name, c.gateway)
         if c.name in topo.gateways or c.name in topo.sites:
             yield Finding(where, f"client name {c.name!r} is already a gateway or site", "rename the client")
+
+
+def machine_limit(topo: Topology, mem_available_bytes: int) -> Finding | None:
+    """What this machine can hold, not what Azure allows: each client container costs MIB_PER_CLIENT
+    (measured); the clients may use MEMORY_SHARE of the memory available now."""
+    total = sum(len(declared(g, gw)) for g, gw in topo.gateways.items())
+    avail_mib = mem_available_bytes / 2**20
+    limit = int(avail_mib * MEMORY_SHARE / MIB_PER_CLIENT)
+    if total <= limit:
+        return None
+    return Finding("gateways", f"{total} P2S clients: this machine's limit is {limit} (not Azure's): "
+                   f"{MIB_PER_CLIENT} MiB measured per client, {avail_mib:,.0f} MiB available, "
+                   f"{MEMORY_SHARE:.0%} of it for clients", "use fewer clients, or a machine with more memory")

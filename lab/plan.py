@@ -1,7 +1,8 @@
 """Topology -> Plan: decide every node, interface, address and route of a lab (pure, deterministic).
 
 Addressing, Azure-like: each address-space prefix is one subnet on its VNet's (or site's) segment.
-Gateway instance i sits at the 4th+i address of every VNet prefix (Azure reserves .0-.3), a site's VPN
+Gateway instance i sits at the 4th+i address of the GatewaySubnet (and of every other VNet prefix;
+Azure reserves .0-.3), a site's VPN
 device at the 1st address of every site prefix; test hosts live in any prefix and route through the
 gateway (or device) address of their own prefix. An address in each prefix is also what libipsec needs:
 it refuses a CHILD_SA whose local selector holds no local address. All public IPs share one Internet
@@ -46,14 +47,21 @@ def standby_name(gw_name: str, gw: Gateway) -> str | None:
     return None if gw.is_active_active else f"{gw_name}-1"
 
 
+def _inside_base(gw: Gateway, prefix: int) -> IPv4Address:
+    """Instances take the 4th address on (Azure reserves .0-.3) of the GatewaySubnet in the prefix that
+    holds it, and of the prefix itself elsewhere (libipsec needs a local address in every local selector)."""
+    net, gs = gw.vnet.address_space[prefix], gw.vnet.gateway_prefix
+    return gs.network_address if gs.subnet_of(net) else net.network_address
+
+
 def gateway_inside_ip(gw: Gateway, index: int, prefix: int = 0) -> IPv4Address:
     """Where VNet hosts send: instance `index`'s address (A/A), or the floating address (A/S, index 0)."""
-    return gw.vnet.address_space[prefix].network_address + 4 + index
+    return _inside_base(gw, prefix) + 4 + index
 
 
 def own_inside_ip(gw: Gateway, index: int, prefix: int = 0) -> IPv4Address:
     """An A/S instance's own inside address (.5, .6): it stays when the floating .4 moves away."""
-    return gw.vnet.address_space[prefix].network_address + 5 + index
+    return _inside_base(gw, prefix) + 5 + index
 
 
 def device_names(site_name: str, site: Site) -> list[str]:

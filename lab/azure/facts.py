@@ -184,3 +184,32 @@ POLICY_BASED_OFFERS: tuple[PolicyOffer, ...] = (
     PolicyOffer("AES128", "SHA1"),
     PolicyOffer("DES3", "SHA1"),
 )
+
+# Where each fact is documented (Microsoft Learn), cited by the fact table in docs/azure-model.md.
+LEARN = "https://learn.microsoft.com/en-us/azure/vpn-gateway/"
+SOURCES = {
+    "skus": LEARN + "about-gateway-skus",
+    "ipsec_defaults": LEARN + "vpn-gateway-about-vpn-devices#ipsec",
+    "custom_policy": LEARN + "ipsec-ike-policy-howto",
+    "settings": LEARN + "vpn-gateway-about-vpn-gateway-settings",
+    "gateway_subnet": LEARN + "vpn-gateway-about-vpn-gateway-settings#gwsub",
+    "connection_mode": LEARN + "vpn-gateway-about-vpn-gateway-settings#connectionmode",
+    "faq": LEARN + "vpn-gateway-vpn-faq",
+    "high_availability": LEARN + "vpn-gateway-highlyavailable",
+}
+
+# GatewaySubnet: "you can create a gateway subnet as small as /29, we recommend that you create a gateway
+# subnet of /27 or larger" and no VMs may be deployed into it (SOURCES["gateway_subnet"], SOURCES["faq"]).
+GATEWAY_SUBNET_MIN_PREFIXLEN = 29
+GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN = 27
+
+# "The Connection Mode property only applies to route-based VPN gateways that use IKEv2 connections"
+# (SOURCES["connection_mode"]).
+CONNECTION_MODE_VPN_TYPES = ("RouteBased",)
+CONNECTION_MODE_IKE_VERSIONS = ("IKEv2",)
+
+# Active-standby failover (SOURCES["high_availability"]): "For planned maintenance, the connectivity should
+# be restored within 10 to 15 seconds. For unplanned issues, the connection recovery will be longer, about
+# 1 minute to 1 and a half minutes in the worst case."
+PLANNED_FAILOVER_S = (10, 15)
+UNPLANNED_FAILOVER_S = (60, 90)

@@ -79,8 +79,18 @@ def _tunnel_limits(topo: Topology) -> Iterator[Finding]:
             why = f"a PolicyBased gateway supports {limit} S2S connection" if policy_based \
                 else f"the {gw.sku} SKU allows {limit} S2S/VNet-to-VNet tunnels"
             yield Finding(f"gateways.{g}", f"{count} connections use this gateway (a device pair counts as two, "
-                          f"one per local network gateway): {why}",
-                          "remove connections or choose a larger SKU")
+                          f"one per local network gateway): {why}", _tunnel_hint(tunnels, policy_based))
+
+
+def _tunnel_hint(tunnels: int, policy_based: bool) -> str:
+    """Name the smallest SKU that holds `tunnels`, or say that none does (VpnGw4 and VpnGw5 both allow 100)."""
+    bigger = [s.name for s in facts.SKUS.values() if s.s2s_tunnels >= tunnels]
+    if bigger:
+        sku = facts.SKUS[bigger[0]]
+        return f"remove connections or use vpn_type: RouteBased ({sku.name} allows {sku.s2s_tunnels} tunnels)" \
+            if policy_based else f"remove connections or choose {sku.name} or larger"
+    top = max(s.s2s_tunnels for s in facts.SKUS.values())
+    return f"no SKU allows more than {top} tunnels: remove connections (Azure suggests Virtual WAN beyond that)"
 
 
 def _azure_connections(site: str | None, topo: Topology) -> int:
@@ -101,10 +111,23 @@ def _connection_rules(path: str, conn: Connection, gw: Gateway, topo: Topology) 
     if gw.vpn_type == "PolicyBased" and conn.dpd_timeout_seconds != facts.DPD_TIMEOUT_DEFAULT_S:
         yield Finding(f"{path}.dpd_timeout_seconds", "a PolicyBased gateway does not support DPD: ignored",
                       severity="warning")
+    yield from _connection_mode_rule(path, conn, gw)
     yield from _vnet_to_vnet_rules(path, conn, gw, topo)
     yield from _quick_mode_limit(path, conn, gw, topo)
     if conn.ipsec_policy is not None:
         yield from _policy_rules(f"{path}.ipsec_policy", conn.ipsec_policy, conn, gw)
+
+
+def _connection_mode_rule(path: str, conn: Connection, gw: Gateway) -> Iterator[Finding]:
+    """Azure: "The Connection Mode property only applies to route-based VPN gateways that use IKEv2"."""
+    if conn.connection_mode == "Default":
+        return
+    if gw.vpn_type not in facts.CONNECTION_MODE_VPN_TYPES:
+        yield Finding(f"{path}.connection_mode", f"{conn.connection_mode} applies to RouteBased gateways only; "
+                      f"gateway {conn.gateway!r} is {gw.vpn_type}", "remove connection_mode (Default)")
+    elif conn.ike_version not in facts.CONNECTION_MODE_IKE_VERSIONS:
+        yield Finding(f"{path}.connection_mode", f"{conn.connection_mode} applies to IKEv2 connections only, "
+                      f"this one is {conn.ike_version}", "set ike_version: IKEv2 or remove connection_mode")
 
 
 def _vnet_to_vnet_rules(path: str, conn: Connection, gw: Gateway, topo: Topology) -> Iterator[Finding]:

@@ -24,6 +24,7 @@ from lab.cli.common import (
     progress,
 )
 from lab.errors import LabError, TopologyError
+from lab.topology.model import Topology
 
 
 @app.command()
@@ -34,7 +35,11 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
     from lab.runtime.image import default_containers_dir, ensure_image
     from lab.runtime.preflight import require_preflight
 
-    pipeline.load(file, home())  # bad input fails here, before anything is created
+    lab = pipeline.load(file, home())  # bad input fails here, before anything is created
+    for f in lab.warnings:  # every `lab validate` warning: where the lab (or the file) differs from Azure
+        err.print(f"warning: {f.path or '-'}: {f.message}" + (f" (hint: {f.hint})" if f.hint else ""),
+                  markup=False, highlight=False)
+    _refuse_beyond_machine(lab.topo, file)
     runtime = make_runtime()
     dataplane = require_preflight(runtime, err.print)
     image = ensure_image(runtime.client, default_containers_dir(), progress)
@@ -43,6 +48,16 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
         print(st.model_dump_json(indent=2))
     else:
         show_status(st, out)
+
+
+def _refuse_beyond_machine(topo: Topology, file: Path) -> None:
+    """P2S clients beyond what this machine's memory holds: refused before anything is created."""
+    from lab.p2s_rules import machine_limit
+    from lab.runtime.preflight import mem_available_bytes
+
+    found = machine_limit(topo, mem_available_bytes())
+    if found is not None:
+        raise TopologyError(f"{file}: {found.path}: {found.message}", hint=found.hint)
 
 
 @app.command()
@@ -189,9 +204,13 @@ def validate(file: Path) -> None:
 
     One line per finding; exit 2 if any is an error, 0 with warnings only."""
     from lab.p2s_creds import check_user_files
+    from lab.p2s_rules import machine_limit
+    from lab.runtime.preflight import mem_available_bytes
     from lab.topology.load import check_file
 
-    _, found = check_file(file)
+    topo, found = check_file(file)
+    machine = machine_limit(topo, mem_available_bytes()) if topo is not None else None
+    found = [*found, *([machine] if machine else [])]
     for f in found:
         hint = f" (hint: {f.hint})" if f.hint else ""
         print(f"{file}: {f.severity}: {f.path or '-'}: {f.message}{hint}")

@@ -136,3 +136,15 @@ def enforce(report: PreflightReport, say: Callable[[str], None]) -> Dataplane:
         raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
     say(f"data plane: {report.dataplane}")
     return report.dataplane
+
+
+def mem_available_bytes(root: Path = Path("/")) -> int:
+    """MemAvailable from /proc/meminfo (0 if unreadable: then nothing fits, and the message says so)."""
+    try:
+        text = (root / "proc/meminfo").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0

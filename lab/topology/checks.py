@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 from itertools import combinations
 
+from lab.azure import facts
 from lab.findings import Finding
-from lab.topology.model import Topology
+from lab.topology.model import Gateway, Topology
 
 VNET_MAX_PREFIXLEN = 29
 SITE_MAX_PREFIXLEN = 30
@@ -25,7 +26,40 @@ def check_topology(topo: Topology) -> list[Finding]:
         *check_prefix_sizes(topo),
         *check_hosts(topo),
         *check_device_pairs(topo),
+        *check_gateway_subnets(topo),
     ]
+
+
+def check_gateway_subnets(topo: Topology) -> Iterator[Finding]:
+    """GatewaySubnet and named subnets: inside the VNet, big enough, not overlapping each other."""
+    for g, gw in topo.gateways.items():
+        path = f"gateways.{g}.vnet"
+        yield from _gateway_subnet_size(f"{path}.gateway_subnet", gw)
+        named = [(f"{path}.gateway_subnet", gw.vnet.gateway_prefix),
+                 *((f"{path}.subnets.{n}", net) for n, net in gw.vnet.subnets.items())]
+        for where, net in named:
+            if not any(net.subnet_of(space) for space in gw.vnet.address_space):
+                yield Finding(where, f"subnet {net} is not inside the VNet's address space "
+                              f"({', '.join(map(str, gw.vnet.address_space))})",
+                              "choose a prefix inside one address-space prefix")
+        for (pa, a), (pb, b) in combinations(named, 2):
+            if a.overlaps(b):
+                yield Finding(pb, f"subnet {b} overlaps {a} ({pa})", "subnets of a VNet must not overlap")
+
+
+def _gateway_subnet_size(path: str, gw: Gateway) -> Iterator[Finding]:
+    gs = gw.vnet.gateway_subnet
+    if gs is None:
+        return
+    why = f"Azure: {facts.SOURCES['gateway_subnet']}"
+    if gs.prefixlen > facts.GATEWAY_SUBNET_MIN_PREFIXLEN:
+        yield Finding(path, f"GatewaySubnet {gs} is too small: Azure's smallest is "
+                      f"/{facts.GATEWAY_SUBNET_MIN_PREFIXLEN}", f"use a /{facts.GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN} "
+                      f"or larger ({why})")
+    elif gs.prefixlen > facts.GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN:
+        yield Finding(path, f"GatewaySubnet {gs} is smaller than the /{facts.GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN} "
+                      "Azure recommends (some configurations need more addresses)",
+                      f"use a /{facts.GATEWAY_SUBNET_RECOMMENDED_PREFIXLEN} or larger ({why})", severity="warning")
 
 
 def check_device_pairs(topo: Topology) -> Iterator[Finding]:
@@ -159,6 +193,11 @@ def check_hosts(topo: Topology) -> Iterator[Finding]:
         yield from _hosts_inside(f"gateways.{g}.vnet.hosts", gw.vnet.hosts, reserved,
                                  "Azure reserves the first four and the last address of a subnet; "
                                  "the gateway instances use the next")
+        gs = gw.vnet.gateway_prefix
+        for h, ip in gw.vnet.hosts.items():
+            if ip in gs and not any(ip in r for r in reserved.values()):
+                yield Finding(f"gateways.{g}.vnet.hosts.{h}", f"host address {ip} is inside the GatewaySubnet {gs}",
+                              "Azure deploys no VMs into the GatewaySubnet: use an address outside it")
     for s, site in topo.sites.items():
         devices = max(1, len(site.device_ips))
         reserved = {net: {net.network_address + i for i in range(1 + devices)} | {net.broadcast_address}

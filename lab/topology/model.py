@@ -40,11 +40,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_GATEWAY_SUBNET_PREFIXLEN = 29  # the first /29 of the first prefix: the addresses the lab always used
+
+
 class Vnet(Strict):
-    """The Azure virtual network behind a gateway; `hosts` are test VMs, each in one of its prefixes."""
+    """The Azure virtual network behind a gateway; `hosts` are test VMs, each in one of its prefixes.
+
+    `gateway_subnet` is Azure's GatewaySubnet: the gateway instances' inside addresses (and BGP peer
+    addresses) come from it, and no VM may sit in it. Omitted, it is the first /29 of the first prefix
+    (10.1.0.0/29 for 10.1.0.0/16), which holds the addresses the lab's instances always had (.4-.6).
+    `subnets` are other named subnets (checked for overlap; hosts may sit in any prefix)."""
 
     address_space: list[IPv4Network] = Field(min_length=1)
+    gateway_subnet: IPv4Network | None = None
+    subnets: dict[Name, IPv4Network] = Field(default_factory=dict)
     hosts: dict[Name, IPv4Address] = Field(default_factory=dict)
+
+    @property
+    def gateway_prefix(self) -> IPv4Network:
+        """The GatewaySubnet in effect: the declared one, or the default described above."""
+        if self.gateway_subnet is not None:
+            return self.gateway_subnet
+        first = self.address_space[0]
+        return next(first.subnets(new_prefix=max(first.prefixlen, DEFAULT_GATEWAY_SUBNET_PREFIXLEN)))
 
 
 class P2sClient(Strict):
@@ -71,7 +89,8 @@ class P2s(Strict):
     # Revoked client certificates: SHA-1 thumbprints (40 hex digits) or, for lab-generated ones, client names.
     revoked: list[str] = Field(default_factory=list)
     # A count (clients <gw>-client1..N) or the clients by name.
-    clients: Annotated[int, Field(ge=0, le=1000)] | list[Name | P2sClient] = 0
+    clients: Annotated[int, Field(ge=0, le=max(s.p2s_ikev2 for s in facts.SKUS.values()))] \
+        | list[Name | P2sClient] = 0
 
 
 class Gateway(Strict):

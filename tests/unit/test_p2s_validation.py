@@ -88,7 +88,7 @@ def test_plan_and_render() -> None:
     plan = build_plan(topo)
     clients = [n for n in plan.nodes if n.role == "client"]
     assert [n.name for n in clients] == ["azgw-client1", "azgw-client2", "azgw-client3", "azgw-client4", "azgw-rogue"]
-    assert str(clients[0].ifaces[0].addresses[0]) == "192.0.2.10/24"
+    assert str(clients[0].ifaces[0].addresses[0]) == "198.18.0.10/15"
     files, swan = render_files(topo, plan, {}, "libipsec")
     gw = swan["azgw-0"].connections["p2s"]
     assert gw["pools"] == ["p2s-azgw"] and gw["remote"] == {"auth": "eap-tls", "eap_id": "%any"}
@@ -99,3 +99,34 @@ def test_plan_and_render() -> None:
     for node in ("azgw-0", "azgw-1", "azgw-client1"):
         assert "eap-identity eap-tls" in files[Path(node) / "strongswan.conf"]  # type: ignore[operator]
     assert render_files(topo, plan, {}, "libipsec")[0] == files  # deterministic
+
+
+@pytest.mark.parametrize(("sku", "limit"), [("VpnGw1", 250), ("VpnGw2", 500), ("VpnGw3", 1000), ("VpnGw4", 5000),
+                                            ("VpnGw5", 10000)])
+def test_p2s_client_limits_are_azures_per_sku(sku: str, limit: int) -> None:
+    """Azure's IKEv2 P2S limit is accepted (public addresses from 198.18.0.0/15 suffice); one more is refused."""
+    from lab.azure import facts
+    from lab.p2s import clients
+
+    assert facts.SKUS[sku].p2s_ikev2 == limit
+    data = _topo(clients=limit, revoked=[], address_pool="172.16.0.0/16" if limit < 60000 else "172.16.0.0/12")
+    data["gateways"]["azgw"]["sku"] = sku
+    assert _errors(data) == []
+    topo, _ = load_text(yaml.safe_dump(data), "t.yml")
+    assert len(clients(topo)) == limit
+    data["gateways"]["azgw"]["p2s"]["clients"] = limit + 1
+    errs = _errors(data)
+    assert any(f"{limit + 1} clients: the {sku} SKU allows {limit}" in e for e in errs) or (
+        limit == 10000 and any("less than or equal to 10000" in e for e in errs)), errs
+
+
+def test_what_this_machine_cannot_hold_is_refused_as_its_own_limit() -> None:
+    from lab.p2s_rules import machine_limit
+
+    data = _topo(clients=250, revoked=[], address_pool="172.16.0.0/16")
+    topo, _ = load_text(yaml.safe_dump(data), "t.yml")
+    assert machine_limit(topo, 4 * 2**30) is None  # 4 GiB: 830 clients fit
+    found = machine_limit(topo, 1 * 2**30)  # 1 GiB: 207 clients fit
+    assert found is not None
+    assert "this machine's limit is 207 (not Azure's)" in found.message
+    assert "3.7 MiB measured per client" in found.message

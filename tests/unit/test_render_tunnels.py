@@ -67,14 +67,14 @@ def test_vnet_to_vnet_narrows_both_ends_and_one_initiates() -> None:
 
 def test_responder_only_gateway_never_initiates() -> None:
     data = base()
-    data["connections"]["c1"].update(connection_mode="ResponderOnly", ike_version="IKEv1")
+    data["connections"]["c1"].update(connection_mode="ResponderOnly")
     conns = rendered(data)
     gw, site = child(conns, "azgw-0", "c1", "c1"), child(conns, "onprem", "c1", "c1")
     assert (gw["start_action"], gw["close_action"], gw["dpd_action"]) == ("none", "none", "clear")
     assert (site["start_action"], site["close_action"], site["dpd_action"]) == ("start", "start", "restart")
     assert gw["esp_proposals"] == default_esp_proposals("RouteBased", initiates=False)
-    assert "reauth_time" not in conns["azgw-0"]["c1"]  # an IKEv1 reauth would initiate a new IKE_SA
-    assert conns["onprem"]["c1"]["reauth_time"] == f"{facts.IKE_SA_LIFETIME_S}s"
+    assert "reauth_time" not in conns["azgw-0"]["c1"]  # a reauth would send a new IKE_SA_INIT
+    assert conns["onprem"]["c1"]["rekey_time"] == f"{facts.IKE_SA_LIFETIME_S}s"
 
 
 def test_initiator_only_gateway_drops_ike_sa_inits_from_the_peer() -> None:
@@ -84,6 +84,7 @@ def test_initiator_only_gateway_drops_ike_sa_inits_from_the_peer() -> None:
     assert refused_peers(topo) == {"azgw-0": [("198.51.100.10", "c1")]}
     text = render_nftables(refused_peers(topo)["azgw-0"])
     assert "ip saddr 198.51.100.10 udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop" in text
+    assert "ip saddr 198.51.100.10 udp dport 4500 @th,64,32 0 @th,160,64 0 @th,248,8 & 0x20 == 0 counter drop" in text
     assert "chain input" not in render_nftables(None)
     assert child(rendered(data), "azgw-0", "c1", "c1")["start_action"] == "start"
 

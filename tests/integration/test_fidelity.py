@@ -1,0 +1,118 @@
+"""Azure fidelity, for real: the GatewaySubnet gives the instances their inside addresses, `lab up` prints every
+validate warning, connection modes outside route-based IKEv2 exit 2 with nothing made, and an InitiatorOnly
+gateway refuses the peer's IKE_SA_INIT on UDP 500 and on UDP 4500 (sent with Scapy from the device)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+
+pytestmark = pytest.mark.integration
+REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
+
+
+def variant(tmp_path: Path, name: str, change: Any) -> Path:
+    data = yaml.safe_load(REFERENCE.read_text())
+    data["name"] = name
+    change(data)
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def exec_ok(lab: str, node: str, *argv: str, home: Path, timeout: float = 60) -> str:
+    res = run_lab("exec", node, "--lab", lab, "--", *argv, home=home, timeout=timeout)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def test_gateway_subnet_gives_the_inside_addresses_and_up_prints_its_warning(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    def small_gateway_subnet(d: dict) -> None:
+        d["gateways"]["azgw"]["vnet"]["gateway_subnet"] = "10.1.255.0/28"  # valid, below the recommended /27
+
+    path = variant(tmp_path, "fid-gws", small_gateway_subnet)
+    cleanup_lab.append("fid-gws")
+    res = run_lab("up", str(path), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "warning: gateways.azgw.vnet.gateway_subnet: GatewaySubnet 10.1.255.0/28 is smaller than the /27" \
+        in res.stderr
+    addrs = json.loads(exec_ok("fid-gws", "azgw-0", "ip", "-j", "-4", "addr", "show", "eth1", home=lab_home))
+    inside = sorted(f"{a['local']}/{a['prefixlen']}" for a in addrs[0]["addr_info"])
+    assert inside == ["10.1.255.4/16", "10.1.255.5/16"]  # floating (active) and own address, from the GatewaySubnet
+    route = exec_ok("fid-gws", "vm1", "ip", "route", "show", "default", home=lab_home)
+    assert "via 10.1.255.4" in route
+    for src, dst in (("vm1", "10.2.0.10"), ("pc1", "10.1.0.10")):
+        out = exec_ok("fid-gws", src, "ping", "-c", "2", "-i", "0.2", "-W", "2", dst, home=lab_home)
+        assert " 2 received" in out
+    assert run_lab("down", "fid-gws", home=lab_home).returncode == 0
+    assert lab_leftovers("fid-gws") == []
+
+
+@pytest.mark.parametrize("kind", ["policy-based", "ikev1"])
+def test_connection_mode_outside_route_based_ikev2_exits_2_with_nothing_made(
+        lab_home: Path, cleanup_lab: list[str], tmp_path: Path, kind: str) -> None:
+    def change(d: dict) -> None:
+        conn = d["connections"]["azgw-onprem"]
+        conn.update(connection_mode="InitiatorOnly", ike_version="IKEv1")
+        if kind == "policy-based":
+            d["gateways"]["azgw"].update(vpn_type="PolicyBased", sku="Basic")
+
+    name = f"fid-cm-{kind[:2]}"
+    cleanup_lab.append(name)
+    res = run_lab("up", str(variant(tmp_path, name, change)), home=lab_home)
+    assert res.returncode == 2, res.stderr
+    assert "connections.azgw-onprem.connection_mode" in res.stderr
+    assert ("RouteBased gateways only" if kind == "policy-based" else "IKEv2 connections only") in res.stderr
+    assert lab_leftovers(name) == []
+
+
+# An IKEv2 IKE_SA_INIT request header (SPIi random, SPIr zero, exchange 34, flag I) padded to a size nothing
+# else has, sent by Scapy from the device's own namespace to the gateway's UDP 500 and 4500 (non-ESP marker).
+SCAPY_SEND = """
+import os, sys
+from scapy.all import IP, UDP, Raw, send
+port = int(sys.argv[1])
+body = os.urandom(8) + bytes(8) + bytes([33, 0x20, 34, 0x08]) + bytes(4) + (333).to_bytes(4, "big")
+body += bytes(333 - len(body))
+payload = (bytes(4) if port == 4500 else b"") + body
+send(IP(src="198.51.100.10", dst="203.0.113.10") / UDP(sport=port, dport=port) / Raw(payload), verbose=0)
+"""
+
+
+def refused_counters(home: Path) -> dict[int, int]:
+    """UDP port -> packets dropped by the InitiatorOnly rule for that port."""
+    text = exec_ok("fid-init", "azgw-0", "nft", "-j", "list", "chain", "inet", "lab", "input", home=home)
+    out = {}
+    for rule in (e["rule"] for e in json.loads(text)["nftables"] if "rule" in e):
+        port = next(x["match"]["right"] for x in rule["expr"]
+                    if "match" in x and x["match"]["left"].get("payload", {}).get("field") == "dport")
+        out[int(port)] = next(int(x["counter"]["packets"]) for x in rule["expr"] if "counter" in x)
+    return out
+
+
+def test_initiator_only_refuses_ike_sa_init_on_udp_500_and_4500(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    path = variant(tmp_path, "fid-init", lambda d: d["connections"]["azgw-onprem"].update(
+        connection_mode="InitiatorOnly"))
+    cleanup_lab.append("fid-init")
+    res = run_lab("up", str(path), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stderr
+    before = refused_counters(lab_home)
+    assert set(before) == {500, 4500}
+    for port in (500, 4500):
+        exec_ok("fid-init", "onprem", "python3", "-c", SCAPY_SEND, str(port), home=lab_home, timeout=90)
+    after = refused_counters(lab_home)
+    assert after == {500: before[500] + 1, 4500: before[4500] + 1}
+    gw_log = (lab_home / "fid-init" / "nodes" / "azgw-0" / "charon.log").read_text()
+    assert "(333 bytes)" not in gw_log and "(337 bytes)" not in gw_log  # charon never read either request
+    assert "is initiating an IKE_SA" not in gw_log
+    out = exec_ok("fid-init", "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
+    assert " 2 received" in out  # the gateway's own tunnel is untouched
+    assert run_lab("down", "fid-init", home=lab_home).returncode == 0
