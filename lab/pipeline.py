@@ -24,6 +24,7 @@ from lab.plan import INTERNET, build_plan
 from lab.plan_types import NodePlan, Plan
 from lab.render.connections import expected_children
 from lab.render.lab_files import render_files
+from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.standby import fast_dpd_nodes
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
@@ -279,6 +280,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
     expected = expected_children(lab.topo)
     nodes, tunnels, problems = [], [], []
+    settings = sa_settings(lab.topo)
     for n in lab.plan.nodes:
         info = live.get(n.name)
         addrs = [str(a) for i in n.ifaces for a in i.addresses] + [str(a) for a in n.loopbacks]
@@ -292,7 +294,8 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
                     sas = ctl.sas()
                 finally:
                     ctl.close()
-                tunnels += [_tunnel(n.name, sa) for sa in sas]
+                tunnels += [_tunnel(n.name, sa, settings.get((n.name, sa.name))
+                                    or settings.get((f"{n.group}-0", sa.name))) for sa in sas]  # A/S standby
                 problems += _why_down(lab, n.name, sas, expected.get(n.name, []))
             except LabError as exc:
                 problems.append(f"node {n.name!r}: {exc.message}")
@@ -312,12 +315,12 @@ def _why_down(lab: Lab, node: str, sas: list[IkeSaStatus], wants: list[tuple[str
     return [f"node {node!r}: {problem}{cause}" for problem in stuck]
 
 
-def _tunnel(node: str, sa: IkeSaStatus) -> TunnelStatus:
+def _tunnel(node: str, sa: IkeSaStatus, settings: SaSettings | None = None) -> TunnelStatus:
     encr = f"{sa.encr_alg}-{sa.encr_keysize}" if sa.encr_keysize else sa.encr_alg
     prop = "/".join(p for p in (encr, sa.integ_alg, sa.prf_alg, sa.dh_group) if p)
     return TunnelStatus(
         node=node, connection=sa.name, state=sa.state, local=sa.local_host, remote=sa.remote_host,
-        version=sa.version, ike_proposal=prop,
+        version=sa.version, ike_proposal=prop, settings=settings,
         children=[
             ChildStatus(name=c.name, state=c.state, spi_in=c.spi_in, spi_out=c.spi_out,
                         encryption=f"{c.encr_alg}-{c.encr_keysize}" if c.encr_keysize else c.encr_alg or "",

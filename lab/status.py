@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from lab.render.sa_settings import SaSettings
+
 
 class NodeStatus(BaseModel):
     name: str
@@ -37,6 +39,7 @@ class TunnelStatus(BaseModel):
     version: int
     ike_proposal: str
     children: list[ChildStatus]
+    settings: SaSettings | None = None  # configured lifetimes, DPD, proposals; Azure's value where they differ
 
 
 class P2sClientStatus(BaseModel):

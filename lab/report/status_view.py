@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from lab.status import LabStatus
+from lab.status import LabStatus, TunnelStatus
 
 STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green"}
 
@@ -13,6 +13,30 @@ STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green"}
 def _styled(value: str) -> str:
     style = STATE_STYLE.get(value, "yellow")
     return f"[{style}]{value}[/{style}]"
+
+
+LABELS = {"ike_lifetime_s": "IKE life", "child_lifetime_s": "child life", "child_lifetime_kb": "child KB",
+          "dpd": "DPD", "ike_proposals": "IKE", "esp_proposals": "ESP"}
+
+
+def _settings(t: TunnelStatus) -> str:
+    """Configured lifetimes, DPD and proposals; each value that differs from Azure's with Azure's beside it."""
+    s = t.settings
+    if s is None:
+        return ""
+    values = {"ike_lifetime_s": f"{s.ike_lifetime_s} s", "child_lifetime_s": f"{s.child_lifetime_s} s",
+              "child_lifetime_kb": f"{s.child_lifetime_kb} KB", "dpd": s.dpd,
+              "ike_proposals": ", ".join(s.ike_proposals[:2]) + (" ..." if len(s.ike_proposals) > 2 else ""),
+              "esp_proposals": ", ".join(s.esp_proposals[:2]) + (" ..." if len(s.esp_proposals) > 2 else "")}
+    lines = []
+    for key, label in LABELS.items():
+        azure = s.azure.get(key)
+        lines.append(f"{label} {values[key]}" + (f" [red](Azure: {_short(azure)})[/red]" if azure else ""))
+    return "\n" + "\n".join(lines)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def show_status(st: LabStatus, console: Console) -> None:
@@ -26,7 +50,7 @@ def show_status(st: LabStatus, console: Console) -> None:
     for col in ("node", "connection", "IKE", "child", "state", "SPI in/out", "selectors", "bytes in/out"):
         tunnels.add_column(col)
     for t in st.tunnels:
-        ike = f"{_styled(t.state)} IKEv{t.version}\n{t.ike_proposal}\n{t.local} -> {t.remote}"
+        ike = f"{_styled(t.state)} IKEv{t.version}\n{t.ike_proposal}\n{t.local} -> {t.remote}" + _settings(t)
         if not t.children:
             tunnels.add_row(t.node, t.connection, ike, "-", "-", "-", "-", "-")
         for c in t.children:

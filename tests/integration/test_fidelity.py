@@ -36,6 +36,7 @@ def test_gateway_subnet_gives_the_inside_addresses_and_up_prints_its_warning(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
     def small_gateway_subnet(d: dict) -> None:
         d["gateways"]["azgw"]["vnet"]["gateway_subnet"] = "10.1.255.0/28"  # valid, below the recommended /27
+        d["sites"]["onprem"]["device"] = {"ike_lifetime_seconds": 3600, "child_lifetime_seconds": 1200}
 
     path = variant(tmp_path, "fid-gws", small_gateway_subnet)
     cleanup_lab.append("fid-gws")
@@ -46,6 +47,15 @@ def test_gateway_subnet_gives_the_inside_addresses_and_up_prints_its_warning(
     addrs = json.loads(exec_ok("fid-gws", "azgw-0", "ip", "-j", "-4", "addr", "show", "eth1", home=lab_home))
     inside = sorted(f"{a['local']}/{a['prefixlen']}" for a in addrs[0]["addr_info"])
     assert inside == ["10.1.255.4/16", "10.1.255.5/16"]  # floating (active) and own address, from the GatewaySubnet
+    assert "warning: sites.onprem.device.ike_lifetime_seconds: 3600 s differs" in res.stderr
+    st = json.loads(run_lab("inspect", "fid-gws", "--json", home=lab_home, check=True).stdout)
+    site = next(t for t in st["tunnels"] if t["node"] == "onprem")["settings"]
+    assert (site["ike_lifetime_s"], site["child_lifetime_s"]) == (3600, 1200)
+    assert site["azure"] == {"ike_lifetime_s": "28800 s", "child_lifetime_s": "27000 s"}
+    gw = next(t for t in st["tunnels"] if t["node"] == "azgw-0")["settings"]
+    assert gw["azure"] == {} and gw["dpd"] == "delay 31 s"
+    text = run_lab("inspect", "fid-gws", home=lab_home, check=True).stdout
+    assert "IKE life 3600 s (Azure: 28800 s)" in text and "child life 1200 s (Azure: 27000 s)" in text
     route = exec_ok("fid-gws", "vm1", "ip", "route", "show", "default", home=lab_home)
     assert "via 10.1.255.4" in route
     for src, dst in (("vm1", "10.2.0.10"), ("pc1", "10.1.0.10")):

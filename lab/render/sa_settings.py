@@ -1,0 +1,70 @@
+"""What each end of each tunnel is configured with (lifetimes, DPD, proposals), beside Azure's value where it
+differs: `lab inspect` shows it. Pure: read from the same tunnel model the configs are rendered from.
+
+Azure's value for a field is the Azure end's, rendered from Azure's rules; the lab's only departure on that
+end is `dpd: fast`, whose Azure value is the connection's `dpd_timeout_seconds`. A device end differs where
+its overrides (proposals, lifetimes, DPD) say so. A device with its own config (BYO) is not known: left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import BaseModel, ConfigDict
+
+from lab.azure.algorithms import first_match
+from lab.render.tunnels import End, dpd_delay, tunnels
+from lab.topology.model import Topology
+
+
+class SaSettings(BaseModel):
+    """One end's configured values; `azure` names each field that differs, with Azure's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ike_lifetime_s: int
+    child_lifetime_s: int
+    child_lifetime_kb: int
+    dpd: str  # "delay 31 s" or "off"
+    ike_proposals: list[str]
+    esp_proposals: list[str]
+    azure: dict[str, str] = {}
+
+
+def _values(end: End) -> dict[str, str]:
+    return {"ike_lifetime_s": f"{end.ike_lifetime_s} s", "child_lifetime_s": f"{end.child_lifetime[0]} s",
+            "child_lifetime_kb": f"{end.child_lifetime[1]} KB",
+            "dpd": f"delay {end.dpd_delay_s} s" if end.dpd_delay_s else "off",
+            "ike_proposals": ", ".join(end.ike), "esp_proposals": ", ".join(end.esp)}
+
+
+def _differs(key: str, mine: End, azure: End, values: tuple[dict[str, str], dict[str, str]]) -> bool:
+    """Lifetimes and DPD differ when unequal; proposals when none of this end's is one Azure accepts."""
+    if key == "ike_proposals":
+        return first_match(list(mine.ike), list(azure.ike), "ike") is None
+    if key == "esp_proposals":
+        return first_match(list(mine.esp), list(azure.esp), "esp") is None
+    return values[0][key] != values[1][key]
+
+
+def _settings(end: End, reference: End) -> SaSettings:
+    mine, azure = _values(end), _values(reference)
+    return SaSettings(ike_lifetime_s=end.ike_lifetime_s, child_lifetime_s=end.child_lifetime[0],
+                      child_lifetime_kb=end.child_lifetime[1], dpd=mine["dpd"], ike_proposals=list(end.ike),
+                      esp_proposals=list(end.esp),
+                      azure={k: v for k, v in azure.items() if _differs(k, end, reference, (mine, azure))})
+
+
+def sa_settings(topo: Topology) -> dict[tuple[str, str], SaSettings]:
+    """(node, swanctl connection name) -> that end's settings with Azure's values where they differ."""
+    out: dict[tuple[str, str], SaSettings] = {}
+    for t in tunnels(topo):
+        conn = topo.connections[t.connection]
+        reference = t.azure
+        if conn.dpd == "fast" and t.azure.dpd_delay_s:
+            reference = replace(t.azure, dpd_delay_s=dpd_delay(conn.dpd_timeout_seconds))
+        out[(t.azure.node, t.azure.conn)] = _settings(t.azure, reference)
+        site = topo.sites.get(conn.site or "")
+        if site is None or site.device.config is None:
+            out[(t.peer.node, t.peer.conn)] = _settings(t.peer, reference)
+    return out
