@@ -1,4 +1,4 @@
-"""`lab inspect`'s settings per tunnel end: configured lifetimes, DPD, proposals, and Azure's value where they differ."""
+"""`lab inspect` settings per tunnel end: lifetimes, DPD, proposals, and Azure's value where they differ."""
 
 from __future__ import annotations
 
