@@ -9,62 +9,34 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from lab import ha, p2s_run
 from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
+from lab.core import Connect, Lab, Progress, load, swanctl_configs
 from lab.device.byo import ByoConfig, byo_sites, load_byo, override_files, start_legacy, wait_legacy_loaded, without_byo
-from lab.diagnose import wait_diagnosed
+from lab.device.diagnose import wait_diagnosed
 from lab.errors import LabError, RuntimeBackendError
-from lab.findings import Finding
-from lab.plan import INTERNET, build_plan
+from lab.ha import agents as ha
+from lab.ha.standby import fast_dpd_nodes
+from lab.p2s import run as p2s_run
+from lab.plan import INTERNET
 from lab.plan_types import NodePlan, Plan
 from lab.render.connections import expected_children
 from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
-from lab.render.standby import fast_dpd_nodes
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
-from lab.topology.load import load_file, load_text
-from lab.topology.model import Topology
 
-Connect = Callable[[Path], VpnControl]
-Progress = Callable[[str], None]
 CHARON = ["/usr/lib/ipsec/charon"]
 CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
 STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
 CHARON_PID = "/var/run/charon.pid"
-
-
-@dataclass(frozen=True)
-class Lab:
-    """A loaded lab: its model, plan and state directory (what every command after `up` needs)."""
-
-    topo: Topology
-    plan: Plan
-    dir: LabDir
-    warnings: tuple[Finding, ...] = ()
-
-
-def load(path: Path, home: Path) -> Lab:
-    topo, found = load_file(path)
-    return Lab(topo, build_plan(topo), LabDir.of(home, topo.name), tuple(found))
-
-
-def load_running(name: str, home: Path) -> Lab:
-    """A lab from its state directory copy of the topology (as it was brought up)."""
-    d = LabDir.of(home, name)
-    if not d.topology.exists():
-        raise LabError(f"lab {name!r} has no state directory at {d.root}", hint="lab up FILE first; lab down NAME")
-    topo, found = load_text(d.topology.read_text(), str(d.topology))
-    return Lab(topo, build_plan(topo), d, tuple(found))
 
 
 def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
@@ -75,7 +47,7 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
     if runtime.list_nodes(lab.topo.name):
         raise LabError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
-    p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s_creds.py)
+    p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s/creds.py)
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
     byo = byo_sites(lab.topo, path.parent)  # sites with their own device config replace the rendered one
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
@@ -189,13 +161,6 @@ def start_node_charon(lab: Lab, node: NodePlan, runtime: Runtime, connect: Conne
         _tune_dataplane(runtime, lab.topo.name, node)
 
 
-def swanctl_configs(lab: Lab) -> dict[str, SwanctlConfig]:
-    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys.
-    The trees do not depend on the data plane (only strongswan.conf does)."""
-    _, swan = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), "libipsec")
-    return swan
-
-
 def _tune_dataplane(runtime: Runtime, lab: str, node: NodePlan) -> None:
     """libipsec's ipsec0 drops bursts at its default 500-packet TX queue (measured: 10000 removes it)."""
     runtime.exec(lab, node.name, ["ip", "link", "set", "ipsec0", "txqueuelen", "10000"], timeout=10)
@@ -300,7 +265,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
             except LabError as exc:
                 problems.append(f"node {n.name!r}: {exc.message}")
     running = {n for n, i in live.items() if i.status == "running"}
-    p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s_run.py)
+    p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s/run.py)
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                      nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from lab.p2s import client_nodes, pool_routes
+from lab.p2s.model import client_nodes, pool_routes
 from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.topology.model import Gateway, Site, Topology
 
@@ -155,7 +155,7 @@ def build_plan(topo: Topology) -> Plan:
             k = prefix_of(ip, spaces)
             via = tuple(gateway_inside_ip(gw, i, k) for i in range(len(instance_names(gname, gw))))
             host = host_node(hname, gname, ip, spaces[k], seg, via)
-            extra = pool_routes(gw, gateway_inside_ip(gw, 0, k))  # point-to-site (lab/p2s.py)
+            extra = pool_routes(gw, gateway_inside_ip(gw, 0, k))  # point-to-site (lab/p2s/model.py)
             nodes.append(replace(host, routes=host.routes + extra) if extra else host)
     for i, (sname, site) in enumerate(sorted(topo.sites.items())):
         seg = f"site{i}"

@@ -31,10 +31,10 @@ class RunningLab:
     runtime: object  # lab.runtime.docker.DockerRuntime (imported lazily)
     connect: Callable[[Path], object]
 
-    def loaded(self):  # noqa: ANN201 - lab.pipeline.Lab
-        from lab import pipeline
+    def loaded(self):  # noqa: ANN201 - lab.core.Lab
+        from lab import core
 
-        return pipeline.load_running(self.name, self.home)
+        return core.load_running(self.name, self.home)
 
     def verify(self, **options: object) -> VerifyReport:
         """Run every check (options: those of lab.verify.run.VerifyOptions, plus `read_keys`)."""
@@ -85,7 +85,7 @@ def _renamed(path: Path, name: str | None, workdir: Path) -> Path:
 
 
 def _bring_up(session: _Session, path: Path, name: str | None) -> RunningLab:
-    from lab import pipeline
+    from lab import core, pipeline
     from lab.control.vici import ViciControl
     from lab.runtime.docker import connect_runtime
     from lab.runtime.image import default_containers_dir, ensure_image
@@ -95,7 +95,7 @@ def _bring_up(session: _Session, path: Path, name: str | None) -> RunningLab:
     file = _renamed(path, name, session.home)
     dataplane = require_preflight(runtime, lambda _msg: None)  # type: ignore[arg-type]
     image = ensure_image(runtime.client, default_containers_dir(), lambda _msg: None)  # type: ignore[attr-defined]
-    lab_name = pipeline.load(file, session.home).topo.name
+    lab_name = core.load(file, session.home).topo.name
     running = RunningLab(lab_name, session.home, runtime, ViciControl)
     session.started.append(running)
     pipeline.up(file, session.home, runtime, ViciControl, image, dataplane, lambda _msg: None)  # type: ignore[arg-type]

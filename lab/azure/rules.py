@@ -14,7 +14,7 @@ from lab.azure import facts
 from lab.azure.algorithms import is_aead
 from lab.azure.proposals import custom_proposals
 from lab.findings import Finding
-from lab.p2s_rules import check_p2s
+from lab.p2s.rules import check_p2s
 from lab.topology.model import Connection, Gateway, IpsecPolicy, Topology
 
 
@@ -23,7 +23,7 @@ def check_azure_rules(topo: Topology) -> list[Finding]:
     for g, gw in topo.gateways.items():
         found += _gateway_rules(f"gateways.{g}", gw)
     found += _tunnel_limits(topo)
-    found += check_p2s(topo)  # point-to-site (lab/p2s_rules.py)
+    found += check_p2s(topo)  # point-to-site (lab/p2s/rules.py)
     for c, conn in topo.connections.items():
         own = topo.gateways.get(conn.gateway)
         if own is not None:

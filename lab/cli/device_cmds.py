@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lab import pipeline
+from lab import core
 from lab.cli.common import (
     JsonOpt,
     LabOpt,
@@ -34,7 +34,7 @@ def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="wr
     from lab.device.testing import run_device_test
     from lab.runtime.preflight import require_preflight
 
-    pipeline.load(file, home())
+    core.load(file, home())
     runtime = make_runtime()
     dataplane = require_preflight(runtime, err.print)
     res = run_device_test(file, home(), runtime, connect, node_image(runtime), dataplane, progress, timeout, keep)
@@ -52,7 +52,7 @@ def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: Jso
     from lab.device.testing import diagnose_running
 
     runtime = make_runtime()
-    rep = diagnose_running(pipeline.load_running(only_lab(name, runtime), home()), connect)
+    rep = diagnose_running(core.load_running(only_lab(name, runtime), home()), connect)
     if json_out:
         print(rep.model_dump_json(indent=2))
         return
@@ -76,7 +76,7 @@ def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
 
     if fmt not in ("swanctl", "ipsec.conf"):
         raise LabError(f"--format {fmt!r}: unknown", hint="swanctl or ipsec.conf")
-    loaded = pipeline.load(topology, home()) if topology else pipeline.load_running(
+    loaded = core.load(topology, home()) if topology else core.load_running(
         only_lab(lab, make_runtime()), home())
     keys = resolve_keys(loaded.topo, loaded.dir.read_keys(), generate=str)  # str() == "": no key yet
     if fmt == "swanctl":
@@ -103,9 +103,9 @@ def graph(name: Annotated[str | None, typer.Argument(help="running lab")] = None
     if fmt not in ("mermaid", "dot"):
         raise LabError(f"--format {fmt!r}: unknown", hint="mermaid or dot")
     if topology:
-        print(render_graph(pipeline.load(topology, home()).topo, fmt), end="")  # type: ignore[arg-type]
+        print(render_graph(core.load(topology, home()).topo, fmt), end="")  # type: ignore[arg-type]
         return
-    loaded = pipeline.load_running(only_lab(name, make_runtime()), home())
+    loaded = core.load_running(only_lab(name, make_runtime()), home())
     print(render_graph(loaded.topo, fmt, tunnel_states(loaded, connect)), end="")  # type: ignore[arg-type]
 
 
@@ -115,6 +115,6 @@ def reload(node: str, lab: LabOpt = None) -> None:
     from lab.device.reload import reload_node
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    loaded = core.load_running(only_lab(lab, runtime), home())
     for line in reload_node(loaded, node, runtime, connect):
         err.print(line, highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lab import pipeline
+from lab import core
 from lab.cli.common import (
     DurationOpt,
     JsonOpt,
@@ -30,11 +30,11 @@ def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-re
           percent: Annotated[float | None, typer.Argument(help="loss: % of round trips lost")] = None,
           lab: LabOpt = None) -> None:
     """Break a running lab on purpose: kill/stop/pause a node, restart its charon, cut or degrade a link."""
-    from lab import faults
+    from lab.ops import faults
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    loaded = core.load_running(only_lab(lab, runtime), home())
     applied = faults.parse_fault(loaded, kind, target, percent)
     faults.inject(loaded, applied, runtime, connect, detect_dataplane())
     undo = "charon is back with its config" if applied.kind == "charon-restart" else "`lab restore` undoes it"
@@ -47,15 +47,15 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
             lab: LabOpt = None,
             timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 60.0) -> None:
     """Undo faults (all, or those on one node or link) and wait until every tunnel is up again."""
-    from lab import faults
+    from lab.ops import faults
     from lab.runtime.preflight import detect_dataplane
 
     if target and all_faults:
         raise LabError("give a target or --all, not both", hint="lab restore --all")
-    from lab import ha
+    from lab.ha import agents as ha
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    loaded = core.load_running(only_lab(lab, runtime), home())
     ha.before_restore(loaded, runtime, connect)  # a standby that took over hands back to <gw>-0
     undone = faults.restore(loaded, target, runtime, connect, detect_dataplane(), timeout)
     ha.start_agents(loaded, runtime, connect)
@@ -70,12 +70,12 @@ def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: fl
             json_out: bool) -> None:
     """Shared body of `failover` and `probe`: stream (with the fault), then the view, JSON and plot."""
     from lab.control.vici import watch_events
-    from lab.failover_run import StreamOptions, measure
+    from lab.ha.failover_run import StreamOptions, measure
     from lab.report.failover_view import show_failover
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    loaded = core.load_running(only_lab(lab, runtime), home())
     gw = gateway or sorted(loaded.topo.gateways)[0]
     opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3))
     res = measure(loaded, gw, kind, runtime, connect, watch_events, detect_dataplane(), opts)  # type: ignore[arg-type]

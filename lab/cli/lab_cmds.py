@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.cli.common import (
     JsonOpt,
     app,
@@ -35,7 +35,7 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
     from lab.runtime.image import default_containers_dir, ensure_image
     from lab.runtime.preflight import require_preflight
 
-    lab = pipeline.load(file, home())  # bad input fails here, before anything is created
+    lab = core.load(file, home())  # bad input fails here, before anything is created
     for f in lab.warnings:  # every `lab validate` warning: where the lab (or the file) differs from Azure
         err.print(f"warning: {f.path or '-'}: {f.message}" + (f" (hint: {f.hint})" if f.hint else ""),
                   markup=False, highlight=False)
@@ -52,7 +52,7 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
 
 def _refuse_beyond_machine(topo: Topology, file: Path) -> None:
     """P2S clients beyond what this machine's memory holds: refused before anything is created."""
-    from lab.p2s_rules import machine_limit
+    from lab.p2s.rules import machine_limit
     from lab.runtime.preflight import mem_available_bytes
 
     found = machine_limit(topo, mem_available_bytes())
@@ -80,7 +80,7 @@ def inspect(name: Annotated[str | None, typer.Argument()] = None, json_out: Json
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
-    lab = pipeline.load_running(only_lab(name, runtime), home())
+    lab = core.load_running(only_lab(name, runtime), home())
     st = pipeline.status(lab, runtime, connect, detect_dataplane())
     if json_out:
         print(st.model_dump_json(indent=2))
@@ -130,7 +130,7 @@ def logs(node: str, lab: Annotated[str | None, typer.Option()] = None,
          lines: Annotated[int, typer.Option("-n", help="last N lines")] = 50) -> None:
     """Show a node's charon (IKE) log from the lab state directory."""
     runtime = make_runtime()
-    d = pipeline.load_running(only_lab(lab, runtime), home()).dir
+    d = core.load_running(only_lab(lab, runtime), home()).dir
     if not d.charon_log(node).exists():
         raise LabError(f"node {node!r} has no charon log at {d.charon_log(node)}", hint="lab inspect lists nodes")
     print("\n".join(d.log_tail(node, lines)))
@@ -146,12 +146,12 @@ def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
                                                   "net.core.rmem_default (restored afterwards)")] = False,
           json_out: JsonOpt = False) -> None:
     """iperf3 through each tunnel and all at once (beside the SKU cap), uncapped, and over a plain veth."""
-    from lab.bench import BenchOptions, run_bench
+    from lab.ops.bench import BenchOptions, run_bench
     from lab.report.bench_view import show_bench
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(name, runtime), home())
+    loaded = core.load_running(only_lab(name, runtime), home())
     opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host)
     if cc:
         opts = dataclasses.replace(opts, congestions=tuple(cc))
@@ -167,7 +167,7 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
            dry_run: Annotated[bool, typer.Option("--dry-run", help="show the changes, touch nothing")] = False,
            json_out: JsonOpt = False) -> None:
     """Change a running lab in place as Azure allows: connections, keys, policies, resize within a SKU family."""
-    from lab.apply import apply_file
+    from lab.ops.apply import apply_file
     from lab.runtime.preflight import detect_dataplane
 
     res = apply_file(file, home(), make_runtime(), connect, detect_dataplane(), progress, timeout, dry_run)
@@ -203,8 +203,8 @@ def validate(file: Path) -> None:
     """Check a topology offline against the schema and Azure's rules; no Docker needed.
 
     One line per finding; exit 2 if any is an error, 0 with warnings only."""
-    from lab.p2s_creds import check_user_files
-    from lab.p2s_rules import machine_limit
+    from lab.p2s.creds import check_user_files
+    from lab.p2s.rules import machine_limit
     from lab.runtime.preflight import mem_available_bytes
     from lab.topology.load import check_file
 
@@ -217,7 +217,7 @@ def validate(file: Path) -> None:
     bad = sum(f.severity == "error" for f in found)
     if bad:
         raise TopologyError(f"{file}: {bad} error(s), {len(found) - bad} warning(s)", hint="fix the errors above")
-    lab = pipeline.load(file, home())
+    lab = core.load(file, home())
     check_user_files(lab.dir.root, lab.topo, file.resolve().parent)  # P2S user roots and client pairs
     print(f"{file}: valid ({len(lab.plan.nodes)} nodes, {len(lab.topo.connections)} connections, "
           f"{len(found)} warning(s))")

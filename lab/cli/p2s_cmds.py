@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lab import pipeline
+from lab import core
 from lab.cli.common import (
     JsonOpt,
     LabOpt,
@@ -30,9 +30,9 @@ def p2s_client_config(gateway: str, client: str, lab: LabOpt = None,
                       out: Annotated[Path | None, typer.Option("--out", help="directory (default: ./<client>)")] = None
                       ) -> None:
     """Write a client's ready profile: swanctl.conf, strongswan.conf, certificate, key, gateway CA."""
-    from lab.p2s_profile import write_profile
+    from lab.p2s.profile import write_profile
 
-    loaded = pipeline.load_running(only_lab(lab, make_runtime()), home())
+    loaded = core.load_running(only_lab(lab, make_runtime()), home())
     files = write_profile(loaded, gateway, client, out or Path(client))
     err.print(f"wrote {len(files)} files under {(out or Path(client))}: " + ", ".join(
         str(f.relative_to(out or Path(client))) for f in files))
@@ -43,11 +43,11 @@ def p2s_reconnect(gateway: str, lab: LabOpt = None,
                   timeout: Annotated[float, typer.Option(help="seconds to wait for every client")] = 90.0,
                   json_out: JsonOpt = False) -> None:
     """Fail a P2S gateway over (or restart its charon) and time until every client reaches the VNet again."""
-    from lab.p2s_measure import gateway_event, measure_reconnect
+    from lab.p2s.measure import gateway_event, measure_reconnect
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
-    loaded = pipeline.load_running(only_lab(lab, runtime), home())
+    loaded = core.load_running(only_lab(lab, runtime), home())
     trigger = gateway_event(loaded, gateway, event, runtime, connect, detect_dataplane())
     res = measure_reconnect(loaded, runtime, trigger, gateway, timeout)
     if json_out:

@@ -27,7 +27,7 @@ app.add_typer(scenario_app, name="scenario")
 @scenario_app.command("list")
 def scenario_list() -> None:
     """The scenarios and their titles."""
-    from lab.scenario import load_scenario, scenario_names
+    from lab.scenarios.catalog import load_scenario, scenario_names
 
     for n in scenario_names():
         out.print(f"{n:22} {load_scenario(n).title}", highlight=False)
@@ -36,9 +36,9 @@ def scenario_list() -> None:
 @scenario_app.command("start")
 def scenario_start(name: str) -> None:
     """Bring a scenario's broken lab up and show the task."""
-    from lab import scenario_run
     from lab.runtime.preflight import require_preflight
-    from lab.scenario import task
+    from lab.scenarios import run as scenario_run
+    from lab.scenarios.catalog import task
 
     runtime = make_runtime()
     dataplane = require_preflight(runtime, err.print)
@@ -50,7 +50,7 @@ def scenario_start(name: str) -> None:
 @scenario_app.command("hint")
 def scenario_hint(n: Annotated[int | None, typer.Argument(help="hint number (default: the next one)")] = None) -> None:
     """Show hint N (or the next one)."""
-    from lab.scenario import hints, read_state, write_state
+    from lab.scenarios.catalog import hints, read_state, write_state
 
     state = read_state(home())
     all_hints = hints(state.name)
@@ -64,7 +64,7 @@ def scenario_hint(n: Annotated[int | None, typer.Argument(help="hint number (def
 @scenario_app.command("check")
 def scenario_check(json_out: JsonOpt = False) -> None:
     """Grade the running scenario: PASS/FAIL per check; exit 1 unless all pass."""
-    from lab import scenario_run
+    from lab.scenarios import run as scenario_run
 
     grades = scenario_run.check(home(), make_runtime(), connect, progress)
     if json_out:
@@ -78,8 +78,8 @@ def scenario_check(json_out: JsonOpt = False) -> None:
 @scenario_app.command("reset")
 def scenario_reset() -> None:
     """Start the running scenario again from scratch (undoes the learner's edits)."""
-    from lab import scenario_run
     from lab.runtime.preflight import require_preflight
+    from lab.scenarios import run as scenario_run
 
     runtime = make_runtime()
     name = scenario_run.stop(home(), runtime)
@@ -93,8 +93,8 @@ def scenario_reset() -> None:
 @scenario_app.command("solve")
 def scenario_solve() -> None:
     """Apply the scenario's known fix (for instructors and tests; `check` should pass afterwards)."""
-    from lab import scenario_run
     from lab.runtime.preflight import detect_dataplane
+    from lab.scenarios import run as scenario_run
 
     for line in scenario_run.apply_fix(home(), make_runtime(), connect, detect_dataplane()):
         err.print(line, highlight=False)
@@ -103,6 +103,6 @@ def scenario_solve() -> None:
 @scenario_app.command("stop")
 def scenario_stop() -> None:
     """Remove the running scenario's lab."""
-    from lab import scenario_run
+    from lab.scenarios import run as scenario_run
 
     err.print(f"stopped {scenario_run.stop(home(), make_runtime()) or 'nothing'}", highlight=False)

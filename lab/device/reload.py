@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
 from lab.errors import ControlError, LabError
 from lab.render.tunnels import Tunnel, tunnels
@@ -14,7 +14,7 @@ from lab.runtime.base import Runtime
 PID_ALIVE = ["sh", "-c", f"kill -0 $(cat {pipeline.CHARON_PID})"]
 
 
-def _load(lab: pipeline.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConfig]) -> None:
+def _load(lab: core.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConfig]) -> None:
     if node in byo:
         load_byo(runtime, lab.topo.name, byo[node])
         return
@@ -24,7 +24,7 @@ def _load(lab: pipeline.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConf
                            hint=f"fix {lab.dir.node(node) / 'swanctl.conf'}")
 
 
-def _reinitiate(lab: pipeline.Lab, t: Tunnel, connect: pipeline.Connect, byo: dict[str, ByoConfig],
+def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, ByoConfig],
                 timeout: float) -> str:
     """From the end that initiates (a BYO site's own start_action does it on its side)."""
     end = t.azure if t.azure.initiates or t.peer.node in byo else t.peer
@@ -40,7 +40,7 @@ def _reinitiate(lab: pipeline.Lab, t: Tunnel, connect: pipeline.Connect, byo: di
     return f"{end.node}: {end.conn} up"
 
 
-def reload_node(lab: pipeline.Lab, node: str, runtime: Runtime, connect: pipeline.Connect,
+def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connect,
                 timeout: float = 15.0) -> list[str]:
     """What was done, one line each. ControlError (with the diagnosis) if a tunnel stays down."""
     try:

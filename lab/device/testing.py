@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.control.wait import missing
 from lab.device.byo import byo_from_state
-from lab.diagnose import DiagnosisReport, TunnelsDownError, diagnose, wait_diagnosed
+from lab.device.diagnose import DiagnosisReport, TunnelsDownError, diagnose, wait_diagnosed
 from lab.errors import LabError
 from lab.plan import site_node_names
 from lab.render.connections import expected_children
@@ -47,7 +47,7 @@ class DeviceTestReport(BaseModel):
         return "\n".join(lines) + "\n"
 
 
-def down_nodes(lab: pipeline.Lab, connect: pipeline.Connect) -> set[str]:
+def down_nodes(lab: core.Lab, connect: core.Connect) -> set[str]:
     """Gateway nodes with an expected connection that is not up (BYO sites' names are unknown)."""
     out = set()
     for node, wants in expected_children(lab.topo).items():
@@ -62,13 +62,13 @@ def down_nodes(lab: pipeline.Lab, connect: pipeline.Connect) -> set[str]:
     return out
 
 
-def diagnose_running(lab: pipeline.Lab, connect: pipeline.Connect) -> DiagnosisReport:
+def diagnose_running(lab: core.Lab, connect: core.Connect) -> DiagnosisReport:
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     return diagnose(lab.topo, down_nodes(lab, connect), lab.dir.log_tail, byo, keys)
 
 
-def wait_gateways(lab: pipeline.Lab, connect: pipeline.Connect, timeout: float) -> None:
+def wait_gateways(lab: core.Lab, connect: core.Connect, timeout: float) -> None:
     """Wait for the lab's own (gateway) ends only: a BYO site's connection names are unknown."""
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
@@ -77,21 +77,21 @@ def wait_gateways(lab: pipeline.Lab, connect: pipeline.Connect, timeout: float) 
         wait_diagnosed(lab.topo, controls, expected, timeout, lab.dir.log_tail, byo, keys)
 
 
-def run_device_test(path: Path, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str,
-                dataplane: Dataplane, progress: pipeline.Progress, timeout: float, keep: bool) -> DeviceTestReport:
+def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Connect, image: str,
+                dataplane: Dataplane, progress: core.Progress, timeout: float, keep: bool) -> DeviceTestReport:
     """Up (keeping the lab when tunnels stay down, to diagnose it), verify, diagnose, down unless `keep`."""
-    name = pipeline.load(path, home).topo.name
+    name = core.load(path, home).topo.name
     pipeline.up(path, home, runtime, connect, image, dataplane, progress, wait=False)
     try:
         progress("waiting for the gateway's tunnels")
-        wait_gateways(pipeline.load_running(name, home), connect, timeout)
+        wait_gateways(core.load_running(name, home), connect, timeout)
     except TunnelsDownError as exc:
         if not keep:
             pipeline.down(name, home, runtime)
         return DeviceTestReport(lab=name, topology=str(path), passed=False, established=False,
                                 error=exc.message, diagnosis=exc.report)
     try:
-        lab = pipeline.load_running(name, home)
+        lab = core.load_running(name, home)
         progress("verifying")
         try:
             report: VerifyReport | None = verify(lab, runtime, connect, VerifyOptions(), progress=progress)
@@ -107,7 +107,7 @@ def run_device_test(path: Path, home: Path, runtime: Runtime, connect: pipeline.
                             diagnosis=diag, verify=report)
 
 
-def tunnel_states(lab: pipeline.Lab, connect: pipeline.Connect) -> dict[tuple[str, str], str]:
+def tunnel_states(lab: core.Lab, connect: core.Connect) -> dict[tuple[str, str], str]:
     """(gateway instance, connection) -> 'up'/'down', for `lab graph` of a running lab."""
     out = {}
     for node, wants in expected_children(lab.topo).items():

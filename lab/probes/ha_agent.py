@@ -1,4 +1,4 @@
-"""HA agents, copied into a node's /lab and run there detached by lab.ha (python3 only; imports no `lab`).
+"""HA agents, copied into a node's /lab and run there detached by lab.ha.agents (python3 only; imports no `lab`).
 
   standby SPEC  on each instance of an active-standby gateway: while its role file says "standby", ping
                 the active's floating inside address; after N misses take the addresses, announce them

@@ -1,4 +1,4 @@
-"""Probe stream, copied into nodes' /lab and run there by lab.failover (python3 + scapy; imports no `lab`).
+"""Probe stream, copied into nodes' /lab and run there by lab.ha.failover (python3 + scapy; imports no `lab`).
 
   send SPEC   in a VNet host: sequence-numbered UDP over several flows (source ports, so ECMP with an L4
               hash spreads them over both instances) at a fixed rate, and Scapy ICMP echoes whose replies

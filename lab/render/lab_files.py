@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from lab.ha.standby import fast_dpd_nodes, standby_configs, standby_pairs
+from lab.p2s.render import client_nodes, eap_nodes, merge, render_p2s
 from lab.plan_types import Plan
 from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
-from lab.render.p2s import client_nodes, eap_nodes, merge, render_p2s
-from lab.render.standby import fast_dpd_nodes, standby_configs, standby_pairs
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.topology.model import Topology
@@ -20,7 +20,7 @@ def render_files(
     topo: Topology, plan: Plan, keys: dict[str, str], dataplane: Dataplane
 ) -> tuple[dict[PurePosixPath, str], dict[str, SwanctlConfig]]:
     """Every file a node mounts at /lab, plus the swanctl trees that control loads over vici."""
-    swan = merge(render_swanctl(topo, keys), render_p2s(topo))  # point-to-site: lab/render/p2s.py
+    swan = merge(render_swanctl(topo, keys), render_p2s(topo))  # point-to-site: lab/p2s/render.py
     refuse = refused_peers(topo)
     standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from lab.bench import BenchResult, Measurement
+from lab.ops.bench import BenchResult, Measurement
 
 KIND_TEXT = {
     "tunnel": "one tunnel",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from lab.failover import FailoverResult, StreamStats
+from lab.ha.failover import FailoverResult, StreamStats
 
 MAX_MARKS = 40
 

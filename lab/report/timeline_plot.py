@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.failover import FailoverResult
+from lab.ha.failover import FailoverResult
 
 BIN_S = 0.1
 

@@ -10,21 +10,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from pydantic import JsonValue
 
 from lab.control.p2s import P2sSa, p2s_sas
-from lab.p2s import ClientSpec, clients
-from lab.p2s_run import refused
+from lab.core import Lab
+from lab.p2s.model import ClientSpec, clients
+from lab.p2s.render import CONN
+from lab.p2s.run import refused
 from lab.plan import INTERNET
 from lab.probes.pcap import WireFrame, read_frames
-from lab.render.p2s import CONN
 from lab.runtime.base import Runtime
 from lab.verify.model import CheckResult
-
-if TYPE_CHECKING:
-    from lab.pipeline import Lab
 
 PINGS = 3
 WORKERS = 8  # docker exec and vici calls are I/O bound; stays within docker-py's connection pool (10)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.control.base import IkeSaStatus, VpnControl
+from lab.core import Lab, load_running
 from lab.errors import LabError, ProbeError
-from lab.pipeline import Lab, load_running
 from lab.plan import INTERNET
 from lab.probes.esp import decrypt_all, verified_keys, wireshark_esp_sa
 from lab.probes.keys_log import SaKeys, parse_keys_log

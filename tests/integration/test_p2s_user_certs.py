@@ -1,5 +1,5 @@
 """Point-to-site with the user's own PKI: a client whose certificate and key come from a root the lab did not
-make (written here with lab.pki) connects and reaches the VNet host; the same client with its certificate's
+make (written here with lab.p2s.pki) connects and reaches the VNet host; the same client with its certificate's
 thumbprint in `revoked` is refused by the gateway (the lab has no key of that root, so no CRL), and
 `lab inspect` says why."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import pki
+from lab.p2s import pki
 from tests.integration.helpers import host_network, lab_leftovers, run_lab
 
 pytestmark = pytest.mark.integration

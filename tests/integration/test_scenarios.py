@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario import load_scenario, scenario_names
+from lab.scenarios.catalog import load_scenario, scenario_names
 from tests.integration.helpers import lab_leftovers, run_lab
 
 pytestmark = pytest.mark.integration

@@ -115,14 +115,14 @@ def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
 
 def test_widened_selector_fails_selectors(lab_home: Path, image: str, cleanup_lab: list[str],
                                           tmp_path: Path) -> None:
-    from lab import pipeline
+    from lab import core
     from lab.render.connections import render_swanctl
     from lab.render.swanctl import SwanctlConfig
 
     name = unique("wide")
     cleanup_lab.append(name)
     up_copy(name, tmp_path, lab_home)
-    lab = pipeline.load_running(name, lab_home)
+    lab = core.load_running(name, lab_home)
     site_cfg = render_swanctl(lab.topo, lab.dir.read_keys())["onprem"]
     conns = copy.deepcopy(site_cfg.connections)
     conns[CONN]["children"][CONN]["local_ts"] = ["10.2.0.0/16", "10.99.0.0/16"]  # type: ignore[index]

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.apply import Change, ChangeRefused, conn_work, file_changes, plan_changes, refuse, sku_family
+from lab.ha.standby import standby_configs
+from lab.ops.apply import Change, ChangeRefused, conn_work, file_changes, plan_changes, refuse, sku_family
 from lab.render.connections import render_swanctl
-from lab.render.standby import standby_configs
 from lab.topology.load import load_text
 from lab.topology.model import Topology
 
@@ -265,13 +265,14 @@ def test_files_of_nodes_not_on_disk_are_not_compared() -> None:
 
 
 def test_a_failed_over_gateway_is_refused(tmp_path: Path) -> None:
-    from lab import ha, pipeline
-    from lab.apply import lab_state_refusals
+    from lab import core
+    from lab.ha import agents as ha
+    from lab.ops.apply import lab_state_refusals
     from lab.plan import build_plan
     from lab.state import LabDir
 
     basic = topo(BASIC)
-    lab = pipeline.Lab(basic, build_plan(basic), LabDir(tmp_path))
+    lab = core.Lab(basic, build_plan(basic), LabDir(tmp_path))
     for node in ("azgw-0", "azgw-1"):
         lab.dir.node(node).mkdir(parents=True)
     assert lab_state_refusals(lab) == []  # as `up` left it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.plan import build_plan
 from lab.runtime.base import NodeInfo
@@ -36,12 +36,12 @@ def up_sa(name: str) -> IkeSaStatus:
                        children=[ChildSaStatus(name=name, uniqueid=1, state="INSTALLED", encr_alg="AES_GCM_16")])
 
 
-def make_lab(tmp_path: Path) -> pipeline.Lab:
+def make_lab(tmp_path: Path) -> core.Lab:
     topo = model(base())
     d = LabDir.of(tmp_path, topo.name)
     for node in ("azgw-0", "onprem"):
         d.node(node).mkdir(parents=True)
-    return pipeline.Lab(topo, build_plan(topo), d)
+    return core.Lab(topo, build_plan(topo), d)
 
 
 def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.bench import (
+from lab.ops.bench import (
     INHERITED,
     BenchError,
     BenchPath,

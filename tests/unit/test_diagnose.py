@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lab.device.byo import ByoConfig
+from lab.device.diagnose import diagnose
 from lab.device.parse import parse_device, seconds
-from lab.diagnose import diagnose
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
 from lab.topology.load import load_file
 
@@ -106,7 +106,7 @@ class _StuckControl:
 
 
 def test_up_timeout_error_names_the_cause() -> None:
-    from lab.diagnose import TunnelsDownError, wait_diagnosed
+    from lab.device.diagnose import TunnelsDownError, wait_diagnosed
 
     topo = _topo()
     logs = {"azgw-0": ["01[IKE] received AUTHENTICATION_FAILED notify error"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.failover import Series, carriers, largest_gap, stream_stats
+from lab.ha.failover import Series, carriers, largest_gap, stream_stats
 
 
 def test_largest_gap() -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import faults, pipeline
+from lab import core
 from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.errors import LabError
-from lab.faults import Fault
+from lab.ops import faults
+from lab.ops.faults import Fault
 from lab.runtime.base import ExecResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +18,8 @@ REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> pipeline.Lab:
-    return pipeline.load(REFERENCE, tmp_path)
+def lab(tmp_path: Path) -> core.Lab:
+    return core.load(REFERENCE, tmp_path)
 
 
 def test_state_file_round_trip_and_removal(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ def test_corrupt_state_file_names_the_file(tmp_path: Path) -> None:
         faults.read_faults(tmp_path)
 
 
-def test_parse_fault_accepts_node_and_link_targets(lab: pipeline.Lab) -> None:
+def test_parse_fault_accepts_node_and_link_targets(lab: core.Lab) -> None:
     assert faults.parse_fault(lab, "kill", "onprem", None) == Fault(kind="kill", node="onprem")
     loss = faults.parse_fault(lab, "loss", "onprem:eth0", 50)
     assert (loss.iface, loss.percent, loss.describe()) == ("eth0", 50, "loss onprem:eth0 50 %")
@@ -52,7 +53,7 @@ def test_parse_fault_accepts_node_and_link_targets(lab: pipeline.Lab) -> None:
     ("kill", "onprem:eth0", None, "a node fault takes a node name only"),
     ("charon-restart", "vm1", None, "node 'vm1' runs no charon"),
 ])
-def test_parse_fault_rejects_with_place(lab: pipeline.Lab, kind: str, target: str, percent: float | None,
+def test_parse_fault_rejects_with_place(lab: core.Lab, kind: str, target: str, percent: float | None,
                                         message: str) -> None:
     with pytest.raises(LabError, match=message):
         faults.parse_fault(lab, kind, target, percent)
@@ -108,10 +109,10 @@ class FakeControl:
                 for c, tree in conns.items()]
 
 
-def test_kill_then_restore_restarts_rewires_and_reloads(lab: pipeline.Lab) -> None:
+def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     for node in lab.plan.nodes:
         lab.dir.node(node.name).mkdir(parents=True)
-    swan = pipeline.swanctl_configs(lab)
+    swan = core.swanctl_configs(lab)
     rt = FakeRuntime()
 
     def connect(sock: Path) -> FakeControl:
@@ -132,7 +133,7 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: pipeline.Lab) -> No
     assert not (lab.dir.node("pc1") / "faults.nft").exists()
 
 
-def test_restore_of_unfaulted_target_says_what_is_active(lab: pipeline.Lab) -> None:
+def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
     lab.dir.root.mkdir(parents=True)
     faults.write_faults(lab.dir.root, [Fault(kind="pause", node="vm1")])
     with pytest.raises(LabError, match="lab restore onprem: no active fault there"):

@@ -6,8 +6,8 @@ from collections import Counter
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
-from lab import ha
-from lab.pipeline import Lab
+from lab.core import Lab
+from lab.ha import agents as ha
 from lab.plan import build_plan, site_node_names
 from lab.render.connections import expected_children
 from lab.render.graph import render_graph

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from lab import ha
-from lab.pipeline import Lab
+from lab.core import Lab
+from lab.ha import agents as ha
+from lab.ha.standby import fast_dpd_nodes, takeover_children
 from lab.plan import build_plan
 from lab.render.lab_files import render_files
-from lab.render.standby import fast_dpd_nodes, takeover_children
 from lab.runtime.base import ExecResult, NodeInfo
 from lab.state import LabDir
 from lab.topology.load import load_file
@@ -52,7 +52,7 @@ def test_standby_pair_moves_public_and_floating_addresses() -> None:
 def test_standby_config_mirrors_the_active_but_starts_nothing() -> None:
     lab = lab_of("active-standby")
     files, swan = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
-    assert "azgw-1" not in swan  # not loaded by `up`, nor expected up: lab.ha loads it
+    assert "azgw-1" not in swan  # not loaded by `up`, nor expected up: lab.ha.agents loads it
     text = files[Path("azgw-1/swanctl.conf")]  # type: ignore[index]
     assert "start_action = none" in text and "start_action = start" not in text
     assert "local_addrs = 203.0.113.10" in text

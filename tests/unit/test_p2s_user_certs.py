@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import pki
 from lab.errors import TopologyError
-from lab.p2s_creds import ensure_pki, node_creds, refusals, revoked_names
+from lab.p2s import pki
+from lab.p2s.creds import ensure_pki, node_creds, refusals, revoked_names
 from lab.topology.load import load_text
 from lab.topology.model import Topology
 

@@ -106,7 +106,7 @@ def test_plan_and_render() -> None:
 def test_p2s_client_limits_are_azures_per_sku(sku: str, limit: int) -> None:
     """Azure's IKEv2 P2S limit is accepted (public addresses from 198.18.0.0/15 suffice); one more is refused."""
     from lab.azure import facts
-    from lab.p2s import clients
+    from lab.p2s.model import clients
 
     assert facts.SKUS[sku].p2s_ikev2 == limit
     data = _topo(clients=limit, revoked=[], address_pool="172.16.0.0/16" if limit < 60000 else "172.16.0.0/12")
@@ -121,7 +121,7 @@ def test_p2s_client_limits_are_azures_per_sku(sku: str, limit: int) -> None:
 
 
 def test_what_this_machine_cannot_hold_is_refused_as_its_own_limit() -> None:
-    from lab.p2s_rules import machine_limit
+    from lab.p2s.rules import machine_limit
 
     data = _topo(clients=250, revoked=[], address_pool="172.16.0.0/16")
     topo, _ = load_text(yaml.safe_dump(data), "t.yml")

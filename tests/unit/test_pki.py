@@ -1,4 +1,4 @@
-"""lab.pki: the certificates P2S needs, checked with `cryptography` itself (no charon)."""
+"""lab.p2s.pki: the certificates P2S needs, checked with `cryptography` itself (no charon)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from lab import pki
+from lab.p2s import pki
 
 
 def test_gateway_certificate_has_sans_and_ekus() -> None:

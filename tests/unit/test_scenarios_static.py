@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lab.errors import LabError
-from lab.scenario import SCENARIOS_DIR, hints, load_scenario, scenario_names, task
+from lab.scenarios.catalog import SCENARIOS_DIR, hints, load_scenario, scenario_names, task
 from lab.topology.load import load_file
 
 NAMES = scenario_names()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.azure import facts
 from lab.plan import build_plan
 from lab.runtime.shaping import FRAME_BYTES, MAX_QUANTUM_BYTES, MIN_BURST_BYTES, htb_params, ifb_name
@@ -50,9 +50,9 @@ def test_ifb_name_fits_ifnamsiz() -> None:
         ifb_name("a-very-long-if")
 
 
-def _lab(text: str) -> pipeline.Lab:
+def _lab(text: str) -> core.Lab:
     topo, _ = load_text(text, "t.yml")
-    return pipeline.Lab(topo, build_plan(topo), LabDir(Path("/nonexistent")))
+    return core.Lab(topo, build_plan(topo), LabDir(Path("/nonexistent")))
 
 
 def test_every_gateway_instance_is_capped_on_its_internet_link_at_its_sku() -> None:

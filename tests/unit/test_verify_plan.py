@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.core import Lab
 from lab.errors import ProbeError, RuntimeBackendError
-from lab.pipeline import Lab
 from lab.plan import build_plan
 from lab.probes.results import ProbeSpec, agent_argv, parse_agent_output
 from lab.runtime.base import CaptureStats, ExecResult, NodeInfo

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.control.wait import wait_established
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.plan_types import NodePlan
@@ -85,7 +85,7 @@ def write_faults(state_root: Path, faults: list[Fault]) -> None:
     tmp.replace(path)
 
 
-def parse_fault(lab: pipeline.Lab, kind: str, target: str, percent: float | None) -> Fault:
+def parse_fault(lab: core.Lab, kind: str, target: str, percent: float | None) -> Fault:
     """Check a fault against the lab's plan: the node (and interface) exist, loss has a percentage."""
     node_name, _, iface = target.partition(":")
     where = f"lab fault {kind} {target}"
@@ -106,7 +106,7 @@ def parse_fault(lab: pipeline.Lab, kind: str, target: str, percent: float | None
                  percent=percent if kind == "loss" else None)
 
 
-def _plan_node(lab: pipeline.Lab, name: str, where: str) -> NodePlan:
+def _plan_node(lab: core.Lab, name: str, where: str) -> NodePlan:
     try:
         return lab.plan.node(name)
     except KeyError:
@@ -131,10 +131,10 @@ def merge(active: list[Fault], new: Fault) -> list[Fault]:
 
 # ---- applying and undoing -----------------------------------------------------------------------
 
-Connect = pipeline.Connect
+Connect = core.Connect
 
 
-def inject(lab: pipeline.Lab, fault: Fault, runtime: Runtime, connect: Connect, dataplane: str) -> None:
+def inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dataplane: str) -> None:
     """Apply one fault and record it (charon-restart is over once charon is back: nothing to record)."""
     active = merge(read_faults(lab.dir.root), fault)
     node = lab.plan.node(fault.node)
@@ -149,7 +149,7 @@ def inject(lab: pipeline.Lab, fault: Fault, runtime: Runtime, connect: Connect, 
         runtime.node_action(name, node.name, "pause")
     elif fault.kind == "charon-restart":
         stop_charon(runtime, name, node.name)
-        swan = pipeline.swanctl_configs(lab)
+        swan = core.swanctl_configs(lab)
         pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
         kick_peers(lab, {node.name}, connect, swan)
         return
@@ -171,7 +171,7 @@ def stop_charon(runtime: Runtime, lab: str, node: str) -> None:
         time.sleep(POLL_S)
 
 
-def load_loss(lab: pipeline.Lab, runtime: Runtime, node: str, active: list[Fault]) -> None:
+def load_loss(lab: core.Lab, runtime: Runtime, node: str, active: list[Fault]) -> None:
     """(Re)load the node's `inet lab_fault` table from every active loss fault on it; none: delete it."""
     losses = {f.iface or "": f.percent or 0.0 for f in active if f.kind == "loss" and f.node == node}
     path = lab.dir.node(node) / LOSS_FILE
@@ -186,7 +186,7 @@ def load_loss(lab: pipeline.Lab, runtime: Runtime, node: str, active: list[Fault
                                   hint=f"see {path}")
 
 
-def restore(lab: pipeline.Lab, target: str | None, runtime: Runtime, connect: Connect, dataplane: str,
+def restore(lab: core.Lab, target: str | None, runtime: Runtime, connect: Connect, dataplane: str,
             timeout: float) -> list[Fault]:
     """Undo the faults on `target` (a node, node:iface, or None for all), then wait for every tunnel
     when no fault is left. Each undo is recorded at once, so a failure leaves an accurate file."""
@@ -195,7 +195,7 @@ def restore(lab: pipeline.Lab, target: str | None, runtime: Runtime, connect: Co
     if target is not None and not chosen:
         raise LabError(f"lab restore {target}: no active fault there",
                        hint=f"active: {', '.join(f.describe() for f in active) or 'none'}")
-    swan = pipeline.swanctl_configs(lab)
+    swan = core.swanctl_configs(lab)
     restarted: set[str] = set()
     for fault in sorted(chosen, key=lambda f: f.kind not in NODE_FAULTS):  # nodes first, then links
         active = [f for f in active if f != fault]
@@ -209,7 +209,7 @@ def restore(lab: pipeline.Lab, target: str | None, runtime: Runtime, connect: Co
     return chosen
 
 
-def _undo(lab: pipeline.Lab, fault: Fault, active: list[Fault], runtime: Runtime, connect: Connect,
+def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime, connect: Connect,
           swan: dict[str, SwanctlConfig], dataplane: str) -> bool:
     """Undo one fault; True when the node's container was restarted (a fresh charon, new namespace)."""
     node = lab.plan.node(fault.node)
@@ -229,7 +229,7 @@ def _undo(lab: pipeline.Lab, fault: Fault, active: list[Fault], runtime: Runtime
     return False
 
 
-def kick_peers(lab: pipeline.Lab, restarted: set[str], connect: Connect,
+def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect,
                swan: dict[str, SwanctlConfig]) -> None:
     """A peer that initiates still holds IKE_SAs the restarted charon forgot, until DPD (tens of
     seconds): delete them and initiate again, so restore takes seconds, not a DPD timeout."""
@@ -247,7 +247,7 @@ def kick_peers(lab: pipeline.Lab, restarted: set[str], connect: Connect,
                 _reinitiate(lab, node.name, conn, starts, connect)
 
 
-def _reinitiate(lab: pipeline.Lab, node: str, conn: str, children: list[str], connect: Connect) -> None:
+def _reinitiate(lab: core.Lab, node: str, conn: str, children: list[str], connect: Connect) -> None:
     """Terminate (no SA to terminate is fine) and initiate; failures are left to wait_tunnels to explain."""
     ctl = connect(lab.dir.vici_socket(node))
     try:
@@ -260,7 +260,7 @@ def _reinitiate(lab: pipeline.Lab, node: str, conn: str, children: list[str], co
         ctl.close()
 
 
-def wait_tunnels(lab: pipeline.Lab, connect: Connect, swan: dict[str, SwanctlConfig],
+def wait_tunnels(lab: core.Lab, connect: Connect, swan: dict[str, SwanctlConfig],
                  timeout: float) -> None:
     """Every tunnel of the lab ESTABLISHED/INSTALLED again (the state `lab up` left), or ControlError."""
     controls = {n: connect(lab.dir.vici_socket(n)) for n in swan}

@@ -10,7 +10,7 @@ Revocation: Azure revokes by thumbprint without the root's key. Where the revoke
 issued, the lab holds the root's key and signs a CRL that the gateway loads: charon then refuses the client
 during EAP-TLS ("certificate was revoked"). Thumbprints of certificates the lab did not issue cannot be
 expressed in a CRL. For a revoked user certificate of a declared client the gateway gets a connection that
-matches only that identity and fails its EAP (`lab.render.p2s.refusal_tree`); thumbprints matching no client's
+matches only that identity and fails its EAP (`lab.p2s.render.refusal_tree`); thumbprints matching no client's
 certificate are `revocation_gaps`, which `lab inspect` reports as not enforced.
 """
 
@@ -24,11 +24,11 @@ from pathlib import Path
 
 from cryptography import x509
 
-from lab import pki
 from lab.control.p2s import Creds
 from lab.errors import LabError, TopologyError
-from lab.p2s import ClientSpec, clients, declared, gateway_id, p2s_gateways, pool_name
-from lab.render.p2s import refusal_name, refusal_tree
+from lab.p2s import pki
+from lab.p2s.model import ClientSpec, clients, declared, gateway_id, p2s_gateways, pool_name
+from lab.p2s.render import refusal_name, refusal_tree
 from lab.render.swanctl import Tree
 from lab.topology.model import P2sClient, Topology
 

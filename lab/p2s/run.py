@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lab.control.p2s import P2sSa, load_creds, p2s_sas
+from lab.core import Lab
 from lab.errors import LabError
-from lab.p2s import clients
-from lab.p2s_creds import ensure_pki, node_creds, revocation_gaps, revoked_names
-from lab.render.p2s import CONN
+from lab.p2s.creds import ensure_pki, node_creds, revocation_gaps, revoked_names
+from lab.p2s.model import clients
+from lab.p2s.render import CONN
 from lab.render.swanctl import SwanctlConfig
 from lab.status import P2sClientStatus
-
-if TYPE_CHECKING:
-    from lab.pipeline import Lab
 
 Expected = dict[str, list[tuple[str, list[str]]]]
 WORKERS = 8
@@ -80,7 +77,7 @@ def expected(wants: Expected, lab: Lab) -> Expected:
 
 LOG_LINES = 2000
 EVIDENCE = ("was revoked", "no issuer", "constraint check failed", "no trusted certificate",
-            "method failed",  # a refusal connection's EAP (lab.render.p2s.refusal_tree)
+            "method failed",  # a refusal connection's EAP (lab.p2s.render.refusal_tree)
             "EAP_FAILURE")
 
 

@@ -5,7 +5,7 @@ Two halves. `plan_changes(old, new)` is a pure diff of two topologies into chang
 family) and refusals citing the Azure rule (VPN type, Basic <-> VpnGw resize, a connection's endpoints or
 IKE version) or naming what the lab cannot do live yet (new or re-wired nodes, settings read only when charon
 starts, a lab with active faults or after a failover). `apply_file` then touches only the connections whose
-rendered swanctl tree or key changed, over vici (`lab.apply_live`): the others keep their SAs.
+rendered swanctl tree or key changed, over vici (`lab.ops.apply_live`): the others keep their SAs.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel
 
-from lab import ha, pipeline
-from lab.apply_live import ConnWork, kept_problems, live_apply, snapshot
+from lab import core, pipeline
 from lab.azure import facts
 from lab.device.byo import byo_sites, override_files, without_byo
 from lab.errors import TopologyError
-from lab.faults import read_faults
+from lab.ha import agents as ha
+from lab.ha.standby import fast_dpd_nodes, standby_configs
+from lab.ops.apply_live import ConnWork, kept_problems, live_apply, snapshot
+from lab.ops.faults import read_faults
 from lab.plan import build_plan
 from lab.plan_types import NodePlan
 from lab.render.connections import render_swanctl
 from lab.render.lab_files import render_files
-from lab.render.standby import fast_dpd_nodes, standby_configs
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig, Tree
 from lab.runtime.base import Runtime
@@ -232,11 +233,11 @@ class Prepared:
     loaded: frozenset[str]  # nodes whose swanctl.conf the lab loads itself (swan and warm standbys)
 
 
-def apply_file(path: Path, home: Path, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
                progress: Callable[[str], None], timeout: float = 30.0, dry_run: bool = False) -> ApplyResult:
     """Diff; refuse (nothing touched), or apply live and record the new topology in the state directory."""
-    new = pipeline.load(path, home)
-    old = pipeline.load_running(new.topo.name, home)
+    new = core.load(path, home)
+    old = core.load_running(new.topo.name, home)
     if not runtime.list_nodes(new.topo.name):
         raise TopologyError(f"lab {new.topo.name!r} is not running", hint=f"lab up {path}")
     changes = plan_changes(old.topo, new.topo)
@@ -262,7 +263,7 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: pipeline.Conne
     return result
 
 
-def prepare(old: pipeline.Lab, new: pipeline.Lab, path: Path, dataplane: Dataplane) -> Prepared:
+def prepare(old: core.Lab, new: core.Lab, path: Path, dataplane: Dataplane) -> Prepared:
     """Keys, files and per-node work; BYO sites are left to their owner, warm standbys follow their active."""
     stored = old.dir.read_keys()
     keys = resolve_keys(new.topo, stored)
@@ -292,7 +293,7 @@ def file_changes(on_disk: Mapping[PurePosixPath, str | None], files: Mapping[Pur
     return out
 
 
-def _on_disk(lab: pipeline.Lab, files: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, str | None]:
+def _on_disk(lab: core.Lab, files: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, str | None]:
     """The state directory's copy of each file (None: absent), as `up` (or the last apply) wrote it."""
     out: dict[PurePosixPath, str | None] = {}
     for rel in files:
@@ -302,7 +303,7 @@ def _on_disk(lab: pipeline.Lab, files: Mapping[PurePosixPath, str]) -> dict[Pure
     return out
 
 
-def lab_state_refusals(lab: pipeline.Lab) -> list[Change]:
+def lab_state_refusals(lab: core.Lab) -> list[Change]:
     """Apply assumes the lab as `up` left it: no active fault, every A/S gateway on its first instance."""
     out = [Change(kind="lab-state", path=f"faults.{f.target}", detail=f.describe(),
                   refusal=f"fault {f.describe()} is active; `lab restore` first")
@@ -325,7 +326,7 @@ def refuse(changes: list[Change], lab: str, path: Path) -> None:
                             hint=hint.format(lab=lab, file=path), findings=[c.render() for c in refused])
 
 
-def _save_state(lab: pipeline.Lab, topology_text: str, prep: Prepared) -> None:
+def _save_state(lab: core.Lab, topology_text: str, prep: Prepared) -> None:
     """The new topology and keys, and the swanctl.conf of each node charon was changed on; unlike
     LabDir.write, logs, sockets and every other file stay as they are."""
     for node in {**prep.work, **prep.warm}:

@@ -8,7 +8,7 @@ from itertools import combinations
 
 from lab.azure import facts
 from lab.findings import Finding
-from lab.p2s import CLIENT_NET, MAX_CLIENTS, MEMORY_SHARE, MIB_PER_CLIENT, THUMBPRINT, clients, declared
+from lab.p2s.model import CLIENT_NET, MAX_CLIENTS, MEMORY_SHARE, MIB_PER_CLIENT, THUMBPRINT, clients, declared
 from lab.topology.checks import address_spaces, public_ips
 from lab.topology.model import Gateway, P2sClient, Topology
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lab import pki
+from lab.core import Lab
 from lab.errors import LabError
-from lab.p2s import clients
-from lab.p2s_creds import ensure_pki
-from lab.render.p2s import profile_swanctl
+from lab.p2s import pki
+from lab.p2s.creds import ensure_pki
+from lab.p2s.model import clients
+from lab.p2s.render import profile_swanctl
 from lab.render.strongswan_conf import render_strongswan_conf
-
-if TYPE_CHECKING:
-    from lab.pipeline import Lab
 
 
 def write_profile(lab: Lab, gateway: str, client: str, out: Path) -> list[Path]:

@@ -10,24 +10,19 @@ keeps only live instances in its ECMP default route. Pipeline level: no docker, 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from lab import core
+from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
+from lab.ha.standby import standby_configs, takeover_children
 from lab.plan import gateway_inside_ip, standby_name
-from lab.render.standby import standby_configs, takeover_children
 from lab.runtime.base import Runtime
 
-if TYPE_CHECKING:
-    from lab.control.base import VpnControl
-    from lab.pipeline import Lab
-
-Connect = Callable[[Path], "VpnControl"]
-AGENT_SOURCE = Path(__file__).parent / "probes" / "ha_agent.py"
+AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
 AGENT = "/lab/ha_agent.py"
 ROLE_FILE = "ha-role"
 EVENTS_FILE = "ha-events.jsonl"
@@ -83,9 +78,7 @@ def active_of(lab: Lab, pair: StandbyPair) -> str:
 
 def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool = True) -> None:
     """Load standby configs and (re)start every HA agent; after `up`, and after `restore`."""
-    from lab import pipeline  # noqa: PLC0415 - pipeline calls this module
-
-    swan = pipeline.swanctl_configs(lab)
+    swan = core.swanctl_configs(lab)
     warm = standby_configs(lab.topo, swan)
     for pair in standby_pairs(lab):
         ctl = connect(lab.dir.vici_socket(pair.nodes[1]))

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, computed_field
 
-from lab import pipeline
+from lab import core, pipeline
 from lab.azure import facts
 from lab.errors import ProbeError
 from lab.plan import INTERNET, device_names, instance_names
@@ -202,7 +202,7 @@ def host_sysctl(key: str, value: int, root: Path = Path("/proc/sys")) -> Iterato
 class Bench:
     """One bench run on a running lab: its servers, its flows, its measurements."""
 
-    def __init__(self, lab: pipeline.Lab, runtime: Runtime, opts: BenchOptions,
+    def __init__(self, lab: core.Lab, runtime: Runtime, opts: BenchOptions,
                  progress: Callable[[str], None]) -> None:
         self.lab, self.runtime, self.opts, self.progress = lab, runtime, opts, progress
         self.name = lab.topo.name
@@ -251,7 +251,7 @@ class Bench:
             self.runtime.exec(self.name, p.server, ["kill", res.output.strip()], timeout=5)
 
 
-def run_bench(lab: pipeline.Lab, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+def run_bench(lab: core.Lab, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
               opts: BenchOptions, progress: Callable[[str], None]) -> BenchResult:
     """Every measurement of `lab bench`; the SKU caps are back in place when this returns or fails."""
     paths, notes = bench_paths(lab.topo)
@@ -283,7 +283,7 @@ def _capped(bench: Bench, paths: list[BenchPath]) -> list[Measurement]:
     return out
 
 
-def _uncapped(bench: Bench, path: BenchPath, connect: pipeline.Connect, dataplane: Dataplane,
+def _uncapped(bench: Bench, path: BenchPath, connect: core.Connect, dataplane: Dataplane,
               result: BenchResult) -> list[Measurement]:
     """One tunnel with the shaping removed (and, with --tune-host, with a bigger UDP receive buffer)."""
     opts, lab = bench.opts, bench.lab

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import pipeline
+from lab import core
 from lab.control.base import CHILD_INSTALLED, VpnControl
 from lab.control.wait import wait_established
 from lab.errors import ControlError
@@ -27,8 +27,8 @@ class ConnWork:
 Snapshot = dict[str, dict[str, list[tuple[int, int, str, str]]]]
 
 
-def live_apply(lab: pipeline.Lab, work: Mapping[str, ConnWork], warm: Mapping[str, ConnWork],
-               connect: pipeline.Connect, progress: Callable[[str], None], timeout: float) -> None:
+def live_apply(lab: core.Lab, work: Mapping[str, ConnWork], warm: Mapping[str, ConnWork],
+               connect: core.Connect, progress: Callable[[str], None], timeout: float) -> None:
     """Retire changed and removed connections on every node, then load the new ones (passive ends first, so
     the initiator finds its peer ready) and wait until each loaded connection is up again. Warm standbys get
     the same changes (loaded, not started) and are not waited for."""
@@ -76,7 +76,7 @@ def _initiates(tree: Tree) -> bool:
     return any(isinstance(c, dict) and c.get("start_action") == "start" for c in _children(tree).values())
 
 
-def snapshot(nodes: list[str], socket_of: Callable[[str], Path], connect: pipeline.Connect) -> Snapshot:
+def snapshot(nodes: list[str], socket_of: Callable[[str], Path], connect: core.Connect) -> Snapshot:
     """Each node's installed CHILD_SAs by connection, to prove afterwards that untouched ones did not move."""
     out: Snapshot = {}
     for node in nodes:

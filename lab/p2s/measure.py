@@ -9,17 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from lab.core import Lab
 from lab.errors import LabError
-from lab.p2s import ClientSpec, clients
-from lab.p2s_run import refused
+from lab.ha import agents as ha
+from lab.ha.failover_run import inject
+from lab.ops import faults
+from lab.p2s.model import ClientSpec, clients
+from lab.p2s.run import refused
 from lab.runtime.base import Runtime
-
-if TYPE_CHECKING:
-    from lab.pipeline import Lab
 
 WORKERS = 16
 
@@ -67,12 +67,9 @@ def measure_reconnect(lab: Lab, runtime: Runtime, trigger: Callable[[], str], ga
 
 def gateway_event(lab: Lab, gateway: str, event: str, runtime: Runtime, connect: Callable[..., object],
                   dataplane: str) -> Callable[[], str]:
-    """The trigger for `lab p2s reconnect`: a planned active-standby failover (lab.failover_run, the HA
+    """The trigger for `lab p2s reconnect`: a planned active-standby failover (lab.ha.failover_run, the HA
     engineer's), or a charon restart of instance 0 (which must be the active one: a standby's charon
     would come back without its warm config)."""
-    from lab import faults, ha  # noqa: PLC0415 - both import the pipeline, which imports this package
-    from lab.failover_run import inject  # noqa: PLC0415
-
     if event not in ("planned", "charon-restart"):
         raise LabError(f"--event {event!r}: unknown", hint="planned or charon-restart")
     pair = ha.pair_of(lab, gateway)

@@ -1,7 +1,7 @@
 """Point-to-site PKI with `cryptography`: root CAs, the gateway's server certificate, client certificates, CRLs.
 
 Pure functions return key/certificate objects; `pem_*` serialise them; the state-directory writer lives in
-lab.p2s_creds. RSA-2048 and SHA-256 throughout (what the platform notes measured with EAP-TLS).
+lab.p2s.creds. RSA-2048 and SHA-256 throughout (what the platform notes measured with EAP-TLS).
 The gateway certificate comes from a CA of its own, not the client root: with one CA for both, a client
 would accept another client's certificate as the gateway (platform notes: it must differ).
 """

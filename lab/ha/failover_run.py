@@ -15,16 +15,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import faults, ha
 from lab.control.base import VpnEvent
+from lab.core import Connect, Lab
 from lab.errors import LabError, ProbeError
-from lab.failover import FailoverResult, Kind, Mark, SaCounter, Series, carriers, stream_stats
-from lab.pipeline import Connect, Lab
+from lab.ha import agents as ha
+from lab.ha.failover import FailoverResult, Kind, Mark, SaCounter, Series, carriers, stream_stats
+from lab.ops import faults
 from lab.plan import INTERNET
 from lab.runtime.base import Runtime
 
 Watch = Callable[[Path, Sequence[str], Callable[[VpnEvent], None], threading.Event], threading.Thread]
-STREAM_SOURCE = Path(__file__).parent / "probes" / "stream.py"
+STREAM_SOURCE = Path(__file__).parents[1] / "probes" / "stream.py"
 EVENTS = ("ike-updown", "child-updown", "ike-rekey", "child-rekey")
 DPORT = 47000
 READY_S = 15.0  # scapy's import alone takes seconds on two busy cores

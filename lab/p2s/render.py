@@ -1,14 +1,14 @@
 """Point-to-site swanctl trees: the gateway's IKEv2 responder (certificate + EAP-TLS, address pool) and one
 initiator per client (virtual IP requested, routes = the VNet prefixes).
 
-Certificates are not named in the trees: lab.p2s_run loads them over vici beforehand, and charon picks the
+Certificates are not named in the trees: lab.p2s.run loads them over vici beforehand, and charon picks the
 gateway's certificate by its identity (the SAN) and a client's by its subject. The client profile that
 `lab p2s client-config` writes (`profile_swanctl`) names its files instead, as Azure's VPN client package does.
 """
 
 from __future__ import annotations
 
-from lab.p2s import ClientSpec, clients, gateway_id, p2s_gateways, pool_name
+from lab.p2s.model import ClientSpec, clients, gateway_id, p2s_gateways, pool_name
 from lab.render.swanctl import SwanctlConfig, Tree
 from lab.topology.model import Gateway, Topology
 
@@ -83,7 +83,7 @@ def render_p2s(topo: Topology) -> dict[str, SwanctlConfig]:
 
 def merge(swan: dict[str, SwanctlConfig], extra: dict[str, SwanctlConfig]) -> dict[str, SwanctlConfig]:
     """Add P2S connections beside a node's site-to-site ones (a topology connection named `p2s` would
-    clash: lab.p2s_rules refuses that name on P2S gateways)."""
+    clash: lab.p2s.rules refuses that name on P2S gateways)."""
     out = dict(swan)
     for node, cfg in extra.items():
         old = out.get(node, SwanctlConfig())

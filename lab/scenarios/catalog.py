@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import LabError, TopologyError
 
-SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 STATE_FILE = "scenario.json"
 VERIFY_CHECKS = ("reachability", "encrypted", "spis", "selectors", "decryption")
 SCENARIO_CHECKS = ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes", "standby-ready")

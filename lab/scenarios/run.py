@@ -6,13 +6,23 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lab import faults, ha, pipeline
+from lab import core, pipeline
 from lab.device.reload import reload_node
 from lab.device.testing import diagnose_running, down_nodes
 from lab.errors import LabError
+from lab.ha import agents as ha
+from lab.ops import faults
 from lab.render.strongswan_conf import Dataplane
 from lab.runtime.base import Runtime
-from lab.scenario import SCENARIOS_DIR, Scenario, ScenarioState, load_scenario, read_state, scenario_dir, write_state
+from lab.scenarios.catalog import (
+    SCENARIOS_DIR,
+    Scenario,
+    ScenarioState,
+    load_scenario,
+    read_state,
+    scenario_dir,
+    write_state,
+)
 from lab.verify.run import VerifyOptions, verify
 
 
@@ -24,17 +34,17 @@ class Grade(BaseModel):
     detail: str
 
 
-def start(name: str, home: Path, runtime: Runtime, connect: pipeline.Connect, image: str, dataplane: Dataplane,
-          progress: pipeline.Progress, root: Path = SCENARIOS_DIR) -> ScenarioState:
+def start(name: str, home: Path, runtime: Runtime, connect: core.Connect, image: str, dataplane: Dataplane,
+          progress: core.Progress, root: Path = SCENARIOS_DIR) -> ScenarioState:
     """Bring the scenario's lab up without waiting for tunnels (it is broken on purpose), then break it: the
     commands first (a misconfiguration already in place), then the fault."""
     sc = load_scenario(name, root)
     topo_path = scenario_dir(name, root) / sc.topology
     pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False)
-    lab_name = pipeline.load(topo_path, home).topo.name
+    lab_name = core.load(topo_path, home).topo.name
     state = ScenarioState(name=name, lab=lab_name)
     write_state(home, state)
-    lab = pipeline.load_running(lab_name, home)
+    lab = core.load_running(lab_name, home)
     for cmd in sc.commands:
         res = runtime.exec(lab_name, cmd.node, cmd.argv, timeout=20)
         if not res.ok:
@@ -44,7 +54,7 @@ def start(name: str, home: Path, runtime: Runtime, connect: pipeline.Connect, im
     return state
 
 
-def _scenario_grades(sc: Scenario, lab: pipeline.Lab, runtime: Runtime, connect: pipeline.Connect) -> list[Grade]:
+def _scenario_grades(sc: Scenario, lab: core.Lab, runtime: Runtime, connect: core.Connect) -> list[Grade]:
     out = []
     if "standby-ready" in sc.checks:
         problems = ha.standby_problems(lab, runtime)
@@ -57,7 +67,7 @@ def _scenario_grades(sc: Scenario, lab: pipeline.Lab, runtime: Runtime, connect:
         return out + [Grade(check=c, passed=False, detail=exc.message) for c in names]
 
 
-def _charon_grades(sc: Scenario, lab: pipeline.Lab, connect: pipeline.Connect) -> list[Grade]:
+def _charon_grades(sc: Scenario, lab: core.Lab, connect: core.Connect) -> list[Grade]:
     """The checks that ask every gateway's charon (over vici) and `lab diagnose`."""
     out = []
     diag = diagnose_running(lab, connect)
@@ -76,12 +86,12 @@ def _charon_grades(sc: Scenario, lab: pipeline.Lab, connect: pipeline.Connect) -
     return out
 
 
-def check(home: Path, runtime: Runtime, connect: pipeline.Connect, progress: pipeline.Progress,
+def check(home: Path, runtime: Runtime, connect: core.Connect, progress: core.Progress,
           root: Path = SCENARIOS_DIR) -> list[Grade]:
     """PASS/FAIL per check of the running scenario: its own checks first, then the named `lab verify` ones."""
     state = read_state(home)
     sc = load_scenario(state.name, root)
-    lab = pipeline.load_running(state.lab, home)
+    lab = core.load_running(state.lab, home)
     grades = _scenario_grades(sc, lab, runtime, connect)
     wanted = [c for c in sc.checks if c not in {g.check for g in grades}]
     if wanted:
@@ -94,11 +104,11 @@ def check(home: Path, runtime: Runtime, connect: pipeline.Connect, progress: pip
     return grades
 
 
-def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+def apply_fix(home: Path, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
               root: Path = SCENARIOS_DIR) -> list[str]:
     """The scenario's known fix, step by step (what the tests do; a learner does it by hand)."""
     state = read_state(home)
-    lab = pipeline.load_running(state.lab, home)
+    lab = core.load_running(state.lab, home)
     done = []
     for step in load_scenario(state.name, root).fix:
         if step.edit:
@@ -118,7 +128,7 @@ def apply_fix(home: Path, runtime: Runtime, connect: pipeline.Connect, dataplane
     return done
 
 
-def restore_all(lab: pipeline.Lab, runtime: Runtime, connect: pipeline.Connect, dataplane: Dataplane,
+def restore_all(lab: core.Lab, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
                 timeout: float = 60.0) -> str:
     """What `lab restore` does: a standby that took over hands back, every fault is undone (waiting for the
     tunnels), every HA agent restarts with fresh roles."""
