@@ -1,24 +1,38 @@
 # Entry points for a fresh Debian 12 host, run as root. `make demo` and `make test` are the README's two commands.
-PYTHON ?= python3
+# Python deps go into a virtual environment (.venv) made from Debian's own python3: Debian's python3 is
+# "externally managed" (PEP 668) and refuses `pip install` outside one. Every target runs the venv's python
+# by path, so another python3 earlier on PATH (pyenv, conda) changes nothing.
+# Debian's python3 by path (host-setup.sh installs it and python3-venv); override with BASE_PYTHON=...
+BASE_PYTHON ?= /usr/bin/python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.lab-installed
 TOPOLOGY ?= topologies/s2s-route-based.yml
 
 .PHONY: setup image demo test unit lint
 
-setup:
+setup: $(STAMP)
 	scripts/host-setup.sh
+
+# Re-made when pyproject.toml changes (new dependency) or the venv is missing.
+$(STAMP): pyproject.toml scripts/host-setup.sh
+	scripts/host-setup.sh
+	$(BASE_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
 
 image: setup
 	$(PYTHON) -m lab.runtime.image
 
+# demo.sh calls `lab` and `python3`: the venv's bin comes first on PATH
 demo: image
-	scripts/demo.sh $(TOPOLOGY)
+	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/demo.sh $(TOPOLOGY)
 
 test: image
 	$(PYTHON) -m pytest -q -rs tests
 
-unit:
+unit: $(STAMP)
 	$(PYTHON) -m pytest -q -m 'not integration' tests
 
-lint:
+lint: $(STAMP)
 	$(PYTHON) -m ruff check .

@@ -17,6 +17,10 @@ missing=()
 for pkg in "${!wanted[@]}"; do
   command -v "${wanted[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Debian's own python3 and its venv module (the Makefile's .venv: PEP 668 forbids pip outside one).
+# Checked by path: another python3 earlier on PATH (pyenv, conda) does not count.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
