@@ -14,6 +14,19 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 DEFAULT_HOME = Path("/var/lib/lab")
+# Node files that hold a pre-shared key (rendered or the user's own): owner-only, like keys.yml.
+SECRET_FILES = frozenset({"swanctl.conf", "ipsec.secrets"})
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file that holds a key: created 0600 (never briefly world-readable), and an existing file is
+    narrowed to 0600 before the new text goes in."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def lab_home(environ: dict[str, str]) -> Path:
@@ -56,12 +69,10 @@ class LabDir:
 
     def write(self, topology_text: str, keys: dict[str, str], files: dict[PurePosixPath, str],
               nodes: list[str]) -> None:
-        """Create the directory afresh; secrets readable by root only."""
+        """Create the directory afresh; files holding keys readable by their owner only."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.topology.write_text(topology_text)
-        fd = os.open(self.keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(keys, fh)
+        write_private(self.topology, topology_text)  # may hold shared_key values
+        write_private(self.keys, yaml.safe_dump(keys))
         for node in nodes:
             run = self.node(node) / "run"
             run.mkdir(parents=True, exist_ok=True)
@@ -69,9 +80,10 @@ class LabDir:
                 stale.unlink(missing_ok=True)
         for rel, text in files.items():
             path = self.node(rel.parts[0]).joinpath(*rel.parts[1:])
-            path.write_text(text)
-            if path.name == "swanctl.conf":
-                path.chmod(0o600)
+            if path.name in SECRET_FILES:
+                write_private(path, text)
+            else:
+                path.write_text(text)
 
     def log_tail(self, node: str, lines: int = 15) -> list[str]:
         try:

@@ -60,6 +60,34 @@ TUNNELS_PER_CONNECTION = 1
 # "Number of Quick Mode SA: 100" (IKE phase 1 table): prefix pairs of one policy-based connection.
 MAX_QUICK_MODE_SAS = 100
 
+# Connection shared key (PSK): 1-128 characters. Sources: "az network vpn-connection shared-key reset
+# --key-length: should between 1 and 128" (https://learn.microsoft.com/en-us/cli/azure/network/vpn-connection/shared-key)
+# and "The SharedKey value is an alphanumeric string of 1-128 letters" (Set-AzureVNetGatewayKey,
+# https://learn.microsoft.com/en-us/previous-versions/azure/dn769125(v=azure.100)).
+# ASSUMPTION on the characters: printable ASCII (U+0020-U+007E), the rule Azure's network provider states for
+# the gateway's other shared secret ("a combination of printable ascii characters ... between 1 to 128 in
+# length", error VpnClientConfigurationRadiusServerSecretIsInvalid, github.com/Azure/azure-powershell/issues/11605);
+# the documented "alphanumeric" is its subset. Control characters (newline, tab) and non-ASCII are refused.
+SHARED_KEY_LENGTH = (1, 128)
+SHARED_KEY_CHARS = (0x20, 0x7E)  # inclusive code point range
+SHARED_KEY_SOURCES = (
+    "https://learn.microsoft.com/en-us/cli/azure/network/vpn-connection/shared-key",
+    "https://learn.microsoft.com/en-us/previous-versions/azure/dn769125(v=azure.100)",
+)
+
+
+def shared_key_problem(key: str) -> str | None:
+    """Why Azure would refuse this shared key (None: accepted). Never echoes the key itself."""
+    low, high = SHARED_KEY_LENGTH
+    if not low <= len(key) <= high:
+        return f"is {len(key)} characters long; Azure accepts {low}-{high}"
+    for i, ch in enumerate(key):
+        if not SHARED_KEY_CHARS[0] <= ord(ch) <= SHARED_KEY_CHARS[1]:
+            what = "a control character" if ord(ch) < 0x20 or ord(ch) == 0x7F else "a non-ASCII character"
+            return f"has {what} (U+{ord(ch):04X}) at position {i + 1}; Azure accepts printable ASCII only"
+    return None
+
+
 BGP_ASN = 65515
 IKE_SA_LIFETIME_S = 28_800  # "IKE Main Mode SA lifetime is fixed at 28,800 seconds"
 ROUTE_BASED_CHILD_LIFETIME_S = 27_000

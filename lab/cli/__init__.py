@@ -12,6 +12,7 @@ import sys
 from lab.cli import lab_cmds, fault_cmds, device_cmds, scenario_cmds, p2s_cmds  # noqa: F401 (registers commands)
 # isort: on
 import typer
+from rich.markup import escape
 
 from lab.cli.common import app, err
 from lab.errors import LabError
@@ -23,9 +24,10 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
         sys.exit(code if isinstance(code, int) else 0)
     except LabError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        # escape: messages quote user text and patterns such as [a-z], which rich would read as markup
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[dim]hint:[/dim] {exc.hint}", highlight=False)
+            err.print(f"[dim]hint:[/dim] {escape(exc.hint)}", highlight=False)
         if debug:
             raise
         sys.exit(exc.exit_code)

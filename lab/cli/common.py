@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lab import pipeline
 from lab.errors import LabError, TopologyError
@@ -29,7 +30,7 @@ def home() -> Path:
 
 
 def progress(msg: str) -> None:
-    err.print(f"[dim]·[/dim] {msg}")
+    err.print(f"[dim]·[/dim] {escape(msg)}")
 
 
 def make_runtime():  # noqa: ANN202 - returns lab.runtime.docker.DockerRuntime
@@ -48,9 +49,9 @@ def lab_name_of(name_or_file: str) -> str:
     """`lab down` takes a lab name or its topology file (only the file's `name:` is read)."""
     path = Path(name_or_file)
     if path.suffix in (".yml", ".yaml") or path.is_file():
-        from lab.topology.load import parse_yaml
+        from lab.topology.load import parse_yaml, read_file
 
-        data = parse_yaml(path.read_text(), str(path)) if path.is_file() else None
+        data = parse_yaml(read_file(path), str(path)) if path.is_file() else None
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise TopologyError(f"{path}: cannot read a lab name from it", hint="pass the lab name instead")
         return data["name"]

@@ -57,9 +57,9 @@ def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: Jso
         print(rep.model_dump_json(indent=2))
         return
     for d in rep.diagnoses:
-        out.print(f"{d.severity}: {d.line()}", highlight=False)
+        out.print(f"{d.severity}: {d.line()}", highlight=False, markup=False)
         for e in d.evidence:
-            out.print(f"  {e}", highlight=False)
+            out.print(f"  {e}", highlight=False, markup=False)
     if not rep.diagnoses:
         out.print(f"lab {rep.lab}: nothing to report")
 
@@ -86,9 +86,11 @@ def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
     if output is None:
         print("\n".join(files), end="")
         return
-    output.write_text(files[0])
+    from lab.state import write_private
+
+    write_private(output, files[0])  # both formats hold the shared key: owner-only
     if len(files) > 1:
-        output.with_name("ipsec.secrets").write_text(files[1])
+        write_private(output.with_name("ipsec.secrets"), files[1])
     err.print(f"wrote {output}" + (f" and {output.with_name('ipsec.secrets')}" if len(files) > 1 else ""))
 
 

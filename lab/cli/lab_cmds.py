@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lab import core, pipeline
 from lab.cli.common import (
@@ -175,7 +176,7 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
         print(res.model_dump_json(indent=2))
     else:
         for c in res.changes or []:
-            out.print(f"{c.kind:18} {c.path}: {c.detail}", highlight=False)
+            out.print(f"{c.kind:18} {c.path}: {c.detail}", highlight=False, markup=False)
         if not res.changes:
             out.print(f"lab {res.lab}: nothing to change")
         for node in sorted(res.removed.keys() | res.loaded.keys()):
@@ -185,7 +186,7 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
             out.print(f"node {node}: {'; '.join(done)}; untouched: {', '.join(res.kept.get(node, [])) or 'none'}",
                       highlight=False)
     for p in res.problems:
-        err.print(f"[red]problem:[/red] {p}", highlight=False)
+        err.print(f"[red]problem:[/red] {escape(str(p))}", highlight=False)
     if res.problems:
         raise typer.Exit(1)
 
@@ -211,9 +212,10 @@ def validate(file: Path) -> None:
     topo, found = check_file(file)
     machine = machine_limit(topo, mem_available_bytes()) if topo is not None else None
     found = [*found, *([machine] if machine else [])]
-    for f in found:
+    for f in found:  # errors on stderr (a script sees them), warnings on stdout with the verdict
         hint = f" (hint: {f.hint})" if f.hint else ""
-        print(f"{file}: {f.severity}: {f.path or '-'}: {f.message}{hint}")
+        print(f"{file}: {f.severity}: {f.path or '-'}: {f.message}{hint}",
+              file=sys.stderr if f.severity == "error" else sys.stdout)
     bad = sum(f.severity == "error" for f in found)
     if bad:
         raise TopologyError(f"{file}: {bad} error(s), {len(found) - bad} warning(s)", hint="fix the errors above")

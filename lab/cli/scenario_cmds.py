@@ -58,7 +58,7 @@ def scenario_hint(n: Annotated[int | None, typer.Argument(help="hint number (def
     if not 1 <= k <= len(all_hints):
         raise LabError(f"scenario {state.name}: hint {k} does not exist", hint=f"1..{len(all_hints)}")
     write_state(home(), state.model_copy(update={"hints_shown": max(k, state.hints_shown)}))
-    out.print(f"hint {k}/{len(all_hints)}: {all_hints[k - 1]}", highlight=False)
+    out.print(f"hint {k}/{len(all_hints)}: {all_hints[k - 1]}", highlight=False, markup=False)
 
 
 @scenario_app.command("check")
@@ -70,7 +70,7 @@ def scenario_check(json_out: JsonOpt = False) -> None:
     if json_out:
         print(json.dumps([g.model_dump() for g in grades], indent=2))
     for g in grades if not json_out else []:
-        out.print(f"{'PASS' if g.passed else 'FAIL'} {g.check}: {g.detail}", highlight=False)
+        out.print(f"{'PASS' if g.passed else 'FAIL'} {g.check}: {g.detail}", highlight=False, markup=False)
     if not all(g.passed for g in grades):
         raise typer.Exit(1)
 

@@ -18,6 +18,7 @@ from lab.errors import ControlError, TopologyError
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
+from lab.topology.load import read_file
 from lab.topology.model import Topology
 
 SWANCTL_LOAD = ["swanctl", "--load-all", "--file", "/lab/swanctl.conf"]
@@ -52,7 +53,7 @@ def byo_sites(topo: Topology, base: Path) -> dict[str, ByoConfig]:
         if not path.is_file():
             raise TopologyError(f"sites.{name}.device.config: {path} is not a file",
                                 hint="the path is relative to the topology file")
-        text = path.read_text()
+        text = read_file(path, "a strongSwan config")
         fmt = detect_format(text)
         files = {"swanctl.conf" if fmt == "swanctl" else "ipsec.conf": text}
         if fmt == "ipsec.conf":
@@ -60,7 +61,7 @@ def byo_sites(topo: Topology, base: Path) -> dict[str, ByoConfig]:
             if not secrets.is_file():
                 raise TopologyError(f"sites.{name}.device.config: legacy {path.name} needs {secrets} beside it",
                                     hint="write the PSK there: '<site ip> <gateway ip> : PSK \"...\"'")
-            files["ipsec.secrets"] = secrets.read_text()
+            files["ipsec.secrets"] = read_file(secrets, "an ipsec.secrets")
         out[name] = ByoConfig(name, fmt, files)
     return out
 

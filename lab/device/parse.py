@@ -6,6 +6,8 @@ itself reads the real file, so anything this parser skips still takes effect in 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -59,12 +61,35 @@ def split(value: object) -> tuple[str, ...]:
     return tuple(v.strip() for v in str(value or "").split(",") if v.strip())
 
 
+def strip_comment(line: str) -> str:
+    """The line without its `#` comment; a `#` between double quotes is text."""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return line[:i]
+    return line
+
+
+def decode_secret(value: str) -> str:
+    """strongSwan's secret encodings: 0x<hex> and 0s<base64> are bytes; anything else is the text itself."""
+    try:
+        if value[:2].lower() == "0x":
+            return bytes.fromhex(value[2:]).decode("utf-8", errors="replace")
+        if value[:2].lower() == "0s":
+            return base64.b64decode(value[2:], validate=True).decode("utf-8", errors="replace")
+    except (ValueError, binascii.Error):
+        return value
+    return value
+
+
 def parse_swanctl_tree(text: str) -> Tree:
     """swanctl.conf's nested `name { key = value }` syntax as nested dicts (comments dropped)."""
     root: Tree = {}
     stack = [root]
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
+        line = strip_comment(raw).strip()
         if line.endswith("{"):
             child: Tree = {}
             stack[-1][line[:-1].strip()] = child
@@ -73,7 +98,8 @@ def parse_swanctl_tree(text: str) -> Tree:
             stack.pop()
         elif "=" in line:
             key, value = line.split("=", 1)
-            stack[-1][key.strip()] = value.strip().strip('"')
+            value = value.strip()
+            stack[-1][key.strip()] = value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
     return root
 
 
@@ -89,8 +115,8 @@ def _str(tree: Tree, key: str) -> str | None:
 
 def parse_swanctl(text: str) -> list[DeviceConn]:
     tree = parse_swanctl_tree(text)
-    psks = tuple(s for sec in _sub(tree, "secrets").values() if isinstance(sec, dict)
-                 for s in [_str(sec, "secret")] if s)
+    psks = tuple(decode_secret(s) for sec in _sub(tree, "secrets").values() if isinstance(sec, dict)
+                 for s in [_str(sec, "secret")] if s)  # swanctl decodes 0x/0s even when quoted
     out = []
     for name, conn in _sub(tree, "connections").items():
         if not isinstance(conn, dict):
@@ -112,7 +138,7 @@ def parse_ipsec_conf(text: str, secrets: str = "") -> list[DeviceConn]:
     sections: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0].rstrip()
+        line = strip_comment(raw).rstrip()
         if re.match(r"^conn\s+\S+", line):
             current = sections.setdefault(line.split()[1], {})
         elif re.match(r"^\S", line):
@@ -120,7 +146,8 @@ def parse_ipsec_conf(text: str, secrets: str = "") -> list[DeviceConn]:
         elif current is not None and "=" in line:
             key, value = line.strip().split("=", 1)
             current[key.strip()] = value.strip().strip('"')
-    psks = tuple(re.findall(r'PSK\s+"?([^"\n]*)"?', secrets))
+    psks = tuple(quoted if quoted or not bare else decode_secret(bare)  # quoted: literal; bare: 0x/0s decoded
+                 for quoted, bare in re.findall(r'PSK\s+(?:"([^"\n]*)"|(\S+))', secrets))
     return [_legacy_conn(name, _merged(sections, name), psks) for name in sections
             if name != "%default" and _merged(sections, name).get("auto", "ignore") != "ignore"]
 

@@ -10,7 +10,6 @@ rendered swanctl tree or key changed, over vici (`lab.ops.apply_live`): the othe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -35,6 +34,7 @@ from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig, Tree
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
+from lab.state import write_private
 from lab.topology.model import Connection, Gateway, Strict, Topology
 
 ChangeKind = Literal[
@@ -331,9 +331,6 @@ def _save_state(lab: core.Lab, topology_text: str, prep: Prepared) -> None:
     LabDir.write, logs, sockets and every other file stay as they are."""
     for node in {**prep.work, **prep.warm}:
         target = lab.dir.node(node) / "swanctl.conf"
-        target.write_text(prep.files[PurePosixPath(node) / "swanctl.conf"])
-        target.chmod(0o600)
-    fd = os.open(lab.dir.keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(prep.keys, fh)
-    lab.dir.topology.write_text(topology_text)
+        write_private(target, prep.files[PurePosixPath(node) / "swanctl.conf"])
+    write_private(lab.dir.keys, yaml.safe_dump(prep.keys))
+    write_private(lab.dir.topology, topology_text)

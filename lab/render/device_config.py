@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lab.errors import TopologyError
 from lab.render.connections import conn_tree
-from lab.render.swanctl import SharedKey, SwanctlConfig
+from lab.render.swanctl import SharedKey, SwanctlConfig, psk_literal
 from lab.render.tunnels import End, Tunnel, tunnels
 from lab.topology.model import Topology
 
@@ -68,5 +68,5 @@ def render_ipsec_conf_device(topo: Topology, gateway: str, site: str, keys: dict
     for t in found:
         for i in range(len(t.peer.children)):
             conf += [*_legacy_conn(t.peer, t.version, i), ""]
-        secrets.append(f'{t.peer.local_ip} {t.peer.remote_ip} : PSK "{keys[t.connection]}"')
+        secrets.append(f"{t.peer.local_ip} {t.peer.remote_ip} : PSK {psk_literal(keys[t.connection])}")
     return "\n".join(conf), "\n".join(secrets) + "\n"

@@ -5,11 +5,25 @@ One tree serves both so the file a user reads is exactly what charon was given.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Union
 
 Value = Union[str, list[str], "Tree"]
 Tree = dict[str, Value]
+
+
+# Written between double quotes as is; any other key is written as 0x<hex> of its bytes, which swanctl.conf and
+# ipsec.secrets both read back exactly (a quoted `"`, `\\` or `#` would not survive, and swanctl decodes a
+# quoted value starting with 0x or 0s as hex or base64).
+_PLAIN_PSK = re.compile(r"[A-Za-z0-9._~+/=@:%^!*-]+")
+
+
+def psk_literal(key: str) -> str:
+    """A pre-shared key as swanctl.conf's `secret =` and ipsec.secrets' `PSK` value, byte for byte."""
+    if _PLAIN_PSK.fullmatch(key) and not key.lower().startswith(("0x", "0s")):
+        return f'"{key}"'
+    return "0x" + key.encode().hex()
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class SwanctlConfig:
         lines.append("secrets {")
         for key in self.secrets:
             body: Tree = {f"id-{i}": ident for i, ident in enumerate(key.ids)}
-            body["secret"] = f'"{key.secret}"'
+            body["secret"] = psk_literal(key.secret)
             lines += _section(key.name, body, 1)
         lines.append("}")
         return "\n".join(lines) + "\n"

@@ -93,11 +93,27 @@ def load_text(text: str, source: str = "topology") -> tuple[Topology, list[Findi
     return topo, found
 
 
-def read_file(path: Path) -> str:
+def read_file(path: Path, what: str = "a topology") -> str:
+    """A user's text file as str; unreadable, binary or non-UTF-8 files raise TopologyError (exit 2) naming
+    the place, never a traceback."""
     try:
-        return path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise TopologyError(f"{path}: cannot read: {exc.strerror}", hint="check the path") from exc
+    return decode_text(data, str(path), what)
+
+
+def decode_text(data: bytes, source: str, what: str) -> str:
+    if b"\0" in data:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise TopologyError(f"{source}: line {line}: a NUL byte: this is a binary file, not {what}",
+                            hint=f"pass {what} file: UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise TopologyError(f"{source}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8",
+                            hint=f"save the file as UTF-8 text ({what})") from None
 
 
 def load_file(path: Path) -> tuple[Topology, list[Finding]]:

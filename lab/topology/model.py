@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
 from lab.azure import facts
 from lab.azure.algorithms import parse_proposal
@@ -199,6 +199,15 @@ class Connection(Strict):
     # azure: DPD from dpd_timeout_seconds, default retransmits. fast (lab-only, for failover tests): DPD every
     # second and fast retransmits on both ends, so a dead peer is noticed in about 2 s (docs/ha.md).
     dpd: Literal["azure", "fast"] = "azure"
+
+    @field_validator("shared_key", mode="before")
+    @classmethod
+    def _azure_shared_key(cls, value: object) -> object:
+        """Refuse what Azure refuses (lab.azure.facts.shared_key_problem), naming the fix, never the key."""
+        if isinstance(value, str) and (problem := facts.shared_key_problem(value)):
+            raise ValueError(f"shared key {problem}: use 1-{facts.SHARED_KEY_LENGTH[1]} letters, digits, "
+                             "punctuation or spaces (or omit shared_key and the lab generates one)")
+        return value
 
     @property
     def vnet_to_vnet(self) -> bool:
