@@ -40,3 +40,9 @@ class ProbeError(LabError):
     """A probe or check could not run at all (distinct from a check that ran and failed)."""
 
     exit_code = 2
+
+
+class BusyError(LabError):
+    """Another lab command owns this lab name right now (or the lab already runs): nothing was touched."""
+
+    exit_code = 2

@@ -17,9 +17,10 @@ from lab.control.wait import diagnose_log, missing, wait_established
 from lab.core import Connect, Lab, Progress, load, swanctl_configs
 from lab.device.byo import ByoConfig, byo_sites, load_byo, override_files, start_legacy, wait_legacy_loaded, without_byo
 from lab.device.diagnose import wait_diagnosed
-from lab.errors import LabError, RuntimeBackendError
+from lab.errors import BusyError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
 from lab.ha.standby import fast_dpd_nodes
+from lab.lock import lab_lock
 from lab.p2s import run as p2s_run
 from lab.plan import INTERNET
 from lab.plan_types import NodePlan, Plan
@@ -44,12 +45,18 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
     """Bring a lab up and wait for every tunnel; on any failure remove what was made, then re-raise.
     `wait=False` (training scenarios): leave tunnels to come up, or not, on their own."""
     lab = load(path, home)
+    with lab_lock(lab.topo.name):  # a second `lab up` of this name exits 2 here (lab/lock.py)
+        return _up_locked(lab, path, runtime, connect, image, dataplane, progress, timeout, wait)
+
+
+def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: str,
+               dataplane: Dataplane, progress: Progress, timeout: float, wait: bool) -> LabStatus:
     if runtime.list_nodes(lab.topo.name):
-        raise LabError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
+        raise BusyError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
+    byo = byo_sites(lab.topo, path.parent)  # sites with their own device config replace the rendered one
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
     p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s/creds.py)
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
-    byo = byo_sites(lab.topo, path.parent)  # sites with their own device config replace the rendered one
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
     lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes])
     with _rollback_on_error(lab, runtime, progress):
@@ -222,6 +229,12 @@ def expected_sas(swan: dict[str, SwanctlConfig]) -> dict[str, list[tuple[str, li
                if isinstance(tree.get("children"), dict)]
         for node, cfg in swan.items()
     }
+
+
+def down_locked(name: str, home: Path, runtime: Runtime, wait_s: float = 60.0) -> list[str]:
+    """`lab down`: waits (up to wait_s) for a `lab up` or heal of this name in progress, then removes."""
+    with lab_lock(name, wait_s):
+        return down(name, home, runtime)
 
 
 def down(name: str, home: Path, runtime: Runtime) -> list[str]:

@@ -70,7 +70,7 @@ def down(name: Annotated[str | None, typer.Argument(help="lab name or topology f
         raise LabError("name a lab (or a topology file), or pass --all", hint="lab down NAME")
     names = pipeline.running_labs(runtime) if all_labs else [lab_name_of(name or "")]
     for lab in names:
-        removed = pipeline.down(lab, home(), runtime)
+        removed = pipeline.down_locked(lab, home(), runtime)
         err.print(f"lab {lab}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
 
 
