@@ -46,3 +46,9 @@ class BusyError(LabError):
     """Another lab command owns this lab name right now (or the lab already runs): nothing was touched."""
 
     exit_code = 2
+
+
+class DeviceConfigError(LabError):
+    """A user's own device config does not parse (strongSwan's parser said where); the lab was removed."""
+
+    exit_code = 1

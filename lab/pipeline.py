@@ -15,7 +15,16 @@ from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
 from lab.core import Connect, Lab, Progress, load, swanctl_configs
-from lab.device.byo import ByoConfig, byo_sites, load_byo, override_files, start_legacy, wait_legacy_loaded, without_byo
+from lab.device.byo import (
+    ByoConfig,
+    byo_from_state,
+    byo_sites,
+    load_byo,
+    override_files,
+    start_legacy,
+    wait_legacy_loaded,
+    without_byo,
+)
 from lab.device.diagnose import wait_diagnosed
 from lab.errors import BusyError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
@@ -149,7 +158,7 @@ def start_byo_aware(runtime: Runtime, lab: str, node: NodePlan, byo: dict[str, B
         _start_charon(runtime, lab, node)
         return
     _load_nftables(runtime, lab, node)
-    said = start_legacy(runtime, lab, node.name)
+    said = start_legacy(runtime, lab, node.name, cfg.sources)
     wait_legacy_loaded(runtime, lab, node.name, sum(len(c.children) for c in cfg.conns()), said)
 
 
@@ -256,7 +265,7 @@ def running_labs(runtime: Runtime) -> list[str]:
 def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabStatus:
     """Nodes from the runtime (labels), tunnels from each charon over vici. Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
-    expected = expected_children(lab.topo)
+    expected = expected_with_byo(lab)
     nodes, tunnels, problems = [], [], []
     settings = sa_settings(lab.topo)
     for n in lab.plan.nodes:
@@ -281,6 +290,14 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
     p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s/run.py)
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                      nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients)
+
+
+def expected_with_byo(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:
+    """What should be up on each node; a BYO site's connections under the names of the user's own config."""
+    expected = expected_children(lab.topo)
+    for node, cfg in byo_from_state(lab.topo, lab.dir.root / "nodes").items():
+        expected[node] = [(c.name, [ch.name for ch in c.children]) for c in cfg.conns()]
+    return expected
 
 
 def _why_down(lab: Lab, node: str, sas: list[IkeSaStatus], wants: list[tuple[str, list[str]]]) -> list[str]:

@@ -55,13 +55,15 @@ def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: Jso
     rep = diagnose_running(core.load_running(only_lab(name, runtime), home()), connect)
     if json_out:
         print(rep.model_dump_json(indent=2))
-        return
-    for d in rep.diagnoses:
-        out.print(f"{d.severity}: {d.line()}", highlight=False, markup=False)
-        for e in d.evidence:
-            out.print(f"  {e}", highlight=False, markup=False)
-    if not rep.diagnoses:
-        out.print(f"lab {rep.lab}: nothing to report")
+    else:
+        for d in rep.diagnoses:
+            out.print(f"{d.severity}: {d.line()}", highlight=False, markup=False)
+            for e in d.evidence:
+                out.print(f"  {e}", highlight=False, markup=False)
+        if not rep.diagnoses:
+            out.print(f"lab {rep.lab}: nothing to report")
+    if rep.errors:  # a reported error is a failure a script must see: exit 1 (warnings only: 0)
+        raise typer.Exit(1)
 
 
 @app.command(name="device-config")

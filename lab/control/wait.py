@@ -51,6 +51,13 @@ _DIAGNOSES = (
     ),
 )
 DIAGNOSES = tuple((re.compile(pattern, re.IGNORECASE), reason) for pattern, reason in _DIAGNOSES)
+# Errors after which charon does not retry (or retries into the same refusal): waiting longer cannot help.
+# Not "no IKE config found": a peer that loads its config a moment later is normal during `lab up`.
+FATAL = re.compile(r"AUTHENTICATION_FAILED|received AUTH_FAILED|MAC mismatched|NO_PROPOSAL_CHOSEN|"
+                   r"no acceptable proposal|TS_UNACCEPTABLE|no matching peer config found|INVALID_MAJOR_VERSION|"
+                   r"no shared key found", re.IGNORECASE)
+FATAL_GRACE_S = 1.0  # a fatal line must still leave the tunnel down this long (another attempt may be in flight)
+LOG_CHECK_S = 0.25
 
 Expected = Mapping[str, list[tuple[str, list[str]]]]
 
@@ -79,15 +86,21 @@ def wait_established(
     unknown = sorted(set(expected) - set(controls))
     if unknown:
         raise ValueError(f"no control for nodes {unknown}")
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline, fatal_since, next_log = start + timeout, None, start
     while True:
         snapshot = {node: _node_sas(node, ctl) for node, ctl in controls.items()}
         stuck = {node: missing(snapshot[node], wants) for node, wants in expected.items()}
         stuck = {node: problems for node, problems in stuck.items() if problems}
         if not stuck:
             return snapshot
-        if time.monotonic() >= deadline:
-            raise stuck_error(stuck, timeout, log_tail)
+        now = time.monotonic()
+        if now >= next_log:  # a fatal IKE error in a stuck node's log ends the wait (after a short grace)
+            next_log = now + LOG_CHECK_S
+            fatal = any(FATAL.search(line) for node in stuck for line in _safe_tail(log_tail, node))
+            fatal_since = (fatal_since or now) if fatal else None
+        if now >= deadline or (fatal_since is not None and now - fatal_since >= FATAL_GRACE_S):
+            raise stuck_error(stuck, timeout if now >= deadline else round(now - start, 1), log_tail)
         time.sleep(poll)
 
 

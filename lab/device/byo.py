@@ -9,12 +9,14 @@ the node's strongswan.conf, which then also loads `stroke` and reads /lab/ipsec.
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lab.device.parse import DeviceConn, Format, detect_format, parse_device
-from lab.errors import ControlError, TopologyError
+from lab.errors import ControlError, DeviceConfigError, TopologyError
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
@@ -34,6 +36,7 @@ class ByoConfig:
     node: str
     format: Format
     files: dict[str, str]  # file name in /lab -> text
+    sources: dict[str, str] = field(default_factory=dict, compare=False)  # file name in /lab -> the user's path
 
     @property
     def main(self) -> str:
@@ -62,7 +65,8 @@ def byo_sites(topo: Topology, base: Path) -> dict[str, ByoConfig]:
                 raise TopologyError(f"sites.{name}.device.config: legacy {path.name} needs {secrets} beside it",
                                     hint="write the PSK there: '<site ip> <gateway ip> : PSK \"...\"'")
             files["ipsec.secrets"] = read_file(secrets, "an ipsec.secrets")
-        out[name] = ByoConfig(name, fmt, files)
+        out[name] = ByoConfig(name, fmt, files, {n: str(path.with_name(n) if n == "ipsec.secrets" else path)
+                                                 for n in files})
     return out
 
 
@@ -75,7 +79,8 @@ def byo_from_state(topo: Topology, node_dir: Path) -> dict[str, ByoConfig]:
         d = node_dir / name
         fmt: Format = "ipsec.conf" if (d / "ipsec.conf").exists() else "swanctl"
         names = ("ipsec.conf", "ipsec.secrets") if fmt == "ipsec.conf" else ("swanctl.conf",)
-        out[name] = ByoConfig(name, fmt, {n: (d / n).read_text() for n in names if (d / n).exists()})
+        present = [n for n in names if (d / n).exists()]
+        out[name] = ByoConfig(name, fmt, {n: (d / n).read_text() for n in present}, {n: str(d / n) for n in present})
     return out
 
 
@@ -98,10 +103,11 @@ def without_byo(swan: dict[str, SwanctlConfig], byo: dict[str, ByoConfig]) -> di
     return {n: c for n, c in swan.items() if n not in byo}
 
 
-def start_legacy(runtime: Runtime, lab: str, node: str) -> str:
+def start_legacy(runtime: Runtime, lab: str, node: str, sources: Mapping[str, str] | None = None) -> str:
     """strongswan-starter parses ipsec.conf and starts charon itself (no lab-started charon on this node).
     Returns what starter printed (its ipsec.conf parse errors are there, not in charon's log)."""
     res = runtime.exec(lab, node, STARTER, env=CHARON_ENV, timeout=20)
+    raise_parse_errors(res.output, node, sources or {})
     if not res.ok:
         raise ControlError(f"node {node!r}: `ipsec start` failed: {res.output.strip()[-400:]}",
                            hint=f"check /lab/ipsec.conf; lab logs {node}")
@@ -112,6 +118,7 @@ def load_byo(runtime: Runtime, lab: str, cfg: ByoConfig) -> None:
     """Load a BYO config into a running charon: swanctl --load-all, or starter's reload + rereadsecrets."""
     if cfg.format == "swanctl":
         res = runtime.exec(lab, cfg.node, SWANCTL_LOAD, timeout=20)
+        raise_parse_errors(res.output, cfg.node, cfg.sources)  # swanctl exits 0 after a syntax error
         if not res.ok:
             raise ControlError(f"node {cfg.node!r}: swanctl --load-all refused /lab/swanctl.conf: "
                                f"{_last_lines(res.output)}", hint="fix the file in the node's state directory")
@@ -132,6 +139,26 @@ def wait_legacy_loaded(runtime: Runtime, lab: str, node: str, expected: int, sta
     raise ControlError(f"node {node!r}: starter did not load the connections of /lab/ipsec.conf within "
                        f"{LEGACY_READY_S:g} s" + (f"; starter said: {' | '.join(said[-4:])}" if said else ""),
                        hint=f"lab exec {node} -- ipsec statusall; lab logs {node}")
+
+
+# strongSwan's parsers (swanctl.conf settings, starter's ipsec.conf) say `<file>:<line>: <what>`
+_PARSE_ERROR = re.compile(r"^(/lab/[\w.-]+):(\d+): (.+)$", re.MULTILINE)
+
+
+def parse_errors(output: str, node: str, sources: Mapping[str, str]) -> list[str]:
+    """strongSwan's parse errors, each naming the user's own file and line."""
+    out = [f"{sources.get(PurePosixPath(path).name, f'{node}:{path}')}: line {line}: {what.strip()}"
+           for path, line, what in _PARSE_ERROR.findall(output)]
+    if not out and "invalid config file" in output:
+        out.append(f"{node}: strongSwan refused the config: {_last_lines(output)}")
+    return out
+
+
+def raise_parse_errors(output: str, node: str, sources: Mapping[str, str]) -> None:
+    errors = parse_errors(output, node, sources)
+    if errors:
+        raise DeviceConfigError("\n".join(errors), hint="fix that line (strongSwan's own parser read it), "
+                                "then run the command again")
 
 
 def _last_lines(output: str, n: int = 4) -> str:

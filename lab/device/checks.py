@@ -29,8 +29,25 @@ def check_conn(azure: End, version: str, dev: DeviceConn, vnet: list[IPv4Network
                psk: str | None, policy_based: bool) -> list[Finding]:
     """Every finding, most fundamental first (a wrong peer hides everything after it)."""
     found = _addresses(azure, dev) + _version(version, dev) + _ids(azure, dev) + _proposals(azure, dev)
-    found += _psk(dev, psk) + _selectors(azure, dev, vnet, lan)
+    found += _psk(dev, psk) + _selectors(azure, dev, vnet, lan) + _trap(azure, dev)
     return found + _lifetimes(azure, dev) + _dpd(dev, policy_based)
+
+
+TRAP_FIX = "use start_action = start (ipsec.conf: auto=start) so the device initiates on its own"
+
+
+def _trap(azure: End, dev: DeviceConn) -> list[Finding]:
+    """A trap policy (start_action = trap, ipsec.conf auto=route) waits for traffic to hit a kernel policy; the
+    lab's userspace data plane (kernel-libipsec) never reports such traffic, so it never initiates."""
+    trapped = [c.name for c in dev.children if c.start_action == "trap"]
+    if not trapped:
+        return []
+    evidence = (f"device child {', '.join(trapped)}: start_action = trap (ipsec.conf: auto=route)", TRAP_FIX)
+    if not azure.initiates:
+        return [Finding("trap-never-fires", "the device waits for traffic (trap policy), which never triggers under "
+                        "libipsec, and the gateway (ResponderOnly) never initiates: " + TRAP_FIX, evidence)]
+    return [Finding("trap-never-fires", "the device uses a trap policy, which never triggers under libipsec: the "
+                    "tunnel comes up only because the gateway initiates; " + TRAP_FIX, evidence, "warning")]
 
 
 def _addresses(azure: End, dev: DeviceConn) -> list[Finding]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pydantic import BaseModel, ConfigDict
 
 from lab.control.base import VpnControl
-from lab.control.wait import wait_established
+from lab.control.wait import DIAGNOSES, wait_established
 from lab.device.byo import ByoConfig
 from lab.device.checks import Finding, check_conn
 from lab.device.parse import DeviceChild, DeviceConn
@@ -161,5 +161,14 @@ def wait_diagnosed(topo: Topology, controls: Mapping[str, VpnControl], expected:
         report = diagnose(topo, stuck, log_tail, byo, keys)
         why = [f"diagnosis: {d.line()}" for d in report.errors] + [
             f"  evidence: {e}" for d in report.errors[:1] for e in d.evidence]
-        raise TunnelsDownError("\n".join([*why, exc.message]), exc.hint, report) from exc
+        waited = without_log_guesses(exc.message) if report.errors else exc.message  # one cause, not two
+        raise TunnelsDownError("\n".join([*why, waited]), exc.hint, report) from exc
+
+
+def without_log_guesses(message: str) -> str:
+    """The wait's own one-line log guesses (lab.control.wait.DIAGNOSES) dropped, so they cannot contradict
+    the diagnosis printed above them."""
+    for _, reason in DIAGNOSES:
+        message = message.replace(f": {reason}", "")
+    return message
 

@@ -16,6 +16,17 @@ Format = Literal["swanctl", "ipsec.conf"]
 Tree = dict[str, "str | Tree"]
 _TIME = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DH = "ecp256-ecp384-ecp521-ecp256bp-ecp384bp-ecp512bp-curve25519-curve448-modp3072-modp4096-modp6144-modp8192-modp2048"
+_PRF = "prfsha256-prfsha384-prfsha512-prfaesxcbc-prfaescmac-prfsha1"
+# strongSwan's default proposals (proposal_create_default / _aead in src/libcharon/config/proposal.c, 5.9): what
+# `default` in swanctl.conf stands for, and what ipsec.conf appends to an ike=/esp= list without a final `!`.
+STRONGSWAN_DEFAULT_IKE = (
+    "aes128-aes192-aes256-aes128ctr-aes192ctr-aes256ctr-camellia128-camellia192-camellia256-3des-"
+    f"sha256-sha384-sha512-aesxcbc-aescmac-sha1-{_PRF}-{_DH}",
+    "aes128gcm16-aes192gcm16-aes256gcm16-aes128gcm12-aes192gcm12-aes256gcm12-aes128gcm8-aes192gcm8-aes256gcm8-"
+    f"aes128ccm16-aes192ccm16-aes256ccm16-chacha20poly1305-{_PRF}-{_DH}",
+)
+STRONGSWAN_DEFAULT_ESP = ("aes128-aes192-aes256-sha256-sha384-sha512-sha1-aesxcbc",)
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class DeviceChild:
     remote_ts: tuple[str, ...]
     esp: tuple[str, ...] = ()
     life_s: int | None = None
+    start_action: str = "none"  # swanctl terms: ipsec.conf auto=route is "trap", auto=start "start"
 
 
 @dataclass(frozen=True)
@@ -121,13 +133,15 @@ def parse_swanctl(text: str) -> list[DeviceConn]:
     for name, conn in _sub(tree, "connections").items():
         if not isinstance(conn, dict):
             continue
-        kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")), split(c.get("esp_proposals")),
-                                 seconds(_str(c, "life_time")))
+        kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")),
+                                 with_defaults(split(c.get("esp_proposals")), STRONGSWAN_DEFAULT_ESP),
+                                 seconds(_str(c, "life_time")), _str(c, "start_action") or "none")
                      for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
         out.append(DeviceConn(
             name=name, version=int(_str(conn, "version") or 0), local_addrs=split(conn.get("local_addrs")),
             remote_addrs=split(conn.get("remote_addrs")), local_id=_str(_sub(conn, "local"), "id"),
-            remote_id=_str(_sub(conn, "remote"), "id"), ike=split(conn.get("proposals")),
+            remote_id=_str(_sub(conn, "remote"), "id"),
+            ike=with_defaults(split(conn.get("proposals")), STRONGSWAN_DEFAULT_IKE),
             ike_life_s=seconds(_str(conn, "rekey_time") or _str(conn, "reauth_time")),
             dpd_delay_s=seconds(_str(conn, "dpd_delay")), children=kids, psks=psks))
     return out
@@ -164,14 +178,32 @@ def _merged(sections: dict[str, dict[str, str]], name: str, depth: int = 0) -> d
 def _legacy_conn(name: str, s: dict[str, str], psks: tuple[str, ...]) -> DeviceConn:
     version = {"ikev1": 1, "ikev2": 2}.get(s.get("keyexchange", "ike"), 0)
     child = DeviceChild(name, split(s.get("leftsubnet")), split(s.get("rightsubnet")),
-                        tuple(p.rstrip("!") for p in split(s.get("esp"))),
-                        seconds(s.get("lifetime") or s.get("keylife")))
+                        legacy_proposals(s.get("esp"), STRONGSWAN_DEFAULT_ESP),
+                        seconds(s.get("lifetime") or s.get("keylife")),
+                        {"route": "trap", "start": "start"}.get(s.get("auto", "add"), "none"))
     return DeviceConn(
         name=name, version=version, local_addrs=split(s.get("left")), remote_addrs=split(s.get("right")),
-        local_id=s.get("leftid"), remote_id=s.get("rightid"), ike=tuple(p.rstrip("!") for p in split(s.get("ike"))),
+        local_id=s.get("leftid"), remote_id=s.get("rightid"),
+        ike=legacy_proposals(s.get("ike"), STRONGSWAN_DEFAULT_IKE),
         ike_life_s=seconds(s.get("ikelifetime") or s.get("ikelifetime")),
         dpd_delay_s=seconds(s.get("dpddelay")) if s.get("dpdaction", "none") != "none" else 0,
         children=(child,), psks=psks)
+
+
+def with_defaults(proposals: tuple[str, ...], defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """swanctl.conf: the keyword `default` stands for strongSwan's default proposals."""
+    return tuple(q for p in proposals for q in (defaults if p.lower() == "default" else (p,)))
+
+
+def legacy_proposals(value: str | None, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """ipsec.conf `ike=`/`esp=`: without a final `!`, strongSwan appends its default proposals (a peer may
+    pick one of those); absent, the defaults alone."""
+    listed = split(value)
+    if not listed:
+        return defaults
+    strict = listed[-1].endswith("!")
+    listed = tuple(p.rstrip("!") for p in listed)
+    return listed if strict else listed + defaults
 
 
 def parse_device(text: str, secrets: str = "") -> list[DeviceConn]:

@@ -74,7 +74,7 @@ def test_keep_leaves_lab_for_diagnose(tmp_path: Path, lab_home: Path, cleanup_la
     assert res.returncode == 1
     assert "auth-failed" in res.stdout
     diag = run_lab("diagnose", name, "--json", home=lab_home)
-    assert diag.returncode == 0, diag.stderr
+    assert diag.returncode == 1, diag.stderr  # it reports an error
     kinds = [d["kind"] for d in json.loads(diag.stdout)["diagnoses"]]
     assert kinds[0] == "auth-failed"
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -17,17 +17,25 @@ pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
 
 
-def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
+def renamed_reference(tmp: Path, name: str) -> Path:
+    """The reference topology under a lab name of the test's own (s2s-rb is the demo's and any user's)."""
+    path = tmp / f"{name}.yml"
+    path.write_text(REFERENCE.read_text().replace("name: s2s-rb", f"name: {name}"))
+    return path
+
+
+def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_lab: list[str],
+                                           tmp_path: Path) -> None:
     before = host_network()
-    cleanup_lab.append("s2s-rb")
-    up = run_lab("up", str(REFERENCE), "--json", home=lab_home)
+    cleanup_lab.append("up-ref")
+    up = run_lab("up", str(renamed_reference(tmp_path, "up-ref")), "--json", home=lab_home)
     assert up.returncode == 0, up.stderr
-    ping = run_lab("exec", "vm1", "--lab", "s2s-rb", "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", "10.2.0.10",
+    ping = run_lab("exec", "vm1", "--lab", "up-ref", "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", "10.2.0.10",
                    home=lab_home)
     assert ping.returncode == 0, ping.stdout
     assert "5 received" in ping.stdout
 
-    status = json.loads(run_lab("inspect", "s2s-rb", "--json", home=lab_home, check=True).stdout)
+    status = json.loads(run_lab("inspect", "up-ref", "--json", home=lab_home, check=True).stdout)
     by_node = {t["node"]: t for t in status["tunnels"]}
     assert set(by_node) == {"azgw-0", "onprem"}
     for node, tunnel in by_node.items():
@@ -41,22 +49,24 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
     # Route-based: Azure offered any-to-any; the site narrowed it to its prefixes.
     assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
 
-    psk = (lab_home / "s2s-rb" / "keys.yml").read_text().split(":")[1].strip()
-    logs = "".join(p.read_text() for p in (lab_home / "s2s-rb" / "nodes").glob("*/*.log"))
+    psk = (lab_home / "up-ref" / "keys.yml").read_text().split(":")[1].strip()
+    logs = "".join(p.read_text() for p in (lab_home / "up-ref" / "nodes").glob("*/*.log"))
     assert "IKE_SA azgw-onprem[1] established" in logs  # the logs are there, and say something
     assert psk not in up.stdout + up.stderr + json.dumps(status) + logs
 
-    down = run_lab("down", "s2s-rb", home=lab_home)
+    down = run_lab("down", "up-ref", home=lab_home)
     assert down.returncode == 0, down.stderr
-    assert lab_leftovers("s2s-rb") == []
-    assert not (lab_home / "s2s-rb").exists()
+    assert lab_leftovers("up-ref") == []
+    assert not (lab_home / "up-ref").exists()
     assert host_network() == before
 
 
-def test_down_cleans_up_after_up_is_killed(lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
-    cleanup_lab.append("s2s-rb")
+def test_down_cleans_up_after_up_is_killed(lab_home: Path, image: str, cleanup_lab: list[str],
+                                           tmp_path: Path) -> None:
+    cleanup_lab.append("up-killed")
     env_home = {"LAB_HOME": str(lab_home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "up", str(REFERENCE)], cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "up", str(renamed_reference(tmp_path, "up-killed"))],
+                            cwd=ROOT, text=True,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             env={**__import__("os").environ, **env_home})
     assert proc.stderr is not None
@@ -67,10 +77,10 @@ def test_down_cleans_up_after_up_is_killed(lab_home: Path, image: str, cleanup_l
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    assert lab_leftovers("s2s-rb"), "lab up was killed before it created anything: the test proves nothing"
-    down = run_lab("down", "s2s-rb", home=lab_home)
+    assert lab_leftovers("up-killed"), "lab up was killed before it created anything: the test proves nothing"
+    down = run_lab("down", "up-killed", home=lab_home)
     assert down.returncode == 0, down.stderr
-    assert lab_leftovers("s2s-rb") == []
+    assert lab_leftovers("up-killed") == []
 
 
 @pytest.mark.parametrize("case", ["unknown-key", "bad-prefix", "overlapping-address-space",
