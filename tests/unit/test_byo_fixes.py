@@ -11,8 +11,8 @@ import pytest
 
 from lab.azure.algorithms import first_match
 from lab.device.byo import ByoConfig, parse_errors, raise_parse_errors
-from lab.device.parse import STRONGSWAN_DEFAULT_IKE, legacy_proposals, with_defaults
 from lab.device.diagnose import TunnelsDownError, diagnose, wait_diagnosed
+from lab.device.parse import STRONGSWAN_DEFAULT_IKE, legacy_proposals, with_defaults
 from lab.errors import DeviceConfigError
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
 from lab.topology.load import load_file, load_text
@@ -110,7 +110,8 @@ def test_fatal_log_line_ends_the_wait_and_no_contradiction() -> None:
 
 
 def test_connection_names_come_from_the_users_config(tmp_path: Path) -> None:
-    from lab.pipeline import Lab, expected_with_byo
+    from lab.core import Lab
+    from lab.pipeline import expected_with_byo
     from lab.plan import build_plan
     from lab.state import LabDir
 

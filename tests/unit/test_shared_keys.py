@@ -14,10 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab import apply, pipeline
 from lab.azure import facts
+from lab.core import Lab
 from lab.device.parse import parse_device
 from lab.errors import TopologyError
+from lab.ops import apply
 from lab.plan import build_plan
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
 from lab.render.lab_files import render_files
@@ -37,9 +38,9 @@ def _topology_text(key: str, name: str = "t") -> str:
     return yaml.safe_dump(data)
 
 
-def _lab(text: str, root: Path) -> pipeline.Lab:
+def _lab(text: str, root: Path) -> Lab:
     topo, found = load_text(text)
-    return pipeline.Lab(topo, build_plan(topo), LabDir.of(root, topo.name), tuple(found))
+    return Lab(topo, build_plan(topo), LabDir.of(root, topo.name), tuple(found))
 
 
 def _check_round_trip(key: str) -> None:
