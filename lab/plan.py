@@ -109,10 +109,16 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
                 group=name,
                 ifaces=(public, Iface("eth1", segment, _inside(gw, i))),
                 routes=(Route(DEFAULT, dev="eth0"),),
+                loopbacks=_bgp_loopback(gw.bgp.apipa if gw.bgp else [], i),
                 runs_charon=True,
             )
         )
     return nodes
+
+
+def _bgp_loopback(addresses: list[IPv4Address], index: int) -> tuple[IPv4Interface, ...]:
+    """A BGP peer address of instance `index` that is not on a link (APIPA, a device's loopback) goes on lo."""
+    return (IPv4Interface(f"{addresses[index]}/32"),) if index < len(addresses) else ()
 
 
 def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
@@ -123,8 +129,16 @@ def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
                        for k, net in enumerate(site.address_space))
         nodes.append(NodePlan(name=node, role="site", group=name,
                               ifaces=(_public_iface(ip), Iface("eth1", segment, inside)),
-                              routes=(Route(DEFAULT, dev="eth0"),), runs_charon=True))
+                              routes=(Route(DEFAULT, dev="eth0"),), runs_charon=True,
+                              loopbacks=_site_loopback(site, i, inside)))
     return nodes
+
+
+def _site_loopback(site: Site, index: int, inside: tuple[IPv4Interface, ...]) -> tuple[IPv4Interface, ...]:
+    peers = site.bgp.peers if site.bgp else []
+    if index < len(peers) and peers[index] in {a.ip for a in inside}:
+        return ()
+    return _bgp_loopback(peers, index)
 
 
 def host_node(name: str, group: str, ip: IPv4Address, lan: IPv4Network, segment: str,

@@ -88,7 +88,36 @@ def shared_key_problem(key: str) -> str | None:
     return None
 
 
-BGP_ASN = 65515
+# BGP (checked 2026-11-30 against BGP_SOURCES below; docs/azure-model.md quotes them).
+BGP_SOURCES = {
+    "faq": "https://learn.microsoft.com/en-us/azure/vpn-gateway/vpn-gateway-vpn-faq#bgp",
+    "howto": "https://learn.microsoft.com/en-us/azure/vpn-gateway/bgp-howto",
+    "overview": "https://learn.microsoft.com/en-us/azure/vpn-gateway/vpn-gateway-bgp-overview",
+}
+BGP_ASN = 65515  # "Azure VPN gateways have a default ASN of 65515 assigned" (faq)
+ASN_MAX = 4_294_967_295  # "VPN Gateway now supports 32-bit (4-byte) ASNs" (faq)
+# "ASNs reserved by Azure: Public ASNs: 8074, 8075, 12076; Private ASNs: 65515, 65517, 65518, 65519, 65520"
+# and "reserved by IANA: 23456, 64496-64511, 65535-65551": "You can't specify these ASNs for your
+# on-premises VPN devices" (faq). (The FAQ also lists "429496729", a digit short of 4294967295, the
+# 32-bit reserved ASN: the lab refuses both.)
+AZURE_RESERVED_ASNS = (8074, 8075, 12076, 65515, 65517, 65518, 65519, 65520)
+IANA_RESERVED_ASN_RANGES = ((23456, 23456), (64496, 64511), (65535, 65551), (429_496_729, 429_496_729),
+                            (ASN_MAX, ASN_MAX))
+# "you must select an address from the Azure-reserved APIPA address range for VPN, which is from
+# 169.254.21.0 to 169.254.22.255"; the second instance's "must be different than the first" (howto).
+APIPA_RANGE = ("169.254.21.0", "169.254.22.255")
+APIPA_NETWORK = "169.254.0.0/16"  # an on-prem peer IP here makes Azure use its APIPA address (howto)
+# "When APIPA addresses are used on Azure VPN gateways, the gateways do not initiate BGP peering sessions
+# ... The on-premises VPN device must initiate BGP peering connections." (howto)
+APIPA_AZURE_INITIATES = False
+# "Azure VPN Gateway supports up to 4000 prefixes. The BGP session is dropped if the number of prefixes
+# exceeds the limit." (faq)
+BGP_MAX_PREFIXES = 4_000
+# "the default, 60-second keepalive interval, and the 180-second hold timer"; no BFD (faq).
+BGP_KEEPALIVE_S = 60
+BGP_HOLD_S = 180
+# Not emulating Azure: `bgp_timers: fast` (lab-only, for failover labs): FRR's smallest hold time.
+BGP_FAST_TIMERS_S = (1, 3)
 IKE_SA_LIFETIME_S = 28_800  # "IKE Main Mode SA lifetime is fixed at 28,800 seconds"
 ROUTE_BASED_CHILD_LIFETIME_S = 27_000
 ROUTE_BASED_CHILD_LIFETIME_KB = 102_400_000

@@ -15,6 +15,7 @@ from lab.azure.algorithms import is_aead
 from lab.azure.proposals import custom_proposals
 from lab.findings import Finding
 from lab.p2s.rules import check_p2s
+from lab.routing.rules import check_bgp
 from lab.topology.model import Connection, Gateway, IpsecPolicy, Topology
 
 
@@ -24,6 +25,7 @@ def check_azure_rules(topo: Topology) -> list[Finding]:
         found += _gateway_rules(f"gateways.{g}", gw)
     found += _tunnel_limits(topo)
     found += check_p2s(topo)  # point-to-site (lab/p2s/rules.py)
+    found += check_bgp(topo)  # BGP (lab/routing/rules.py)
     for c, conn in topo.connections.items():
         own = topo.gateways.get(conn.gateway)
         if own is not None:
@@ -48,19 +50,6 @@ def _gateway_rules(path: str, gw: Gateway) -> Iterator[Finding]:
         mode = "an active-active" if gw.active_active else "an active-standby"
         yield Finding(f"{path}.public_ips", f"{mode} gateway has {want} public IP(s), found {len(gw.public_ips)}",
                       f"list exactly {want} address(es)")
-    yield from _bgp_rules(path, gw)
-
-
-def _bgp_rules(path: str, gw: Gateway) -> Iterator[Finding]:
-    if not gw.enable_bgp:
-        return
-    if gw.vpn_type == "PolicyBased":
-        yield Finding(f"{path}.enable_bgp", "BGP needs a RouteBased gateway", "set enable_bgp: false")
-    elif not facts.SKUS[gw.sku].bgp:
-        yield Finding(f"{path}.enable_bgp", f"the {gw.sku} SKU does not support BGP", "use VpnGw1 or larger")
-    else:
-        yield Finding(f"{path}.enable_bgp", "BGP is accepted but not emulated: the lab routes the address "
-                      "spaces statically", severity="warning")
 
 
 def _tunnel_limits(topo: Topology) -> Iterator[Finding]:

@@ -11,6 +11,7 @@ from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
+from lab.routing.nodes import render_frr_files
 from lab.topology.model import Topology
 
 STANDBY_NOTE = "# Warm standby: loaded by lab.ha with start_action = none; it initiates only after a failover.\n"
@@ -25,6 +26,7 @@ def render_files(
     standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
     files: dict[PurePosixPath, str] = {}
+    frr = render_frr_files(topo)  # BGP nodes: lab/routing
     for node in plan.nodes:
         if not node.runs_charon:
             continue
@@ -34,4 +36,6 @@ def render_files(
         cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
         files[base / "nftables.conf"] = render_nftables(refuse.get(mirrors.get(node.name, node.name)))
+        if node.name in frr:
+            files[base / "frr.conf"] = frr[node.name]
     return dict(sorted(files.items())), swan

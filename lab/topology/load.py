@@ -58,6 +58,10 @@ def findings_from_validation(exc: ValidationError) -> list[Finding]:
         msg, kind = err["msg"], err["type"]
         if kind == "extra_forbidden":
             msg = "unknown key (check the spelling; `lab schema` lists the allowed keys)"
+            if path.startswith("gateways.") and path.endswith(".enable_bgp"):
+                out.append(Finding(path, "BGP is set per gateway (bgp:) and per connection (enable_bgp)",
+                                   "write bgp: {asn: 65515} on the gateway and connections.<name>.enable_bgp: true"))
+                continue
         elif kind in ("literal_error", "ip_v4_network", "ip_v4_address", "string_pattern_mismatch",
                       "greater_than_equal", "less_than_equal"):
             msg = f"{msg}, found {err['input']!r}"

@@ -93,6 +93,35 @@ class P2s(Strict):
         | list[Name | P2sClient] = 0
 
 
+Asn = Annotated[int, Field(ge=1, le=facts.ASN_MAX)]
+
+
+class GatewayBgp(Strict):
+    """The gateway's BgpSettings: its ASN and, optionally, a custom Azure APIPA BGP address per instance
+    (used only towards a site whose BGP peer IP is APIPA). Its default BGP peer IP per instance comes from
+    the GatewaySubnet (`lab.routing.peers.gateway_bgp_ip`)."""
+
+    asn: Asn = facts.BGP_ASN
+    apipa: list[IPv4Address] = Field(default_factory=list, max_length=2)  # [instance 0, instance 1]
+
+
+class SiteBgp(Strict):
+    """The local network gateway's BgpSettings: the device's ASN and BGP peer address (one per device
+    instance for a device pair: `peer_ips`). `advertise`: what a rendered device announces (default: the
+    site's address space)."""
+
+    asn: Asn
+    peer_ip: IPv4Address | None = None
+    peer_ips: list[IPv4Address] | None = Field(default=None, min_length=2, max_length=2)
+    advertise: list[IPv4Network] | None = None
+
+    @property
+    def peers(self) -> list[IPv4Address]:
+        if self.peer_ips:
+            return list(self.peer_ips)
+        return [self.peer_ip] if self.peer_ip is not None else []
+
+
 class Gateway(Strict):
     """An Azure virtual network gateway (type Vpn)."""
 
@@ -101,7 +130,7 @@ class Gateway(Strict):
     public_ips: list[IPv4Address] = Field(min_length=1, max_length=2)
     # None: resolved by `resolve_active_active` (active-active where the gateway allows it).
     active_active: bool | None = None
-    enable_bgp: bool = False  # Azure's EnableBgp: only checked against the SKU; the lab does not run BGP
+    bgp: GatewayBgp | None = None  # BgpSettings; BGP runs on the connections with enable_bgp (docs/routing.md)
     vnet: Vnet
     p2s: P2s | None = None  # point-to-site (docs/p2s.md)
 
@@ -128,6 +157,8 @@ class Device(Strict):
 
     kind: Literal["strongswan"] = "strongswan"
     config: str | None = None
+    # The device's own FRR config (frr.conf, relative to the topology file), beside `config`: a BYO BGP device.
+    frr_config: str | None = None
     ike_proposals: list[IkeProposal] | None = Field(default=None, min_length=1)
     esp_proposals: list[EspProposal] | None = Field(default=None, min_length=1)
     ike_lifetime_seconds: DeviceLifetime | None = None
@@ -151,6 +182,7 @@ class Site(Strict):
     address_space: list[IPv4Network] = Field(min_length=1)
     hosts: dict[Name, IPv4Address] = Field(default_factory=dict)
     device: Device = Field(default_factory=lambda: Device())
+    bgp: SiteBgp | None = None  # the local network gateway's BGP settings (docs/routing.md)
 
     @property
     def device_ips(self) -> list[IPv4Address]:
@@ -199,6 +231,9 @@ class Connection(Strict):
     # azure: DPD from dpd_timeout_seconds, default retransmits. fast (lab-only, for failover tests): DPD every
     # second and fast retransmits on both ends, so a dead peer is noticed in about 2 s (docs/ha.md).
     dpd: Literal["azure", "fast"] = "azure"
+    enable_bgp: bool = False  # BGP on this connection (both ends need bgp settings)
+    # azure: keepalive 60 s / hold 180 s, as Azure. fast (lab-only): 1 s / 3 s, for failover labs.
+    bgp_timers: Literal["azure", "fast"] = "azure"
 
     @field_validator("shared_key", mode="before")
     @classmethod

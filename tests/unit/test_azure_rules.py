@@ -72,21 +72,6 @@ def test_active_active_gateway_has_two_public_ips() -> None:
 
 
 @pytest.mark.parametrize("sku", sorted(facts.SKUS))
-def test_bgp_follows_the_sku_and_is_not_emulated(sku: str) -> None:
-    data = base()
-    data["gateways"]["azgw"].update(sku=sku, enable_bgp=True)
-    (f,) = at(data, "gateways.azgw.enable_bgp")
-    assert f.severity == ("warning" if facts.SKUS[sku].bgp else "error")
-
-
-def test_bgp_needs_a_route_based_gateway() -> None:
-    data = policy_based()
-    data["gateways"]["azgw"]["enable_bgp"] = True
-    (f,) = at(data, "gateways.azgw.enable_bgp", "error")
-    assert "RouteBased" in f.message
-
-
-@pytest.mark.parametrize("sku", sorted(facts.SKUS))
 def test_ikev1_on_route_based_follows_the_sku(sku: str) -> None:
     data = base()
     data["gateways"]["azgw"]["sku"] = sku

@@ -1,0 +1,114 @@
+"""Topology -> BGP sessions: who peers with whom, from which address, over which tunnel (pure).
+
+Each BGP-enabled tunnel (lab.render.tunnels) carries one session. The Azure end peers from its default BGP
+IP (GatewaySubnet) or, towards an on-prem APIPA peer, from the instance's custom APIPA address, and then
+waits for the device to connect (Azure does not initiate from APIPA). Each end adds the /32 host route to
+the other end's peer IP into its tunnel interface (Azure does so itself; a device must be configured to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from lab.azure import facts
+from lab.plan import gateway_inside_ip, instance_names
+from lab.render.tunnels import End, Tunnel, tunnels
+from lab.topology.model import Gateway, Site, Topology
+
+APIPA = IPv4Network(facts.APIPA_NETWORK)
+# The tunnel interface a node's BGP session and host route use. Until per-connection tunnel interfaces exist
+# (issue #12 item 1), every tunnel of a charon is libipsec's one TUN.
+SHARED_TUN = "ipsec0"
+
+
+@dataclass(frozen=True)
+class Session:
+    """One side of one BGP session, as the node running it configures it."""
+
+    node: str
+    connection: str  # topology connection
+    tunnel: str  # that node's swanctl connection name (the tunnel carrying the session)
+    local_asn: int
+    local_ip: IPv4Address  # update-source, on the node (eth1, or lo)
+    remote_asn: int
+    remote_ip: IPv4Address
+    passive: bool  # waits for the other side to connect
+    azure: bool  # this side is a gateway instance (Azure's filters and limits apply)
+    timers: str  # "azure" | "fast"
+    iface: str = SHARED_TUN
+
+
+def is_apipa(ip: IPv4Address) -> bool:
+    return ip in APIPA
+
+
+def gateway_bgp_ip(gw: Gateway, index: int) -> IPv4Address:
+    """Instance `index`'s default BGP peer IP. Azure allocates it from the GatewaySubnet; the lab's
+    stand-in for the GatewaySubnet is the start of the first VNet prefix, where the instances already sit
+    (.4, .5; an active-standby gateway's one BGP IP is the floating .4, which moves on failover)."""
+    return gateway_inside_ip(gw, index if gw.is_active_active else 0)
+
+
+def azure_bgp_ip(gw: Gateway, index: int, remote: IPv4Address) -> IPv4Address:
+    """Azure picks its APIPA address only when the local network gateway's peer IP is APIPA (howto)."""
+    apipa = gw.bgp.apipa if gw.bgp else []
+    if is_apipa(remote) and index < len(apipa):
+        return apipa[index]
+    return gateway_bgp_ip(gw, index)
+
+
+def site_peer_ip(site: Site, device: int) -> IPv4Address | None:
+    peers = site.bgp.peers if site.bgp else []
+    return peers[device] if device < len(peers) else None
+
+
+def sessions(topo: Topology) -> list[Session]:
+    """Both sides of every session of every BGP-enabled connection (rules guarantee the settings exist)."""
+    out: list[Session] = []
+    for t in tunnels(topo):
+        conn = topo.connections[t.connection]
+        if conn.enable_bgp:
+            out += _tunnel_sessions(topo, t)
+    return out
+
+
+def _index(node: str, names: list[str]) -> int:
+    return names.index(node) if node in names else 0
+
+
+def _tunnel_sessions(topo: Topology, t: Tunnel) -> list[Session]:
+    conn = topo.connections[t.connection]
+    gw = topo.gateways[conn.gateway]
+    i = _index(t.azure.node, instance_names(conn.gateway, gw))
+    asn = gw.bgp.asn if gw.bgp else facts.BGP_ASN
+    if conn.peer_gateway is not None:
+        peer = topo.gateways[conn.peer_gateway]
+        j = _index(t.peer.node, instance_names(conn.peer_gateway, peer))
+        peer_asn = peer.bgp.asn if peer.bgp else facts.BGP_ASN
+        a_ip, b_ip = gateway_bgp_ip(gw, i), gateway_bgp_ip(peer, j)
+        return [_side(t.azure, t, conn.bgp_timers, (asn, a_ip), (peer_asn, b_ip), False, True),
+                _side(t.peer, t, conn.bgp_timers, (peer_asn, b_ip), (asn, a_ip), False, True)]
+    site = topo.sites[conn.site or ""]
+    j = int(t.peer.node.rsplit("-", 1)[1]) if len(site.device_ips) > 1 else 0
+    remote = site_peer_ip(site, j)
+    if site.bgp is None or remote is None:
+        return []
+    a_ip = azure_bgp_ip(gw, i, remote)
+    apipa = is_apipa(remote) and not facts.APIPA_AZURE_INITIATES
+    return [_side(t.azure, t, conn.bgp_timers, (asn, a_ip), (site.bgp.asn, remote), apipa, True),
+            _side(t.peer, t, conn.bgp_timers, (site.bgp.asn, remote), (asn, a_ip), False, False)]
+
+
+def _side(end: End, t: Tunnel, timers: str, local: tuple[int, IPv4Address], remote: tuple[int, IPv4Address],
+          passive: bool, azure: bool) -> Session:
+    return Session(node=end.node, connection=t.connection, tunnel=end.conn, local_asn=local[0],
+                   local_ip=local[1], remote_asn=remote[0], remote_ip=remote[1], passive=passive, azure=azure,
+                   timers=timers)
+
+
+def by_node(found: list[Session]) -> dict[str, list[Session]]:
+    out: dict[str, list[Session]] = {}
+    for s in found:
+        out.setdefault(s.node, []).append(s)
+    return dict(sorted(out.items()))
