@@ -38,6 +38,8 @@ from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
+from lab.routing import run as routing_run
+from lab.routing.collect import peer_statuses
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
@@ -67,6 +69,7 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
     p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s/creds.py)
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
+    files.update(routing_run.byo_frr_files(lab.topo, path.parent))  # a BYO BGP device's own frr.conf
     lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes])
     with _rollback_on_error(lab, runtime, progress):
         progress(f"creating {len(lab.plan.nodes)} nodes")
@@ -89,6 +92,8 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
                                lab.dir.log_tail, byo, keys)
         if dataplane == "libipsec":
             _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
+        routing_run.start(lab.topo, lab.dir, runtime, [n.name for n in charon_nodes], progress,
+                          timeout if wait else None)  # BGP (lab/routing)
         ha.start_agents(lab, runtime, connect)
     return status(lab, runtime, connect, dataplane)
 
@@ -288,8 +293,10 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
                 problems.append(f"node {n.name!r}: {exc.message}")
     running = {n for n, i in live.items() if i.status == "running"}
     p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s/run.py)
+    bgp = peer_statuses(runtime, lab.topo.name, routing_run.frr_nodes(lab.dir, sorted(running)))
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
-                     nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients)
+                     nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients,
+                     bgp_peers=bgp)
 
 
 def expected_with_byo(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:

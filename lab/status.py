@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from lab.render.sa_settings import SaSettings
+from lab.routing.views import BgpPeerStatus
 
 
 class NodeStatus(BaseModel):
@@ -61,3 +62,4 @@ class LabStatus(BaseModel):
     tunnels: list[TunnelStatus]
     problems: list[str] = []
     p2s_clients: list[P2sClientStatus] = []
+    bgp_peers: list[BgpPeerStatus] = []  # BGP sessions as each node's bgpd sees them (lab/routing)

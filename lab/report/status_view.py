@@ -7,7 +7,7 @@ from rich.table import Table
 
 from lab.status import LabStatus, TunnelStatus
 
-STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green"}
+STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green", "Established": "green"}
 
 
 def _styled(value: str) -> str:
@@ -60,6 +60,13 @@ def show_status(st: LabStatus, console: Console) -> None:
                 f"{c.bytes_in}\n{c.bytes_out}",
             )
     console.print(tunnels)
+    _show_p2s(st, console)
+    _show_bgp(st, console)
+    for p in st.problems:
+        console.print(f"[red]problem:[/red] {p}")
+
+
+def _show_p2s(st: LabStatus, console: Console) -> None:
     if st.p2s_clients:
         clients = Table(title="point-to-site clients")
         for col in ("client", "gateway", "public IP", "state", "virtual IP", "reason"):
@@ -69,5 +76,14 @@ def show_status(st: LabStatus, console: Console) -> None:
             clients.add_row(client.name, client.gateway, client.public_ip, state, client.virtual_ip or "-",
                             client.reason or "-")
         console.print(clients)
-    for p in st.problems:
-        console.print(f"[red]problem:[/red] {p}")
+
+
+def _show_bgp(st: LabStatus, console: Console) -> None:
+    if st.bgp_peers:
+        peers = Table(title="BGP peers")
+        for col in ("node", "peer", "ASN", "connection", "state", "uptime", "prefixes in/out", "last error"):
+            peers.add_column(col)
+        for b in st.bgp_peers:
+            peers.add_row(b.node, b.peer, str(b.asn), b.connection, _styled(b.state), b.uptime or "-",
+                          f"{b.prefixes_in}/{b.prefixes_out}", b.last_error or "-")
+        console.print(peers)

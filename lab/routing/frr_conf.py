@@ -29,6 +29,11 @@ TIMERS = {"azure": (facts.BGP_KEEPALIVE_S, facts.BGP_HOLD_S), "fast": facts.BGP_
 CONNECT_RETRY_S = {"azure": 2, "fast": 1}
 MULTIHOP = 255  # peers are not on a connected subnet: the tunnel interface is a hop (vendor samples use 255)
 MAX_PATHS = 8  # ECMP over the tunnels of an active-active pair
+# FRR 8.4 compares a peer's prefix count with its maximum-prefix *before* counting the prefix that just arrived
+# (measured: at 4,000 the 4,001st is accepted and the 4,002nd drops the session). One less makes the 4,001st
+# drop it, as Azure does. (A burst of more than 4,000 at session start is not caught until the next update:
+# FRR counts those once their next hop resolves, without checking; docs/routing.md.)
+FRR_MAX_PREFIX = facts.BGP_MAX_PREFIXES - 1
 
 
 @dataclass(frozen=True)
@@ -107,4 +112,4 @@ def _neighbor_af(s: Session) -> list[str]:
     if not s.azure:
         return []
     return [f"{n} prefix-list AZURE-IN in", f"{n} prefix-list AZURE-OUT out",
-            f"{n} maximum-prefix {facts.BGP_MAX_PREFIXES}"]
+            f"{n} maximum-prefix {FRR_MAX_PREFIX}"]

@@ -45,6 +45,9 @@ SYSCTLS = {
     "net.ipv4.fib_multipath_hash_policy": "1",
 }
 CAPS = ["NET_ADMIN", "NET_RAW"]
+# FRR 8.4's zebra and bgpd refuse to start without CAP_SYS_ADMIN in their bounding set (privs_init:
+# "Wanted caps: cap_net_admin,cap_net_raw,cap_sys_admin"): gateway and site nodes may run FRR (lab/routing).
+ROUTER_CAPS = [*CAPS, "SYS_ADMIN"]
 DEVICES = ["/dev/net/tun:/dev/net/tun:rwm"]
 DAEMON_HINT = "is dockerd running? `make setup`, or start it with `dockerd &`"
 IMAGE_HINT = "build the node image first (lab/runtime/image.py)"
@@ -106,7 +109,7 @@ class DockerRuntime:
                 hostname=node.name,
                 labels=labels,
                 network_mode="none",
-                cap_add=CAPS,
+                cap_add=ROUTER_CAPS if node.runs_charon else CAPS,
                 devices=DEVICES,
                 sysctls=SYSCTLS,
                 volumes={str(mount): {"bind": "/lab", "mode": "rw"}},

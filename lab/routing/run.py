@@ -1,0 +1,61 @@
+"""BGP in a lab's lifecycle: the BYO frr.conf files, FRR started on every BGP node, sessions awaited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+
+from lab.errors import LabError, TopologyError
+from lab.routing.daemons import start_frr, wait_established
+from lab.routing.peers import by_node, sessions
+from lab.runtime.base import Runtime
+from lab.state import LabDir
+from lab.topology.model import Topology
+
+FRR_CONF = "frr.conf"
+
+
+def byo_frr_files(topo: Topology, base: Path) -> dict[PurePosixPath, str]:
+    """A site device's own frr.conf (`device.frr_config`, relative to the topology file) replaces the rendered."""
+    out = {}
+    for name, site in sorted(topo.sites.items()):
+        if site.device.frr_config is None:
+            continue
+        path = base / site.device.frr_config
+        if not path.is_file():
+            raise TopologyError(f"sites.{name}.device.frr_config: {path} is not a file",
+                                hint="the path is relative to the topology file")
+        out[PurePosixPath(name) / FRR_CONF] = path.read_text()
+    return out
+
+
+def frr_nodes(d: LabDir, names: list[str]) -> list[str]:
+    """The nodes with an frr.conf in the state directory (rendered or brought by the user)."""
+    return [n for n in names if (d.node(n) / FRR_CONF).is_file()]
+
+
+def expected_peers(topo: Topology, nodes: list[str]) -> dict[str, list[str]]:
+    """node -> the peer addresses its sessions must reach (a BYO device's side is the gateway's to check)."""
+    mine = by_node(sessions(topo))
+    return {n: [str(s.remote_ip) for s in mine[n]] for n in nodes if n in mine}
+
+
+def start(topo: Topology, d: LabDir, runtime: Runtime, names: list[str], progress: Callable[[str], None],
+          timeout: float | None) -> None:
+    """Start FRR on every BGP node; with a timeout, wait until every session is Established or fail naming them."""
+    nodes = frr_nodes(d, names)
+    if not nodes:
+        return
+    progress(f"starting FRR (zebra, staticd, bgpd) on {', '.join(nodes)}")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for fut in [pool.submit(start_frr, runtime, topo.name, n) for n in nodes]:
+            fut.result()
+    if timeout is None:
+        return
+    progress("waiting for BGP sessions")
+    stuck = wait_established(runtime, topo.name, expected_peers(topo, nodes), timeout)
+    if stuck:
+        lines = ", ".join(f"{k} ({v})" for k, v in sorted(stuck.items()))
+        raise LabError(f"BGP sessions not established after {timeout:.0f} s: {lines}",
+                       hint="lab diagnose names the cause; lab exec NODE -- vtysh -c 'show bgp summary'")

@@ -1,0 +1,80 @@
+"""BGP with real containers: FRR's bgpd in the gateway instance and the rendered site, over the IPsec tunnel.
+
+These run on the shared ipsec0 (peer IPs inside the narrowed selectors); the active-active, APIPA and
+transit tests need per-connection tunnel interfaces (issue #12 item 1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.azure import facts
+from tests.integration.helpers import ROOT, run_lab
+
+pytestmark = pytest.mark.integration
+BASIC = ROOT / "tests" / "integration" / "data" / "bgp-basic.yml"
+
+
+def _topology(tmp_path: Path, name: str, **site_bgp: object) -> Path:
+    data = yaml.safe_load(BASIC.read_text())
+    data["name"] = name
+    data["sites"]["onprem"]["bgp"].update(site_bgp)
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _inspect(name: str, home: Path) -> dict:
+    res = run_lab("inspect", name, "--json", home=home)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
+    name = "routing-bgp1"
+    cleanup_lab.append(name)
+    res = run_lab("up", str(_topology(tmp_path, name)), home=lab_home)
+    assert res.returncode == 0, res.stderr
+    peers = {(p["node"], p["peer"]): p for p in _inspect(name, lab_home)["bgp_peers"]}
+    assert peers[("azgw-0", "10.2.255.254")]["state"] == "Established"
+    assert peers[("onprem", "10.1.0.4")]["state"] == "Established"
+    assert peers[("azgw-0", "10.2.255.254")]["prefixes_in"] == 2  # 10.2.0.0/16 and 10.20.0.0/16
+    res = run_lab("routes", "azgw", "--lab", name, "--json", home=lab_home)
+    assert res.returncode == 0, res.stderr
+    views = json.loads(res.stdout)
+    learned = {(r["network"], r["origin"], r["as_path"]) for r in views["learned"]}
+    assert {("10.1.0.0/16", "Network", ""), ("10.20.0.0/16", "EBgp", "65010")} <= learned
+    advertised = {r["network"]: r for r in views["advertised"]}
+    assert advertised["10.1.0.0/16"]["as_path"] == "65515" and advertised["10.1.0.0/16"]["next_hop"] == "10.1.0.4"
+    assert "0.0.0.0/0" not in advertised
+    # The site's kernel routes the VNet prefix by BGP into the tunnel, and the VNet host reaches the site.
+    route = run_lab("exec", "onprem", "--lab", name, "--", "ip", "route", "show", "10.1.0.0/16", home=lab_home)
+    assert "proto bgp" in route.stdout and "ipsec0" in route.stdout, route.stdout
+    ping = run_lab("exec", "vm1", "--lab", name, "--", "ping", "-c", "2", "-W", "2", "10.2.0.10", home=lab_home)
+    assert ping.returncode == 0, ping.stdout
+
+
+def test_more_than_4000_prefixes_drop_the_session(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
+    name = "routing-bgp4k"
+    cleanup_lab.append(name)
+    many = [f"10.{20 + i // 256}.{i % 256}.0/24" for i in range(facts.BGP_MAX_PREFIXES)]
+    path = _topology(tmp_path, name, advertise=["10.2.0.0/16", *many[:-1]])  # 4,000 prefixes: allowed
+    res = run_lab("up", str(path), home=lab_home)
+    assert res.returncode == 0, res.stderr
+    peer = next(p for p in _inspect(name, lab_home)["bgp_peers"] if p["node"] == "azgw-0")
+    assert peer["state"] == "Established" and peer["prefixes_in"] == facts.BGP_MAX_PREFIXES
+    more = "router bgp 65010\n address-family ipv4 unicast\n" + f"  network {many[-1]}\n"  # the 4,001st
+    conf = lab_home / name / "nodes" / "onprem" / "more.conf"
+    conf.write_text(more)
+    res = run_lab("exec", "onprem", "--lab", name, "--", "vtysh", "-f", "/lab/more.conf", home=lab_home)
+    assert res.returncode == 0, res.stdout
+    for _ in range(40):
+        peer = next(p for p in _inspect(name, lab_home)["bgp_peers"] if p["node"] == "azgw-0")
+        if peer["state"] != "Established":
+            break
+    assert peer["state"] != "Established"
+    assert "Maximum Number of Prefixes" in peer["last_error"], peer
