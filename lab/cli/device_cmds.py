@@ -50,9 +50,13 @@ def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="wr
 def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False) -> None:
     """Say why a tunnel is down (or differs from Azure), with evidence from both sides' IKE logs."""
     from lab.device.testing import diagnose_running
+    from lab.routing.collect import bgp_diagnoses
 
     runtime = make_runtime()
-    rep = diagnose_running(core.load_running(only_lab(name, runtime), home()), connect)
+    lab = core.load_running(only_lab(name, runtime), home())
+    rep = diagnose_running(lab, connect)
+    bgp = bgp_diagnoses(runtime, lab.topo.name, lab.topo, lab.dir.root / "nodes")  # BGP sessions (lab/routing)
+    rep = rep.model_copy(update={"diagnoses": [*rep.diagnoses, *bgp]})
     if json_out:
         print(rep.model_dump_json(indent=2))
     else:
@@ -72,8 +76,10 @@ def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
                   lab: LabOpt = None, topology: Annotated[Path | None, typer.Option("--topology")] = None,
                   output: Annotated[Path | None, typer.Option("--output", "-o", help="file (ipsec.conf: "
                                                               "ipsec.secrets is written beside it)")] = None) -> None:
-    """Write a working on-prem device config for a gateway (Azure's "download VPN device configuration")."""
+    """Write a working on-prem device config for a gateway (Azure's "download VPN device configuration");
+    with BGP on the connection, also the device's frr.conf (printed after it, or written beside --output)."""
     from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
+    from lab.routing.nodes import render_frr_device
     from lab.secrets import resolve_keys
 
     if fmt not in ("swanctl", "ipsec.conf"):
@@ -85,15 +91,21 @@ def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
         files = [render_swanctl_device(loaded.topo, gateway, site, keys)]
     else:
         files = list(render_ipsec_conf_device(loaded.topo, gateway, site, keys))
+    frr = render_frr_device(loaded.topo, gateway, site)
     if output is None:
-        print("\n".join(files), end="")
+        print("\n".join([*files, *([frr] if frr else [])]), end="")
         return
     from lab.state import write_private
 
     write_private(output, files[0])  # both formats hold the shared key: owner-only
+    written = [output]
     if len(files) > 1:
-        write_private(output.with_name("ipsec.secrets"), files[1])
-    err.print(f"wrote {output}" + (f" and {output.with_name('ipsec.secrets')}" if len(files) > 1 else ""))
+        written.append(output.with_name("ipsec.secrets"))
+        write_private(written[-1], files[1])
+    if frr:  # BGP on the connection: the device's FRR config beside it (no secret in it)
+        written.append(output.with_name("frr.conf"))
+        written[-1].write_text(frr)
+    err.print("wrote " + ", ".join(map(str, written)))
 
 
 @app.command()

@@ -9,6 +9,7 @@ from lab import core, pipeline
 from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
 from lab.errors import ControlError, LabError
 from lab.render.tunnels import Tunnel, tunnels
+from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
 
 PID_ALIVE = ["sh", "-c", f"kill -0 $(cat {pipeline.CHARON_PID})"]
@@ -57,4 +58,4 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
     for t in tunnels(lab.topo):
         if node in (t.azure.node, t.peer.node):
             done.append(_reinitiate(lab, t, connect, byo, timeout))
-    return done
+    return done + routing_run.reload(lab.topo, lab.dir, runtime, node)  # its FRR, if it runs BGP

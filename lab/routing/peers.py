@@ -36,6 +36,7 @@ class Session:
     passive: bool  # waits for the other side to connect
     azure: bool  # this side is a gateway instance (Azure's filters and limits apply)
     timers: str  # "azure" | "fast"
+    peer_node: str = ""  # the node at the other end of the tunnel
     iface: str = SHARED_TUN
 
 
@@ -44,10 +45,13 @@ def is_apipa(ip: IPv4Address) -> bool:
 
 
 def gateway_bgp_ip(gw: Gateway, index: int) -> IPv4Address:
-    """Instance `index`'s default BGP peer IP. Azure allocates it from the GatewaySubnet; the lab's
-    stand-in for the GatewaySubnet is the start of the first VNet prefix, where the instances already sit
-    (.4, .5; an active-standby gateway's one BGP IP is the floating .4, which moves on failover)."""
-    return gateway_inside_ip(gw, index if gw.is_active_active else 0)
+    """Instance `index`'s default BGP peer IP: "VPN Gateway allocates a single IP address from the
+    GatewaySubnet range for active-standby VPN gateways, or two IP addresses for active-active" (faq). The
+    lab's instances already have their inside address in the GatewaySubnet (lab.plan); it is their BGP IP
+    (active-standby: the floating address, which moves to the standby on failover)."""
+    gs = gw.vnet.gateway_prefix
+    k = next((k for k, net in enumerate(gw.vnet.address_space) if gs.subnet_of(net)), 0)
+    return gateway_inside_ip(gw, index if gw.is_active_active else 0, k)
 
 
 def azure_bgp_ip(gw: Gateway, index: int, remote: IPv4Address) -> IPv4Address:
@@ -102,9 +106,10 @@ def _tunnel_sessions(topo: Topology, t: Tunnel) -> list[Session]:
 
 def _side(end: End, t: Tunnel, timers: str, local: tuple[int, IPv4Address], remote: tuple[int, IPv4Address],
           passive: bool, azure: bool) -> Session:
+    other = t.peer if end is t.azure else t.azure
     return Session(node=end.node, connection=t.connection, tunnel=end.conn, local_asn=local[0],
                    local_ip=local[1], remote_asn=remote[0], remote_ip=remote[1], passive=passive, azure=azure,
-                   timers=timers)
+                   timers=timers, peer_node=other.node)
 
 
 def by_node(found: list[Session]) -> dict[str, list[Session]]:

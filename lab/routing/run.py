@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from lab.errors import LabError, TopologyError
-from lab.routing.daemons import start_frr, wait_established
+from lab.routing.daemons import start_frr, stop_frr, wait_established
 from lab.routing.peers import by_node, sessions
 from lab.runtime.base import Runtime
 from lab.state import LabDir
@@ -59,3 +59,12 @@ def start(topo: Topology, d: LabDir, runtime: Runtime, names: list[str], progres
         lines = ", ".join(f"{k} ({v})" for k, v in sorted(stuck.items()))
         raise LabError(f"BGP sessions not established after {timeout:.0f} s: {lines}",
                        hint="lab diagnose names the cause; lab exec NODE -- vtysh -c 'show bgp summary'")
+
+
+def reload(topo: Topology, d: LabDir, runtime: Runtime, node: str) -> list[str]:
+    """`lab reload NODE`: FRR re-reads /lab/frr.conf the only reliable way (vtysh -f only adds): restart."""
+    if not frr_nodes(d, [node]):
+        return []
+    stop_frr(runtime, topo.name, node)
+    start_frr(runtime, topo.name, node)
+    return [f"{node}: FRR restarted with {d.node(node) / FRR_CONF}"]

@@ -14,7 +14,7 @@ from lab.errors import LabError, TopologyError
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 STATE_FILE = "scenario.json"
 VERIFY_CHECKS = ("reachability", "encrypted", "spis", "selectors", "decryption")
-SCENARIO_CHECKS = ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes", "standby-ready")
+SCENARIO_CHECKS = ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes", "standby-ready", "bgp-established")
 
 
 class _Strict(BaseModel):

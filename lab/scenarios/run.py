@@ -13,6 +13,8 @@ from lab.errors import LabError
 from lab.ha import agents as ha
 from lab.ops import faults
 from lab.render.strongswan_conf import Dataplane
+from lab.routing import run as routing_run
+from lab.routing.collect import bgp_diagnoses, peer_statuses
 from lab.runtime.base import Runtime
 from lab.scenarios.catalog import (
     SCENARIOS_DIR,
@@ -60,11 +62,23 @@ def _scenario_grades(sc: Scenario, lab: core.Lab, runtime: Runtime, connect: cor
         problems = ha.standby_problems(lab, runtime)
         out.append(Grade(check="standby-ready", passed=not problems,
                          detail="; ".join(problems) or "both instances run, each with its HA agent"))
+    if "bgp-established" in sc.checks:
+        out.append(_bgp_grade(lab, runtime))
     try:
         return out + _charon_grades(sc, lab, connect)
     except LabError as exc:  # a dead gateway instance: its vici socket does not answer
         names = [c for c in ("tunnels-up", "no-diagnosis-errors", "azure-lifetimes") if c in sc.checks]
         return out + [Grade(check=c, passed=False, detail=exc.message) for c in names]
+
+
+def _bgp_grade(lab: core.Lab, runtime: Runtime) -> Grade:
+    """Every BGP session Established on both ends, and no BGP diagnosis (lab/routing)."""
+    nodes = routing_run.frr_nodes(lab.dir, [n.name for n in lab.plan.nodes])
+    down = [f"{p.node} -> {p.peer} ({p.state})" for p in peer_statuses(runtime, lab.topo.name, nodes)
+            if p.state != "Established"]
+    errs = [d for d in bgp_diagnoses(runtime, lab.topo.name, lab.topo, lab.dir.root / "nodes") if d.severity == "error"]
+    detail = "; ".join(down) or (errs[0].line() if errs else "every BGP session is established")
+    return Grade(check="bgp-established", passed=not down and not errs, detail=detail)
 
 
 def _charon_grades(sc: Scenario, lab: core.Lab, connect: core.Connect) -> list[Grade]:

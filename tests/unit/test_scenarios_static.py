@@ -25,11 +25,11 @@ def test_scenario_is_complete(name: str) -> None:
     assert task(name).startswith("# ") and len(hints(name)) >= 2
     assert sc.fix, "a known fix is what the integration test applies"
     for site in topo.sites.values():
-        if site.device.config:
-            assert (d / site.device.config).is_file()
+        for own in (site.device.config, site.device.frr_config):
+            assert own is None or (d / own).is_file()
     for step in sc.fix:
         if step.edit:
-            shipped = (d / "site.swanctl.conf").read_text()
+            shipped = (d / f"site.{step.edit['file']}").read_text()  # site.swanctl.conf or site.frr.conf
             assert step.edit["old"] in shipped
 
 
