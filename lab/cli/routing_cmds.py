@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lab import pipeline
+from lab import core
 from lab.cli.common import JsonOpt, LabOpt, app, home, make_runtime, only_lab, out
 from lab.errors import LabError
 
@@ -24,7 +24,7 @@ def routes(gateway: str, lab: LabOpt = None,
     from lab.routing.collect import routes as collect_routes
 
     runtime = make_runtime()
-    running = pipeline.load_running(only_lab(lab, runtime), home())
+    running = core.load_running(only_lab(lab, runtime), home())
     if gateway not in running.topo.gateways:
         raise LabError(f"no gateway {gateway!r} in lab {running.topo.name}",
                        hint=f"gateways: {', '.join(sorted(running.topo.gateways))}")

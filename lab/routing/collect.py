@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.diagnose import Diagnosis
+from lab.device.diagnose import Diagnosis
 from lab.plan import instance_names
 from lab.routing.daemons import vtysh_json
 from lab.routing.diagnose import Evidence, diagnose_bgp

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.azure import facts
-from lab.diagnose import Diagnosis
+from lab.device.diagnose import Diagnosis
 from lab.routing.frr_parse import FrrConfig
 from lab.routing.peers import Session
 from lab.topology.model import Topology

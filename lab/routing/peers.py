@@ -9,14 +9,14 @@ the other end's peer IP into its tunnel interface (Azure does so itself; a devic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
 from lab.azure import facts
 from lab.plan import gateway_inside_ip, instance_names
 from lab.render.tunnels import End, Tunnel, tunnels
+from lab.routing.rules import is_apipa
 from lab.topology.model import Gateway, Site, Topology
 
-APIPA = IPv4Network(facts.APIPA_NETWORK)
 # The tunnel interface a node's BGP session and host route use. Until per-connection tunnel interfaces exist
 # (issue #12 item 1), every tunnel of a charon is libipsec's one TUN.
 SHARED_TUN = "ipsec0"
@@ -38,10 +38,6 @@ class Session:
     timers: str  # "azure" | "fast"
     peer_node: str = ""  # the node at the other end of the tunnel
     iface: str = SHARED_TUN
-
-
-def is_apipa(ip: IPv4Address) -> bool:
-    return ip in APIPA
 
 
 def gateway_bgp_ip(gw: Gateway, index: int) -> IPv4Address:

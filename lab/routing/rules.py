@@ -7,14 +7,14 @@ left to `lab.topology.checks`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from lab.azure import facts
 from lab.findings import Finding
-from lab.routing.peers import is_apipa
 from lab.topology.model import Connection, Gateway, Site, Topology
 
 APIPA_LOW, APIPA_HIGH = (IPv4Address(a) for a in facts.APIPA_RANGE)
+APIPA = IPv4Network(facts.APIPA_NETWORK)
 PRIVATE_ASN_HINT = "use your own public ASN or a private one: 64512-65514, 65521-65534 or 4200000000-4294967294"
 
 
@@ -28,6 +28,10 @@ def check_bgp(topo: Topology) -> list[Finding]:
         if conn.enable_bgp:
             found += _connection(f"connections.{c}", conn, topo)
     return found
+
+
+def is_apipa(ip: IPv4Address) -> bool:
+    return ip in APIPA
 
 
 def reserved_asn(asn: int) -> str | None:

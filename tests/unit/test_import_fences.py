@@ -18,12 +18,14 @@ from tests.unit.lab_imports import LAB, import_graph
 # floor name -> module path prefixes under lab/ (a module takes the floor of its longest matching prefix)
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors.py", "findings.py", "state.py", "lock.py", "plan_types.py", "p2s/pki.py")),
-    ("model", ("topology/", "azure/", "plan.py", "secrets.py", "p2s/model.py", "p2s/rules.py")),
-    ("render", ("render/", "p2s/render.py", "ha/standby.py")),
+    ("model", ("topology/", "azure/", "plan.py", "secrets.py", "p2s/model.py", "p2s/rules.py", "routing/rules.py")),
+    ("render", ("render/", "p2s/render.py", "ha/standby.py", "routing/peers.py", "routing/frr_conf.py",
+                "routing/nodes.py", "routing/frr_parse.py", "routing/views.py")),
     ("seams", ("runtime/", "control/", "probes/")),
     ("core", ("core.py", "status.py")),
     ("hooks", ("p2s/creds.py", "p2s/run.py", "p2s/profile.py", "ha/agents.py", "device/parse.py",
-               "device/checks.py", "device/byo.py", "device/diagnose.py")),
+               "device/checks.py", "device/byo.py", "device/diagnose.py", "routing/daemons.py",
+               "routing/diagnose.py", "routing/collect.py", "routing/run.py")),
     ("pipeline", ("pipeline.py",)),
     ("running", ("ops/", "verify/", "scenarios/", "ha/failover.py", "ha/failover_run.py", "p2s/measure.py",
                  "device/testing.py", "device/reload.py")),
