@@ -34,6 +34,7 @@ from lab.verify.checks_wire import check_encrypted, check_reachability
 from lab.verify.evidence import Evidence, Snapshot
 from lab.verify.model import CheckResult, VerifyReport
 from lab.verify.p2s import has_p2s, verify_p2s
+from lab.verify.routes import check_routes
 from lab.verify.targets import ProbeOptions, Targets, build_targets, by_node, reach_specs, selector_specs
 
 Connect = Callable[[Path], VpnControl]
@@ -79,6 +80,8 @@ def verify(lab: Lab, runtime: Runtime, connect: Connect, options: VerifyOptions 
             checks, pcap = _verify_s2s(lab, runtime, connect, opt, marker, read_keys, progress)
         if has_p2s(lab):  # point-to-site (lab/verify/p2s.py)
             checks += verify_p2s(lab, runtime, progress)
+        routed = check_routes(lab, runtime)  # BGP labs: learned routes reachable, carrying tunnels (routes.py)
+        checks += [routed] if routed else []
     except ProbeError:
         raise
     except LabError as exc:

@@ -56,6 +56,13 @@ def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: 
     assert "proto bgp" in route.stdout and "ipsec0" in route.stdout, route.stdout
     ping = run_lab("exec", "vm1", "--lab", name, "--", "ping", "-c", "2", "-W", "2", "10.2.0.10", home=lab_home)
     assert ping.returncode == 0, ping.stdout
+    # lab verify's routes check: each learned prefix with a host is reachable, and the tunnel that carried it
+    res = run_lab("verify", name, "--json", home=lab_home, timeout=180)
+    routes = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "routes")
+    assert routes["passed"], routes
+    probed = {(r["node"], r["network"]): r for r in routes["data"]["routes"]}
+    assert probed[("azgw-0", "10.2.0.0/16")]["reachable"] and probed[("onprem", "10.1.0.0/16")]["reachable"]
+    assert probed[("azgw-0", "10.2.0.0/16")]["carried"]["ipsec0"] >= 16  # the 16 flows and the ping
 
 
 def test_more_than_4000_prefixes_drop_the_session(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
