@@ -140,3 +140,14 @@ def test_decryption_fails_on_a_bad_frame_or_a_direction_without_the_marker(good:
     one_way = [d if d.frame.src == GW else replace(d, inner=b"no marker") for d in good.decrypted]
     assert not check_decryption(replace(good, decrypted=one_way)).passed
     assert not check_decryption(replace(good, decrypted=[])).passed
+
+
+def test_bgp_segments_are_recognised_for_the_selector_tolerance() -> None:
+    from scapy.layers.inet import IP, TCP, UDP
+
+    from lab.verify.checks_sa import is_bgp
+
+    assert is_bgp(bytes(IP(src="10.2.255.254", dst="10.1.0.4") / TCP(sport=40000, dport=179)))
+    assert is_bgp(bytes(IP(src="10.1.0.4", dst="10.2.255.254") / TCP(sport=179, dport=40000)))
+    assert not is_bgp(bytes(IP(src="10.1.0.4", dst="10.2.0.10") / UDP(sport=179, dport=179)))
+    assert not is_bgp(b"\\x45short")
