@@ -25,7 +25,7 @@ from lab.errors import LabError
 
 
 @app.command()
-def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-restart, link-down or loss")],
+def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-restart, bgpd-kill, link-down or loss")],
           target: Annotated[str, typer.Argument(help="NODE, or NODE:IFACE for link-down and loss")],
           percent: Annotated[float | None, typer.Argument(help="loss: % of round trips lost")] = None,
           lab: LabOpt = None) -> None:

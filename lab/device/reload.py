@@ -58,4 +58,4 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
     for t in tunnels(lab.topo):
         if node in (t.azure.node, t.peer.node):
             done.append(_reinitiate(lab, t, connect, byo, timeout))
-    return done + routing_run.reload(lab.topo, lab.dir, runtime, node)  # its FRR, if it runs BGP
+    return done + routing_run.restart(lab.topo, lab.dir, runtime, node)  # its FRR, if it runs BGP

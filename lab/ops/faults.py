@@ -20,11 +20,13 @@ from lab.control.wait import wait_established
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
+from lab.routing import run as routing_run
+from lab.routing.daemons import stop_frr
 from lab.runtime.base import Runtime
 from lab.runtime.faults import LOSS_FILE, delete_argv, loss_ruleset
 
-FaultKind = Literal["kill", "stop", "pause", "charon-restart", "link-down", "loss"]
-NODE_FAULTS = ("kill", "stop", "pause", "charon-restart")
+FaultKind = Literal["kill", "stop", "pause", "charon-restart", "bgpd-kill", "link-down", "loss"]
+NODE_FAULTS = ("kill", "stop", "pause", "charon-restart", "bgpd-kill")
 LINK_FAULTS = ("link-down", "loss")
 FAULTS_FILE = "faults.json"
 CHARON_EXIT_WAIT_S = 5.0
@@ -102,6 +104,8 @@ def parse_fault(lab: core.Lab, kind: str, target: str, percent: float | None) ->
         raise LabError(f"{where}: a node fault takes a node name only", hint=f"lab fault {kind} {node_name}")
     if kind == "charon-restart" and not node.runs_charon:
         raise LabError(f"{where}: node {node_name!r} runs no charon", hint="gateways and sites run charon")
+    if kind == "bgpd-kill" and not routing_run.frr_nodes(lab.dir, [node_name]):
+        raise LabError(f"{where}: node {node_name!r} runs no BGP", hint="nodes of a connection with enable_bgp")
     return Fault(kind=kind, node=node_name, iface=iface or None,  # type: ignore[arg-type]
                  percent=percent if kind == "loss" else None)
 
@@ -147,6 +151,8 @@ def inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, data
         runtime.node_action(name, node.name, "stop")
     elif fault.kind == "pause":
         runtime.node_action(name, node.name, "pause")
+    elif fault.kind == "bgpd-kill":  # SIGKILL: the kernel closes its TCP sessions, zebra drops its routes
+        stop_frr(runtime, name, node.name, ("bgpd",), signal="KILL")
     elif fault.kind == "charon-restart":
         stop_charon(runtime, name, node.name)
         swan = core.swanctl_configs(lab)
@@ -219,8 +225,11 @@ def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime, co
         runtime.rewire_node(lab.plan, node.name)
         if node.runs_charon:
             pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
+        routing_run.restart(lab.topo, lab.dir, runtime, node.name)  # its FRR, if it runs BGP
         return True
-    if fault.kind == "pause":
+    if fault.kind == "bgpd-kill":
+        routing_run.restart(lab.topo, lab.dir, runtime, node.name)
+    elif fault.kind == "pause":
         runtime.node_action(name, node.name, "unpause")
     elif fault.kind == "link-down":
         runtime.set_link(lab.plan, node.name, fault.iface or "", True)

@@ -61,8 +61,9 @@ def start(topo: Topology, d: LabDir, runtime: Runtime, names: list[str], progres
                        hint="lab diagnose names the cause; lab exec NODE -- vtysh -c 'show bgp summary'")
 
 
-def reload(topo: Topology, d: LabDir, runtime: Runtime, node: str) -> list[str]:
-    """`lab reload NODE`: FRR re-reads /lab/frr.conf the only reliable way (vtysh -f only adds): restart."""
+def restart(topo: Topology, d: LabDir, runtime: Runtime, node: str) -> list[str]:
+    """FRR re-reads /lab/frr.conf the only reliable way (vtysh -f only adds): stop what runs, start again.
+    `lab reload NODE`, `lab restore` of a killed node or of `bgpd-kill`."""
     if not frr_nodes(d, [node]):
         return []
     stop_frr(runtime, topo.name, node)

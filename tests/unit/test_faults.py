@@ -138,3 +138,12 @@ def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
     faults.write_faults(lab.dir.root, [Fault(kind="pause", node="vm1")])
     with pytest.raises(LabError, match="lab restore onprem: no active fault there"):
         faults.restore(lab, "onprem", FakeRuntime(), lambda s: None, "libipsec", 1.0)  # type: ignore[arg-type]
+
+
+def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab) -> None:
+    with pytest.raises(LabError, match="runs no BGP"):
+        faults.parse_fault(lab, "bgpd-kill", "azgw-0", None)
+    node_dir = lab.dir.node("azgw-0")
+    node_dir.mkdir(parents=True)
+    (node_dir / "frr.conf").write_text("router bgp 65515\n")
+    assert faults.parse_fault(lab, "bgpd-kill", "azgw-0", None).kind == "bgpd-kill"
