@@ -63,6 +63,18 @@ def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: 
     probed = {(r["node"], r["network"]): r for r in routes["data"]["routes"]}
     assert probed[("azgw-0", "10.2.0.0/16")]["reachable"] and probed[("onprem", "10.1.0.0/16")]["reachable"]
     assert probed[("azgw-0", "10.2.0.0/16")]["carried"]["ipsec0"] >= 16  # the 16 flows and the ping
+    # Killing the gateway's bgpd withdraws its routes from the site at once; lab restore brings them back.
+    assert run_lab("fault", "bgpd-kill", "azgw-0", "--lab", name, home=lab_home).returncode == 0
+    gone = run_lab("exec", "onprem", "--lab", name, "--", "ip", "route", "show", "proto", "bgp", home=lab_home)
+    assert "10.1.0.0/16" not in gone.stdout, gone.stdout
+    res = run_lab("restore", "--lab", name, home=lab_home)
+    assert res.returncode == 0, res.stderr
+    peers = {(p["node"], p["peer"]): p["state"] for p in _inspect(name, lab_home)["bgp_peers"]}
+    for _ in range(20):
+        if set(peers.values()) == {"Established"}:
+            break
+        peers = {(p["node"], p["peer"]): p["state"] for p in _inspect(name, lab_home)["bgp_peers"]}
+    assert set(peers.values()) == {"Established"}, peers
 
 
 def test_more_than_4000_prefixes_drop_the_session(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
