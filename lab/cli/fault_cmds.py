@@ -94,10 +94,12 @@ def failover(gateway: Annotated[str, typer.Argument(help="gateway name")],
              planned: Annotated[bool, typer.Option("--planned/--unplanned", help="planned move or a killed "
                                                    "instance")] = False,
              measure: Annotated[bool, typer.Option("--measure", help="(always on) a probe stream across it")] = True,
+             bgpd: Annotated[bool, typer.Option("--bgpd", help="kill instance 0's bgpd only (BGP labs): its "
+                                                "routes are withdrawn, its tunnels stay")] = False,
              lab: LabOpt = None, duration: DurationOpt = 12.0, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
     """Fail a gateway over (active-standby: move to the standby; active-active: instance 0 goes) while a
     probe stream measures the outage. `lab restore` brings back the starting state."""
-    _stream(gateway, "planned" if planned else "unplanned", lab, duration, plot, json_out)
+    _stream(gateway, "bgpd" if bgpd else "planned" if planned else "unplanned", lab, duration, plot, json_out)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Kind = Literal["planned", "unplanned"]
+Kind = Literal["planned", "unplanned", "bgpd"]  # bgpd: instance 0 keeps its tunnels, its bgpd is killed
 
 
 class _Model(BaseModel):
@@ -66,7 +66,7 @@ class FailoverResult(_Model):
     lab: str
     gateway: str
     mode: Literal["active-active", "active-standby"]
-    kind: Literal["planned", "unplanned", "none"]  # none: `lab probe`, no fault
+    kind: Literal["planned", "unplanned", "bgpd", "none"]  # none: `lab probe`, no fault
     dpd: list[str]
     src: str
     dst: str

@@ -115,7 +115,8 @@ def inject(lab: Lab, gateway: str, kind: Kind, runtime: Runtime, connect: Connec
         old, new = ha.planned_move(lab, pair, runtime, connect)
         return f"planned move {old} -> {new}"
     node = ha.active_of(lab, pair) if pair else f"{gateway}-0"
-    fault = faults.Fault(kind="kill" if kind == "unplanned" else "stop", node=node)
+    what = {"unplanned": "kill", "bgpd": "bgpd-kill"}.get(kind, "stop")  # bgpd: only its BGP dies (lab/routing)
+    fault = faults.Fault(kind=what, node=node)  # type: ignore[arg-type]
     faults.inject(lab, fault, runtime, connect, dataplane)
     return fault.describe()
 
