@@ -15,6 +15,8 @@ from lab.errors import LabError
 from lab.plan import site_node_names
 from lab.render.connections import expected_children
 from lab.render.strongswan_conf import Dataplane
+from lab.routing import run as routing_run
+from lab.routing.collect import bgp_diagnoses
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.verify.model import VerifyReport
@@ -92,6 +94,8 @@ def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Conn
                                 error=exc.message, diagnosis=exc.report)
     try:
         lab = core.load_running(name, home)
+        progress("waiting for the gateway's BGP sessions")
+        routing_run.wait_gateway_sessions(lab.topo, lab.dir, runtime, timeout)  # lab/routing: none without BGP
         progress("verifying")
         try:
             report: VerifyReport | None = verify(lab, runtime, connect, VerifyOptions(), progress=progress)
@@ -99,6 +103,8 @@ def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Conn
         except LabError as exc:
             report, error = None, exc.message
         diag = diagnose_running(lab, connect)
+        bgp = bgp_diagnoses(runtime, lab.topo.name, lab.topo, lab.dir.root / "nodes")
+        diag = diag.model_copy(update={"diagnoses": [*diag.diagnoses, *bgp]})
     finally:
         if not keep:
             pipeline.down(name, home, runtime)

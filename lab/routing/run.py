@@ -55,6 +55,17 @@ def start(topo: Topology, d: LabDir, runtime: Runtime, names: list[str], progres
         return
     progress("waiting for BGP sessions")
     stuck = wait_established(runtime, topo.name, expected_peers(topo, nodes), timeout)
+    _raise_stuck(stuck, timeout)
+
+
+def wait_gateway_sessions(topo: Topology, d: LabDir, runtime: Runtime, timeout: float) -> dict[str, str]:
+    """Wait for the gateways' own sessions only (a BYO device's neighbors are the user's); the stuck ones."""
+    gateways = {n for n, s in by_node(sessions(topo)).items() if s[0].azure}
+    nodes = [n for n in frr_nodes(d, sorted(gateways))]
+    return wait_established(runtime, topo.name, expected_peers(topo, nodes), timeout) if nodes else {}
+
+
+def _raise_stuck(stuck: dict[str, str], timeout: float) -> None:
     if stuck:
         lines = ", ".join(f"{k} ({v})" for k, v in sorted(stuck.items()))
         raise LabError(f"BGP sessions not established after {timeout:.0f} s: {lines}",

@@ -97,3 +97,37 @@ def test_more_than_4000_prefixes_drop_the_session(tmp_path: Path, lab_home: Path
             break
     assert peer["state"] != "Established"
     assert "Maximum Number of Prefixes" in peer["last_error"], peer
+
+
+BYO = ROOT / "tests" / "integration" / "data" / "byo-bgp"
+
+
+def _byo_copy(tmp_path: Path, name: str, frr_edit: tuple[str, str] = ("", "")) -> Path:
+    for f in ("site.swanctl.conf", "site.frr.conf"):
+        (tmp_path / f).write_text((BYO / f).read_text().replace(*frr_edit) if f.endswith("frr.conf") else
+                                  (BYO / f).read_text())
+    topo = tmp_path / "topology.yml"
+    topo.write_text((BYO / "topology.yml").read_text().replace("name: routing-byobgp", f"name: {name}"))
+    return topo
+
+
+def test_vendor_style_frr_config_passes_test_device(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
+    """A swanctl.conf and an FRR config written by hand, in the style of the vendors' Azure BGP samples."""
+    name = "routing-byo1"
+    cleanup_lab.append(name)
+    res = run_lab("test-device", str(_byo_copy(tmp_path, name)), "--json", home=lab_home, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    routes = next(c for c in report["verify"]["checks"] if c["name"] == "routes")
+    assert report["passed"] and routes["passed"], routes
+
+
+def test_device_expecting_the_wrong_azure_asn_fails_with_the_cause(tmp_path: Path, lab_home: Path,
+                                                                  cleanup_lab: list[str]) -> None:
+    name = "routing-byo2"
+    cleanup_lab.append(name)
+    topo = _byo_copy(tmp_path, name, ("remote-as 65515", "remote-as 65000"))
+    res = run_lab("test-device", str(topo), "--json", home=lab_home, timeout=240)
+    assert res.returncode == 1, res.stdout + res.stderr
+    kinds = {d["kind"] for d in json.loads(res.stdout)["diagnosis"]["diagnoses"] if d["severity"] == "error"}
+    assert "bgp-asn-mismatch" in kinds, kinds
