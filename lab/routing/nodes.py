@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Network
 
-from lab.plan import device_names, instance_names
+from lab.plan import device_names, instance_names, standby_name
 from lab.routing.frr_conf import Node, render_frr
 from lab.routing.peers import Session, by_node, gateway_bgp_ip, sessions
 from lab.topology.model import Gateway, Topology
@@ -21,9 +22,16 @@ def frr_nodes(topo: Topology) -> dict[str, Node]:
 
 
 def render_frr_files(topo: Topology) -> dict[str, str]:
-    """node -> frr.conf text, for the nodes the lab renders (not a BYO device's own frr.conf)."""
+    """node -> frr.conf text, for the nodes the lab renders (not a BYO device's own frr.conf). An active-standby
+    gateway's warm standby gets its active's config: after a failover it holds the floating BGP IP and the
+    tunnels, and its bgpd (running, its sessions idle until then) peers from there."""
     byo = {n for s, site in topo.sites.items() if site.device.frr_config for n in device_names(s, site)}
-    return {n: render_frr(node) for n, node in frr_nodes(topo).items() if n not in byo}
+    nodes = frr_nodes(topo)
+    for g, gw in sorted(topo.gateways.items()):
+        standby, active = standby_name(g, gw), f"{g}-0"
+        if standby and active in nodes:
+            nodes[standby] = replace(nodes[active], name=standby)
+    return {n: render_frr(node) for n, node in sorted(nodes.items()) if n not in byo}
 
 
 def _gateway_node(topo: Topology, node: str, found: list[Session]) -> Node | None:
