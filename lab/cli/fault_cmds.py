@@ -66,18 +66,25 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
 
 
 
-def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: float, plot: Path | None,
+LONG_STREAM_S = 30.0
+
+
+def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: float | None, plot: Path | None,
             json_out: bool) -> None:
     """Shared body of `failover` and `probe`: stream (with the fault), then the view, JSON and plot."""
     from lab.control.vici import watch_events
-    from lab.ha.failover_run import StreamOptions, measure
+    from lab.ha.failover_run import StreamOptions, default_duration, measure
     from lab.report.failover_view import show_failover
     from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     gw = gateway or sorted(loaded.topo.gateways)[0]
-    opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3))
+    duration = duration or default_duration(loaded, gw, kind)  # type: ignore[arg-type]
+    # Long streams (Azure-timed failovers, DPD-bound outages) at 50 pps: a flow's spacing is then 0.16 s,
+    # fine for outages of seconds to minutes, and the capture stays small enough to read back quickly.
+    opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3),
+                         pps=200.0 if duration <= LONG_STREAM_S else 50.0)
     res = measure(loaded, gw, kind, runtime, connect, watch_events, detect_dataplane(), opts)  # type: ignore[arg-type]
     if plot:
         from lab.report.timeline_plot import plot_timeline
@@ -96,9 +103,12 @@ def failover(gateway: Annotated[str, typer.Argument(help="gateway name")],
              measure: Annotated[bool, typer.Option("--measure", help="(always on) a probe stream across it")] = True,
              bgpd: Annotated[bool, typer.Option("--bgpd", help="kill instance 0's bgpd only (BGP labs): its "
                                                 "routes are withdrawn, its tunnels stay")] = False,
-             lab: LabOpt = None, duration: DurationOpt = 12.0, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
-    """Fail a gateway over (active-standby: move to the standby; active-active: instance 0 goes) while a
-    probe stream measures the outage. `lab restore` brings back the starting state."""
+             lab: LabOpt = None, duration: Annotated[float | None, typer.Option(
+                 "--duration", min=2, help="seconds of probe stream (default: long enough for the gateway's "
+                 "ha_timing and DPD)")] = None, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
+    """Fail a gateway over (active-standby: move to the standby; active-active: instance 0 goes) while probe
+    streams in both directions measure the outage, printed beside Azure's documented figure. `lab restore`
+    brings back the starting state."""
     _stream(gateway, "bgpd" if bgpd else "planned" if planned else "unplanned", lab, duration, plot, json_out)
 
 

@@ -10,27 +10,51 @@ keeps only live instances in its ECMP default route. Pipeline level: no docker, 
 from __future__ import annotations
 
 import json
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
 
 from lab import core
+from lab.azure import facts
 from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha.standby import standby_configs, takeover_children
 from lab.plan import gateway_inside_ip, standby_name
 from lab.runtime.base import Runtime
+from lab.topology.model import Gateway
 
 AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
 AGENT = "/lab/ha_agent.py"
 ROLE_FILE = "ha-role"
 EVENTS_FILE = "ha-events.jsonl"
 PID_FILE = "ha-agent.pid"
-WATCH_INTERVAL_S = 0.2  # standby: ping the active every 200 ms ...
-WATCH_MISSES = 3  # ... and take over after 3 misses (0.6 s)
+WATCH_INTERVAL_S = 0.2  # ha_timing fast: the standby pings the active every 200 ms ...
+WATCH_MISSES = 3  # ... and takes over after 3 misses (0.6 s); planned moves take over at once
+PLANNED = "standby-planned"  # role of a standby whose active drains for planned maintenance (ha_timing azure)
 HOP_INTERVAL_S = 0.1  # VNet host: ping each next hop every 100 ms ...
 HOP_MISSES = 4  # ... and drop it after 0.4 s of silence
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How a standby watches its active: probe interval, and misses before it takes over."""
+
+    interval_s: float
+    misses: int  # unplanned: the active stopped answering
+    planned_misses: int  # planned: the active drained on purpose (0: the move takes over at once)
+
+    def window_s(self, planned: bool) -> tuple[float, float]:
+        """When the takeover happens after the active stops answering: M misses -> (M*I, (M+1)*I]."""
+        m = self.planned_misses if planned else self.misses
+        return m * self.interval_s, (m + 1) * self.interval_s
+
+
+def watch_of(gw: Gateway) -> Watch:
+    if gw.ha_timing == "fast":
+        return Watch(WATCH_INTERVAL_S, WATCH_MISSES, 0)
+    return Watch(facts.HEALTH_PROBE_INTERVAL_S, facts.HEALTH_MISSES_UNPLANNED, facts.HEALTH_MISSES_PLANNED)
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,7 @@ class StandbyPair:
     nodes: tuple[str, str]  # (<gw>-0, <gw>-1)
     take: tuple[tuple[str, str], ...]  # (iface, address/prefix) the active holds
     peer: str  # the floating inside address the standby watches
+    watch: Watch = Watch(WATCH_INTERVAL_S, WATCH_MISSES, 0)
 
 
 def standby_pairs(lab: Lab) -> list[StandbyPair]:
@@ -52,7 +77,7 @@ def standby_pairs(lab: Lab) -> list[StandbyPair]:
         inside = [("eth1", str(IPv4Interface(f"{gateway_inside_ip(gw, 0, k)}/{n.prefixlen}")))
                   for k, n in enumerate(gw.vnet.address_space)]
         take = (("eth0", f"{gw.public_ips[0]}/24"), *inside)
-        out.append(StandbyPair(g, (f"{g}-0", standby), take, str(gateway_inside_ip(gw, 0))))
+        out.append(StandbyPair(g, (f"{g}-0", standby), take, str(gateway_inside_ip(gw, 0)), watch_of(gw)))
     return out
 
 
@@ -90,7 +115,8 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
             if reset_roles:
                 set_role(lab, node, "active" if i == 0 else "standby")
             spec = {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
-                    "peer": pair.peer, "interval": WATCH_INTERVAL_S, "misses": WATCH_MISSES,
+                    "peer": pair.peer, "interval": pair.watch.interval_s, "misses": pair.watch.misses,
+                    "planned_misses": pair.watch.planned_misses,
                     "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
                     "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or warm[node])]}
             _run_agent(lab, runtime, node, "standby", spec)
@@ -141,17 +167,34 @@ def pair_of(lab: Lab, gateway: str) -> StandbyPair | None:
 
 def planned_move(lab: Lab, pair: StandbyPair, runtime: Runtime, connect: Connect) -> tuple[str, str]:
     """Planned failover: the old active says DELETE and gives up the addresses; the standby takes them,
-    announces them and initiates (swanctl over vici). Returns (old, new) active."""
+    announces them and initiates (swanctl over vici). ha_timing fast: the takeover runs at once; azure: the
+    standby's agent confirms the drained active over its planned misses first, as Azure's platform does.
+    Returns (old, new) active."""
     old = active_of(lab, pair)
     new = pair.nodes[1] if old == pair.nodes[0] else pair.nodes[0]
-    set_role(lab, new, "active")
-    release(lab, pair, old, runtime, connect)
-    res = runtime.exec(lab.topo.name, new, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
-    if not res.ok:
-        raise RuntimeBackendError(f"node {new!r}: takeover failed: {res.output.strip()[-300:]}",
-                                  hint=f"lab logs {new}")
+    if pair.watch.planned_misses:
+        set_role(lab, new, PLANNED)
+        release(lab, pair, old, runtime, connect)
+        _wait_active(lab, new, pair.watch.window_s(planned=True)[1] + 30)
+    else:
+        set_role(lab, new, "active")
+        release(lab, pair, old, runtime, connect)
+        res = runtime.exec(lab.topo.name, new, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+        if not res.ok:
+            raise RuntimeBackendError(f"node {new!r}: takeover failed: {res.output.strip()[-300:]}",
+                                      hint=f"lab logs {new}")
     set_role(lab, old, "standby")  # only now: watching earlier, it would see .4 gone and take it back
     return old, new
+
+
+def _wait_active(lab: Lab, node: str, timeout_s: float) -> None:
+    """The agent writes "active" to the role file when it has taken over (and initiated)."""
+    deadline = time.monotonic() + timeout_s
+    while role(lab, node) != "active":
+        if time.monotonic() > deadline:
+            raise RuntimeBackendError(f"node {node!r}: its HA agent did not take over within {timeout_s:g} s",
+                                      hint=f"lab logs {node}; cat the node's ha-events.jsonl")
+        time.sleep(0.2)
 
 
 def release(lab: Lab, pair: StandbyPair, node: str, runtime: Runtime, connect: Connect) -> None:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lab.azure import facts
+
 Kind = Literal["planned", "unplanned", "bgpd"]  # bgpd: instance 0 keeps its tunnels, its bgpd is killed
 
 
@@ -84,6 +86,30 @@ class FailoverResult(_Model):
     marks: list[Mark]
     delivered: list[float] = Field(default_factory=list)
     tunnels: list[Series] = Field(default_factory=list)
+    # The other direction: a site host sends to the VNet host (a site's DPD-bound outage shows here), and
+    # which of the site device's SAs carried ESP towards Azure before and after.
+    udp_reverse: StreamStats | None = None
+    site_before: list[SaCounter] = Field(default_factory=list)
+    site_after: list[SaCounter] = Field(default_factory=list)
+    site_carriers_before: list[str] = Field(default_factory=list)
+    site_carriers_after: list[str] = Field(default_factory=list)
+    ha_timing: str = ""
+    azure_figure: str = ""  # what Azure documents for this kind of failover
+
+
+def worst_outage_ms(res: FailoverResult) -> float:
+    """The outage a flow saw, worst of both directions."""
+    return max(res.udp.flow_outage_ms, res.udp_reverse.flow_outage_ms if res.udp_reverse else 0.0)
+
+
+def azure_figure(mode: str, kind: str) -> str:
+    """Azure's documented recovery for this failover (lab.azure.facts; docs/azure-model.md cites the page)."""
+    if kind not in ("planned", "unplanned"):
+        return ""  # no fault (lab probe), or bgpd: Azure documents no figure for a BGP speaker's loss
+    if mode == "active-active":
+        return "no figure: each instance keeps its own tunnel, the device's DPD decides"
+    low, high = facts.PLANNED_FAILOVER_S if kind == "planned" else facts.UNPLANNED_FAILOVER_S
+    return f"{low}-{high} s ({kind})"
 
 
 def largest_gap(times: list[float]) -> tuple[float, float, float]:

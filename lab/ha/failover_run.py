@@ -19,7 +19,7 @@ from lab.control.base import VpnEvent
 from lab.core import Connect, Lab
 from lab.errors import LabError, ProbeError
 from lab.ha import agents as ha
-from lab.ha.failover import FailoverResult, Kind, Mark, SaCounter, Series, carriers, stream_stats
+from lab.ha.failover import FailoverResult, Kind, Mark, SaCounter, Series, azure_figure, carriers, stream_stats
 from lab.ops import faults
 from lab.plan import INTERNET
 from lab.runtime.base import Runtime
@@ -46,6 +46,24 @@ class Ends:
     src: str  # VNet host node
     dst: str  # site host node
     dst_ip: str
+    src_ip: str = ""
+
+
+def default_duration(lab: Lab, gateway: str, kind: Kind | None, fault_after_s: float = 3.0) -> float:
+    """A stream long enough to see the recovery: the standby's takeover window (active-standby) or the
+    device's DPD (active-active, where a site sending into the dead instance's SA waits for DPD), plus room
+    for IKE and some seconds of normal flow afterwards."""
+    if kind is None:
+        return 5.0
+    if kind == "bgpd":
+        return 12.0
+    pair = ha.pair_of(lab, gateway)
+    if pair is not None:
+        takeover = pair.watch.window_s(planned=kind == "planned")[1]
+        return max(12.0, fault_after_s + takeover + 10.0)
+    conns = [c for c in lab.topo.connections.values() if c.gateway == gateway]
+    dpd = max((2 if c.dpd == "fast" else c.dpd_timeout_seconds for c in conns), default=2)
+    return max(12.0, fault_after_s + dpd + 15.0)
 
 
 def stream_ends(lab: Lab, gateway: str) -> Ends:
@@ -56,7 +74,8 @@ def stream_ends(lab: Lab, gateway: str) -> Ends:
     if not srcs or not dsts:
         raise LabError(f"gateway {gateway!r}: a probe stream needs a VNet host and a host of a connected site",
                        hint="add hosts: {vm1: ...} to the VNet and to a site")
-    return Ends(srcs[0], dsts[0][0], str(dsts[0][1]))
+    gw = lab.topo.gateways[gateway]
+    return Ends(srcs[0], dsts[0][0], str(dsts[0][1]), str(gw.vnet.hosts[srcs[0]]))
 
 
 def _counters(lab: Lab, nodes: list[str], connect: Connect) -> list[SaCounter]:
@@ -75,6 +94,11 @@ def _counters(lab: Lab, nodes: list[str], connect: Connect) -> list[SaCounter]:
         finally:
             ctl.close()
     return out
+
+
+def _site_devices(lab: Lab, gateway: str) -> list[str]:
+    sites = {c.site for c in lab.topo.connections.values() if c.gateway == gateway and c.site}
+    return [n.name for n in lab.plan.nodes if n.role == "site" and n.group in sites]
 
 
 def _start(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> Path:
@@ -130,30 +154,61 @@ def measure(lab: Lab, gateway: str, kind: Kind | None, runtime: Runtime, connect
     stop = threading.Event()
     _watch_all(lab, runtime, watch, offset, marks, stop)
     gw_nodes = [n.name for n in lab.plan.nodes if n.group == gateway and n.role == "gateway"]
-    before = _counters(lab, gw_nodes, connect)
+    site_nodes = _site_devices(lab, gateway)  # the other side's SAs: which one the site sent on
+    before, site_before = _counters(lab, gw_nodes, connect), _counters(lab, site_nodes, connect)
     pcap = lab.dir.root / "failover.pcap"
     capture = runtime.capture(lab.topo.name, INTERNET, pcap)
     try:
-        tx_out, rx_out, t0, fault_at, what = _run_stream(lab, gateway, kind, ends, runtime, connect, dataplane,
-                                                          opts, marks)
+        outs, t0, fault_at, what = _run_stream(lab, gateway, kind, ends, runtime, connect, dataplane, opts, marks)
     finally:
         capture.stop()
         stop.set()
-    after = _counters(lab, gw_nodes, connect)
-    return _result(lab, gateway, kind, ends, opts, (tx_out, rx_out), (t0, fault_at, what), marks,
-                   (before, after), pcap)
+    after, site_after = _counters(lab, gw_nodes, connect), _counters(lab, site_nodes, connect)
+    res = _result(lab, gateway, kind, ends, opts, (outs[0], outs[1]), (t0, fault_at, what), marks,
+                  (before, after), pcap)
+    res = res.model_copy(update={"site_before": site_before, "site_after": site_after})
+    return _with_reverse(lab, gateway, res, (outs[2], outs[3]), opts, pcap)
+
+
+def _with_reverse(lab: Lab, gateway: str, res: FailoverResult, outs: tuple[dict, dict], opts: StreamOptions,
+                  pcap: Path) -> FailoverResult:
+    """Add the site -> VNet stream's stats and the site's carriers (its ESP towards Azure, by its SPI)."""
+    tx, rx = outs
+    udp = stream_stats([s for s, _, _ in tx["sent"]], [(s, t, f) for s, f, t in rx["received"]], res.t0,
+                       opts.flows / opts.pps)
+    sites = set(_site_devices(lab, gateway))
+    spis = {int(c.spi_out, 16): f"{c.node} SPI {c.spi_out}" for c in res.site_before + res.site_after if c.spi_out}
+    publics = {str(i.addresses[0].ip) for n in lab.plan.nodes if n.name in sites for i in n.ifaces
+               if i.segment == INTERNET and i.addresses}
+    series = _tunnel_series(pcap, spis, publics, res.t0)
+    end = opts.duration_s
+    kind = res.kind
+    gw = lab.topo.gateways[gateway]
+    return res.model_copy(update={
+        "udp_reverse": udp, "ha_timing": gw.ha_timing, "azure_figure": azure_figure(res.mode, kind),
+        "site_carriers_before": carriers(series, 0.0, res.fault_at if kind != "none" else end),
+        "site_carriers_after": carriers(series, max(udp.flow_outage_to, res.fault_at) + 0.5, end)
+        if kind != "none" else []})
+
+
+def _direction(lab: Lab, runtime: Runtime, sender: str, receiver: str, dst_ip: str,
+               opts: StreamOptions) -> tuple[Path, Path]:
+    """One direction's receiver, then its sender (which starts sending 0.2 s after it is ready)."""
+    rx_spec = {"dport": DPORT, "lifetime": opts.duration_s + opts.grace_s + 60, "ready": "/lab/stream-recv.ready",
+               "stop": "/lab/stream.stop", "out": "/lab/stream-recv.out"}
+    rx_path = _start(lab, runtime, receiver, "recv", rx_spec)
+    tx_spec = {"dst": dst_ip, "dport": DPORT, "sport": 47100, "flows": opts.flows, "rate": opts.pps,
+               "duration": opts.duration_s, "icmp_every": opts.icmp_every, "grace": opts.grace_s,
+               "ident": uuid.uuid4().int & 0xFFFF, "ready": "/lab/stream-send.ready", "out": "/lab/stream-send.out"}
+    return _start(lab, runtime, sender, "send", tx_spec), rx_path
 
 
 def _run_stream(lab: Lab, gateway: str, kind: Kind | None, ends: Ends, runtime: Runtime, connect: Connect,
-                dataplane: str, opts: StreamOptions, marks: list[Mark]) -> tuple[dict, dict, float, float, str]:
-    """Receiver, then sender; the fault `fault_after_s` into the stream; both JSON results read back."""
-    rx_spec = {"dport": DPORT, "lifetime": opts.duration_s + opts.grace_s + 60, "ready": "/lab/stream-recv.ready",
-               "stop": "/lab/stream.stop", "out": "/lab/stream-recv.out"}
-    rx_path = _start(lab, runtime, ends.dst, "recv", rx_spec)
-    tx_spec = {"dst": ends.dst_ip, "dport": DPORT, "sport": 47100, "flows": opts.flows, "rate": opts.pps,
-               "duration": opts.duration_s, "icmp_every": opts.icmp_every, "grace": opts.grace_s,
-               "ident": uuid.uuid4().int & 0xFFFF, "ready": "/lab/stream-send.ready", "out": "/lab/stream-send.out"}
-    tx_path = _start(lab, runtime, ends.src, "send", tx_spec)
+                dataplane: str, opts: StreamOptions, marks: list[Mark]) -> tuple[list[dict], float, float, str]:
+    """Both directions (site -> VNet first, so VNet -> site starts last and sets t0); the fault
+    `fault_after_s` into the stream; the four JSON results read back (tx, rx, reverse tx, reverse rx)."""
+    rev_tx, rev_rx = _direction(lab, runtime, ends.dst, ends.src, ends.src_ip, opts)
+    tx_path, rx_path = _direction(lab, runtime, ends.src, ends.dst, ends.dst_ip, opts)
     t0 = time.time() + 0.2  # the sender's first packet (stream.py waits 0.2 s after `ready`)
     fault_at, what = 0.0, "none"
     if kind is not None:
@@ -161,10 +216,14 @@ def _run_stream(lab: Lab, gateway: str, kind: Kind | None, ends: Ends, runtime: 
         fault_at = time.time()
         what = inject(lab, gateway, kind, runtime, connect, dataplane)
         marks.append(Mark(t=fault_at, node=gateway, what=f"fault: {what}"))
-    _wait_file(tx_path, opts.duration_s + opts.grace_s + 30, ends.src)
-    (lab.dir.node(ends.dst) / "stream.stop").write_text("stop\n")
-    _wait_file(rx_path, 10, ends.dst)
-    return json.loads(tx_path.read_text()), json.loads(rx_path.read_text()), t0, fault_at, what
+    for path, node in ((tx_path, ends.src), (rev_tx, ends.dst)):
+        _wait_file(path, opts.duration_s + opts.grace_s + 30, node)
+    for node in (ends.dst, ends.src):
+        (lab.dir.node(node) / "stream.stop").write_text("stop\n")
+    for path, node in ((rx_path, ends.dst), (rev_rx, ends.src)):
+        _wait_file(path, 10, node)
+    outs = [json.loads(p.read_text()) for p in (tx_path, rx_path, rev_tx, rev_rx)]
+    return outs, t0, fault_at, what
 
 
 def _tunnel_series(pcap: Path, spis: dict[int, str], publics: set[str], t0: float) -> list[Series]:

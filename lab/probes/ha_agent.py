@@ -117,21 +117,29 @@ def takeover_main(spec: dict) -> int:
     return 0
 
 
+WATCHING = {"standby": "misses", "standby-planned": "planned_misses"}
+
+
 def standby_main(spec: dict) -> int:
+    """Probe the active every `interval`; take over after `misses` unanswered probes in a row (the role
+    "standby-planned": the active drains for planned maintenance, `planned_misses` confirm it)."""
     role = Path(spec["role_file"])
     pinger = Pinger([spec["peer"]])
-    interval, after = float(spec["interval"]), float(spec["interval"]) * int(spec["misses"])
-    log_event(spec["events"], "agent-started", node=spec["node"], role=role.read_text().strip())
+    interval = float(spec["interval"])
+    log_event(spec["events"], "agent-started", node=spec["node"], role=role.read_text().strip(),
+              interval=interval, misses=spec["misses"], planned_misses=spec.get("planned_misses", 0))
     while True:
         tick = time.monotonic()
-        if role.read_text().strip() != "standby":
+        mode = role.read_text().strip()
+        if mode not in WATCHING:
             pinger.last[spec["peer"]] = tick  # not watching: a later standby period starts with grace
             time.sleep(interval)
             continue
         pinger.send_all()
         pinger.drain(tick + interval)
-        if pinger.dead(spec["peer"], after):
-            log_event(spec["events"], "peer-dead", node=spec["node"], peer=spec["peer"])
+        if pinger.dead(spec["peer"], interval * int(spec.get(WATCHING[mode], spec["misses"]))):
+            log_event(spec["events"], "peer-dead", node=spec["node"], peer=spec["peer"],
+                      planned=mode == "standby-planned")
             role.write_text("active\n")
             take_over(spec)
 

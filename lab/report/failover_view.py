@@ -23,8 +23,14 @@ def show_failover(res: FailoverResult, console: Console) -> None:
     for col in ("probes", "sent", "delivered", "lost", "reordered", "gap ms (any)", "outage ms (worst flow)", "when"):
         t.add_column(col)
     t.add_row(*_stats_row("UDP VNet → site", res.udp))
+    if res.udp_reverse is not None:
+        t.add_row(*_stats_row("UDP site → VNet", res.udp_reverse))
     t.add_row(*_stats_row("ICMP round trip", res.icmp))
     console.print(t)
+    if res.kind != "none":
+        rev = f", site → VNet {res.udp_reverse.flow_outage_ms / 1000:.2f} s" if res.udp_reverse else ""
+        console.print(f"[bold]outage (worst flow): VNet → site {res.udp.flow_outage_ms / 1000:.2f} s{rev}; "
+                      f"Azure documents {res.azure_figure}[/bold] (ha_timing {res.ha_timing})", highlight=False)
     c = Table(title="tunnels (gateway instances' CHILD_SAs: packets out before → after)")
     for col in ("instance", "child", "SPI out", "packets out", "state"):
         c.add_column(col)
@@ -37,6 +43,8 @@ def show_failover(res: FailoverResult, console: Console) -> None:
     console.print(c)
     console.print(f"ESP to the site before: {', '.join(res.carriers_before) or 'none'}; "
                   f"after: {', '.join(res.carriers_after) or '-'}", highlight=False)
+    console.print(f"ESP from the site before: {', '.join(res.site_carriers_before) or 'none'}; "
+                  f"after: {', '.join(res.site_carriers_after) or '-'}", highlight=False)
     e = Table(title="events")
     for col in ("t s", "node", "event"):
         e.add_column(col)

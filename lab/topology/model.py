@@ -133,6 +133,10 @@ class Gateway(Strict):
     bgp: GatewayBgp | None = None  # BgpSettings; BGP runs on the connections with enable_bgp (docs/routing.md)
     vnet: Vnet
     p2s: P2s | None = None  # point-to-site (docs/p2s.md)
+    # azure: an active-standby failover takes as long as Azure documents (planned 10-15 s, unplanned 60-90 s):
+    # the standby probes the active like Azure's platform and takes over after its misses (docs/ha.md).
+    # fast (lab-only, for quick labs and tests): probes every 200 ms, takeover at once (< 1 s).
+    ha_timing: Literal["azure", "fast"] = "azure"
 
     @property
     def is_active_active(self) -> bool:

@@ -126,3 +126,49 @@ def test_initiator_only_refuses_ike_sa_init_on_udp_500_and_4500(
     out = exec_ok("fid-init", "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
     assert " 2 received" in out  # the gateway's own tunnel is untouched
     assert run_lab("down", "fid-init", home=lab_home).returncode == 0
+
+
+def _standby_lab(tmp_path: Path, name: str, home: Path, cleanup: list[str]) -> None:
+    """topologies/active-standby.yml with Azure's HA timing (the default) and Azure's DPD."""
+    text = (ROOT / "topologies" / "active-standby.yml").read_text().replace("name: as\n", f"name: {name}\n")
+    data = yaml.safe_load(text)
+    data["gateways"]["azgw"].pop("ha_timing")
+    data["connections"]["azgw-onprem"]["dpd"] = "azure"
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data))
+    cleanup.append(name)
+    res = run_lab("up", str(path), home=home, timeout=180)
+    assert res.returncode == 0, res.stderr
+
+
+def _failover(name: str, home: Path, kind: str) -> dict:
+    res = run_lab("failover", "azgw", f"--{kind}", "--lab", name, "--json", home=home, timeout=400)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def _both_directions_within(res: dict, low_s: float, high_s: float) -> None:
+    for direction in ("udp", "udp_reverse"):
+        outage = res[direction]["flow_outage_ms"] / 1000
+        assert low_s <= outage <= high_s, (direction, res[direction])
+    assert res["carriers_before"][0].startswith("azgw-0") and res["carriers_after"][0].startswith("azgw-1")
+    assert res["site_carriers_before"] and res["site_carriers_after"]
+    assert res["site_carriers_before"] != res["site_carriers_after"]  # the site re-keyed with the new active
+
+
+def test_azure_timed_planned_failover_restores_in_azures_10_to_15_s(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    _standby_lab(tmp_path, "fid-hap", lab_home, cleanup_lab)
+    res = _failover("fid-hap", lab_home, "planned")
+    assert res["ha_timing"] == "azure" and res["azure_figure"] == "10-15 s (planned)"
+    peer_dead = [m for m in res["marks"] if m["what"] == "agent: peer-dead"]
+    assert peer_dead and peer_dead[0]["t"] - res["fault_at"] >= 10  # the standby waited for its probes
+    _both_directions_within(res, 10.0, 15.0)
+
+
+def test_azure_timed_unplanned_failover_restores_in_azures_60_to_90_s(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    _standby_lab(tmp_path, "fid-hau", lab_home, cleanup_lab)
+    res = _failover("fid-hau", lab_home, "unplanned")
+    assert res["fault"] == "kill azgw-0" and res["azure_figure"] == "60-90 s (unplanned)"
+    _both_directions_within(res, 60.0, 90.0)
