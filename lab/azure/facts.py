@@ -253,6 +253,10 @@ SOURCES = {
     "connection_mode": LEARN + "vpn-gateway-about-vpn-gateway-settings#connectionmode",
     "faq": LEARN + "vpn-gateway-vpn-faq",
     "high_availability": LEARN + "vpn-gateway-highlyavailable",
+    # "the current active instance of the Azure VPN gateway is rebooted immediately ... failover from the active
+    # instance (being rebooted), to the standby instance ... The gateway keeps the public IP address it already
+    # has ... issue the same command again to reboot the second VM instance (the new active gateway)"
+    "reset": LEARN + "reset-gateway",
 }
 
 # GatewaySubnet: "you can create a gateway subnet as small as /29, we recommend that you create a gateway

@@ -117,3 +117,21 @@ def probe(gateway: Annotated[str | None, typer.Argument(help="gateway name (defa
           lab: LabOpt = None, duration: DurationOpt = 5.0, plot: PlotOpt = None, json_out: JsonOpt = False) -> None:
     """A probe stream VNet host → site host (UDP, ICMP) without a fault: loss, gaps, which tunnels carry it."""
     _stream(gateway, None, lab, duration, plot, json_out)
+
+
+@app.command()
+def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
+          instance: Annotated[int | None, typer.Option("--instance", help="active-active: which instance (default: "
+                                                      "the primary, 0)")] = None,
+          lab: LabOpt = None,
+          timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 60.0) -> None:
+    """Azure's gateway reset: reboot one instance and re-apply its configuration, public IPs kept.
+    Active-active: the primary instance (again on repeat), or --instance N; active-standby: the active
+    instance, after the gateway failed over to the standby (with its ha_timing)."""
+    from lab.ha.reset import reset as reset_gateway
+    from lab.runtime.preflight import detect_dataplane
+
+    runtime = make_runtime()
+    loaded = core.load_running(only_lab(lab, runtime), home())
+    done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(), timeout)
+    err.print(f"lab {loaded.topo.name}: {done}")

@@ -119,14 +119,14 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
                     "planned_misses": pair.watch.planned_misses,
                     "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
                     "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or warm[node])]}
-            _run_agent(lab, runtime, node, "standby", spec)
+            run_agent(lab, runtime, node, "standby", spec)
     for host, hops in ecmp_hosts(lab):
         spec = {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": HOP_MISSES,
                 "events": f"/lab/{EVENTS_FILE}"}
-        _run_agent(lab, runtime, host, "vnet", spec)
+        run_agent(lab, runtime, host, "vnet", spec)
 
 
-def _run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:
+def run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:
     """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
     d = lab.dir.node(node)
     d.mkdir(parents=True, exist_ok=True)

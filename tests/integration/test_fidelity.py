@@ -5,6 +5,7 @@ gateway refuses the peer's IKE_SA_INIT on UDP 500 and on UDP 4500 (sent with Sca
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,69 @@ def test_azure_timed_unplanned_failover_restores_in_azures_60_to_90_s(
     res = _failover("fid-hau", lab_home, "unplanned")
     assert res["fault"] == "kill azgw-0" and res["azure_figure"] == "60-90 s (unplanned)"
     _both_directions_within(res, 60.0, 90.0)
+
+
+def _started(lab: str, node: str) -> str:
+    res = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", f"lab-{lab}-{node}"],
+                         capture_output=True, text=True, check=True)
+    return res.stdout.strip()
+
+
+def _public_ips(lab: str, node: str, home: Path) -> list[str]:
+    addrs = json.loads(exec_ok(lab, node, "ip", "-j", "-4", "addr", "show", "eth0", home=home))
+    return [a["local"] for a in addrs[0]["addr_info"]] if addrs else []  # -4: no entry without an address
+
+
+def _tunnels_up(lab: str, home: Path) -> set[str]:
+    st = json.loads(run_lab("inspect", lab, "--json", home=home, check=True).stdout)
+    return {t["node"] for t in st["tunnels"] if t["state"] == "ESTABLISHED"
+            and t["children"] and all(c["state"] == "INSTALLED" for c in t["children"])}
+
+
+def _ha_lab(tmp_path: Path, kind: str, name: str, home: Path, cleanup: list[str]) -> None:
+    text = (ROOT / "topologies" / f"active-{kind}.yml").read_text()
+    text = text.replace("name: aa\n", f"name: {name}\n").replace("name: as\n", f"name: {name}\n")
+    path = tmp_path / f"{name}.yml"
+    path.write_text(text)
+    cleanup.append(name)
+    res = run_lab("up", str(path), home=home, timeout=180)
+    assert res.returncode == 0, res.stderr
+
+
+def test_reset_active_active_reboots_the_primary_again_and_the_other_on_request(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    name = "fid-rsa"
+    _ha_lab(tmp_path, "active", name, lab_home, cleanup_lab)
+    for instance, expect in ((None, "azgw-0"), (None, "azgw-0"), ("1", "azgw-1")):
+        before = {n: _started(name, n) for n in ("azgw-0", "azgw-1")}
+        res = run_lab("reset", "azgw", "--lab", name, *(["--instance", instance] if instance else []),
+                      home=lab_home, timeout=180)
+        assert res.returncode == 0, res.stderr
+        assert f"reset {expect}" in res.stderr
+        after = {n: _started(name, n) for n in ("azgw-0", "azgw-1")}
+        assert [n for n in before if before[n] != after[n]] == [expect]  # that instance rebooted, only it
+        assert _public_ips(name, expect, lab_home) == ["203.0.113.10" if expect == "azgw-0" else "203.0.113.11"]
+        assert {"azgw-0", "azgw-1", "onprem"} <= _tunnels_up(name, lab_home)
+    out = exec_ok(name, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
+    assert " 3 received" in out
+
+
+def test_reset_active_standby_fails_over_and_reboots_the_active(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+    name = "fid-rss"
+    _ha_lab(tmp_path, "standby", name, lab_home, cleanup_lab)
+    refused = run_lab("reset", "azgw", "--lab", name, "--instance", "1", home=lab_home)
+    assert refused.returncode == 2 and "resets its active instance" in refused.stderr
+    before = _started(name, "azgw-0"), _started(name, "azgw-1")
+    res = run_lab("reset", "azgw", "--lab", name, home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stderr
+    assert "reset azgw-0: failed over to azgw-1" in res.stderr
+    assert _started(name, "azgw-0") != before[0] and _started(name, "azgw-1") == before[1]
+    assert _public_ips(name, "azgw-1", lab_home) == ["203.0.113.10"]  # the gateway's public IP is kept
+    assert _public_ips(name, "azgw-0", lab_home) == []
+    assert (lab_home / name / "nodes" / "azgw-0" / "ha-role").read_text().strip() == "standby"
+    assert {"azgw-1", "onprem"} <= _tunnels_up(name, lab_home)
+    out = exec_ok(name, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
+    assert " 3 received" in out
+    agent = exec_ok(name, "azgw-0", "sh", "-c", "kill -0 $(cat /lab/ha-agent.pid) && echo alive", home=lab_home)
+    assert "alive" in agent  # the rebooted instance watches the new active again

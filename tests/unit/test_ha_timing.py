@@ -61,3 +61,16 @@ def test_azure_figure_beside_the_measurement() -> None:
     assert azure_figure("active-standby", "unplanned") == "60-90 s (unplanned)"
     assert azure_figure("active-active", "unplanned").startswith("no figure")
     assert azure_figure("active-standby", "none") == ""
+
+
+def test_a_reset_standby_is_wired_without_the_moving_addresses() -> None:
+    """`lab reset` on active-standby reboots <gw>-0 as the standby: the public IP and floating .4 stay put."""
+    from lab.ha.reset import without_addresses
+
+    lab = lab_of(base())
+    (pair,) = standby_pairs(lab)
+    plan = without_addresses(lab.plan, "azgw-0", set(pair.take))
+    node = plan.node("azgw-0")
+    assert [str(a) for i in node.ifaces for a in i.addresses] == ["10.1.0.5/16"]  # its own inside address only
+    assert plan.node("azgw-1") == lab.plan.node("azgw-1")
+    assert {str(a) for i in lab.plan.node("azgw-0").ifaces for a in i.addresses} >= {"203.0.113.10/24", "10.1.0.4/16"}

@@ -27,7 +27,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                "device/checks.py", "device/byo.py", "device/diagnose.py", "routing/daemons.py",
                "routing/diagnose.py", "routing/collect.py", "routing/run.py")),
     ("pipeline", ("pipeline.py",)),
-    ("running", ("ops/", "verify/", "scenarios/", "ha/failover.py", "ha/failover_run.py", "p2s/measure.py",
+    ("running", ("ops/", "verify/", "scenarios/", "ha/failover.py", "ha/failover_run.py", "ha/reset.py",
+                 "p2s/measure.py",
                  "device/testing.py", "device/reload.py")),
     ("entry", ("report/", "cli/", "pytest_plugin.py", "__main__.py", "__init__.py")),
 ]
