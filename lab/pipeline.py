@@ -38,6 +38,7 @@ from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnels import expected
 from lab.routing import run as routing_run
 from lab.routing.collect import peer_statuses
 from lab.runtime.base import Runtime
@@ -239,8 +240,8 @@ def _load_configs(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig
 
 def expected_sas(swan: dict[str, SwanctlConfig]) -> dict[str, list[tuple[str, list[str]]]]:
     return {
-        node: [(conn, list(tree["children"])) for conn, tree in cfg.connections.items()  # type: ignore[arg-type]
-               if isinstance(tree.get("children"), dict)]
+        node: [(conn, [c for c in tree["children"] if expected(c)])  # type: ignore[union-attr]
+               for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
         for node, cfg in swan.items()
     }
 

@@ -101,6 +101,7 @@ def _connection_rules(path: str, conn: Connection, gw: Gateway, topo: Topology) 
         yield Finding(f"{path}.dpd_timeout_seconds", "a PolicyBased gateway does not support DPD: ignored",
                       severity="warning")
     yield from _connection_mode_rule(path, conn, gw)
+    yield from _traffic_selector_rules(path, conn)
     yield from _vnet_to_vnet_rules(path, conn, gw, topo)
     yield from _quick_mode_limit(path, conn, gw, topo)
     if conn.ipsec_policy is not None:
@@ -117,6 +118,19 @@ def _connection_mode_rule(path: str, conn: Connection, gw: Gateway) -> Iterator[
     elif conn.ike_version not in facts.CONNECTION_MODE_IKE_VERSIONS:
         yield Finding(f"{path}.connection_mode", f"{conn.connection_mode} applies to IKEv2 connections only, "
                       f"this one is {conn.ike_version}", "set ike_version: IKEv2 or remove connection_mode")
+
+
+def _traffic_selector_rules(path: str, conn: Connection) -> Iterator[Finding]:
+    """Azure: custom traffic selectors take effect with UsePolicyBasedTrafficSelectors; the lab renders them on
+    site-to-site connections only."""
+    if not conn.traffic_selector_policies:
+        return
+    if not conn.use_policy_based_traffic_selectors:
+        yield Finding(f"{path}.traffic_selector_policies", "custom traffic selectors need policy-based traffic "
+                      "selectors on the connection", "set use_policy_based_traffic_selectors: true")
+    if conn.peer_gateway is not None:
+        yield Finding(f"{path}.traffic_selector_policies", "the lab renders custom traffic selectors on "
+                      "site-to-site connections only (a lab limit)", "remove them from this VNet-to-VNet connection")
 
 
 def _vnet_to_vnet_rules(path: str, conn: Connection, gw: Gateway, topo: Topology) -> Iterator[Finding]:

@@ -15,7 +15,7 @@ from lab.topology.model import Topology
 
 def child_tree(end: End, child: Child) -> Tree:
     life_s, life_kb = end.child_lifetime
-    start = "start" if end.initiates else "none"
+    start = "start" if end.initiates and child.start else "none"
     return {
         "local_ts": [str(n) for n in child.local_ts],
         "remote_ts": [str(n) for n in child.remote_ts],
@@ -23,7 +23,7 @@ def child_tree(end: End, child: Child) -> Tree:
         "rekey_time": f"{life_s * 9 // 10}s",
         "life_time": f"{life_s}s",
         "start_action": start,
-        "dpd_action": "restart" if end.initiates else "clear",
+        "dpd_action": "restart" if end.initiates and child.start else "clear",
         "close_action": start,
         "rekey_bytes": str(life_kb * 1024 * 9 // 10),
         "life_bytes": str(life_kb * 1024),
@@ -73,7 +73,7 @@ def expected_children(topo: Topology) -> dict[str, list[tuple[str, list[str]]]]:
     out: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
     for t in tunnels(topo):
         for end in (t.azure, t.peer):
-            out[end.node].append((end.conn, [c.name for c in end.children]))
+            out[end.node].append((end.conn, [c.name for c in end.children if c.start]))
     return dict(sorted(out.items()))
 
 

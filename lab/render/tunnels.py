@@ -26,11 +26,28 @@ ANY = IPv4Network("0.0.0.0/0")
 RETRANSMIT_WINDOW_S = 14
 
 
+ANY_SUFFIX = "-any"  # the Azure end's responder-only child of a connection with custom traffic selectors
+
+
 @dataclass(frozen=True)
 class Child:
     name: str
     local_ts: tuple[IPv4Network, ...]
     remote_ts: tuple[IPv4Network, ...]
+    start: bool = True  # False: only ever a responder's choice (never initiated, not expected up)
+
+
+def expected(child_name: str) -> bool:
+    """Whether a CHILD_SA of that name must be up once the lab is up (not a responder-only catch-all)."""
+    return not child_name.endswith(ANY_SUFFIX)
+
+
+def selector_children(name: str, conn: Connection) -> tuple[Child, ...]:
+    """Custom traffic selectors: one CHILD_SA per line, proposed when the gateway initiates, and a catch-all
+    child (0/0, never initiated) through which the gateway accepts any selectors the peer proposes."""
+    lines = tuple(Child(f"{name}-ts{i}", tuple(p.local_address_ranges), tuple(p.remote_address_ranges))
+                  for i, p in enumerate(conn.traffic_selector_policies))
+    return (Child(name + ANY_SUFFIX, (ANY,), (ANY,), start=False),) + lines  # first: it wins charon's ties
 
 
 @dataclass(frozen=True)
@@ -82,9 +99,10 @@ def children(name: str, azure_ts: list[IPv4Network], peer_ts: list[IPv4Network],
 
 def mirrored(kids: tuple[Child, ...], suffix: str, local: list[IPv4Network] | None = None,
              remote: list[IPv4Network] | None = None) -> tuple[Child, ...]:
-    """The peer end's CHILD_SAs: the same pairs seen from the other side (or given selectors)."""
+    """The peer end's CHILD_SAs: the same pairs seen from the other side (or given selectors); the Azure
+    end's responder-only catch-all has no counterpart."""
     return tuple(Child(c.name + suffix, tuple(local) if local else c.remote_ts, tuple(remote) if remote else c.local_ts)
-                 for c in kids)
+                 for c in kids if c.start)
 
 
 def tunnels(topo: Topology) -> list[Tunnel]:
@@ -126,6 +144,8 @@ def site_to_site(cname: str, conn: Connection, gw: Gateway, site: Site) -> list[
     pairs = pairs_mode(conn, gw)
     spaces, lan = list(gw.vnet.address_space), list(site.address_space)
     kids = children(cname, spaces, lan, pairs) if pairs else children(cname, [ANY], [ANY], False)
+    if conn.traffic_selector_policies and pairs:
+        kids = selector_children(cname, conn)
     devices = device_names(conn.site or "", site)
     out = []
     for (i, inst), (j, dev) in product(enumerate(instance_names(conn.gateway, gw)), enumerate(devices)):

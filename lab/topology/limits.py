@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from lab.findings import Finding
+from lab.plan import gateway_inside_ip, site_inside_ip
 from lab.topology.model import Site, Topology
 
 HINT = ("let the devices narrow to their prefixes (device.traffic_selectors: prefixes) or set "
@@ -19,7 +20,29 @@ HINT = ("let the devices narrow to their prefixes (device.traffic_selectors: pre
 
 
 def check_emulation_limits(topo: Topology) -> list[Finding]:
-    return [*_any_to_any_on_gateways(topo), *_any_to_any_on_sites(topo), *_ikev1_one_pair(topo)]
+    return [*_any_to_any_on_gateways(topo), *_any_to_any_on_sites(topo), *_ikev1_one_pair(topo),
+            *_selectors_without_local_address(topo)]
+
+
+def _selectors_without_local_address(topo: Topology) -> Iterator[Finding]:
+    """libipsec installs a CHILD_SA's routes with a source address from its local selector: a custom selector
+    range that holds none of the node's addresses is refused (TS_UNACCEPTABLE) on that end."""
+    for cname, conn in sorted(topo.connections.items()):
+        gw, site = topo.gateways.get(conn.gateway), topo.sites.get(conn.site or "")
+        if gw is None or site is None:
+            continue
+        gw_ips = [gateway_inside_ip(gw, i, k) for i in range(2) for k in range(len(gw.vnet.address_space))]
+        site_ips = [site_inside_ip(site, k, j) for k in range(len(site.address_space))
+                    for j in range(len(site.device_ips))]
+        for i, line in enumerate(conn.traffic_selector_policies):
+            for side, ranges, ips in (("local", line.local_address_ranges, gw_ips),
+                                      ("remote", line.remote_address_ranges, site_ips)):
+                if not any(ip in net for net in ranges for ip in ips):
+                    yield Finding(f"connections.{cname}.traffic_selector_policies[{i}].{side}_address_ranges",
+                                  f"none of these ranges holds the lab's {'gateway' if side == 'local' else 'device'}"
+                                  " address: libipsec (the lab's data plane) will refuse this CHILD_SA",
+                                  "include the gateway's (.4) or device's (.1) inside address in one range",
+                                  severity="warning")
 
 
 def keeps_any_to_any(site: Site) -> bool:

@@ -215,6 +215,13 @@ class IpsecPolicy(Strict):
     )
 
 
+class TrafficSelectorPolicy(Strict):
+    """One line of Azure's trafficSelectorPolicies: the VNet-side and on-prem-side ranges of one CHILD_SA."""
+
+    local_address_ranges: list[IPv4Network] = Field(min_length=1)
+    remote_address_ranges: list[IPv4Network] = Field(min_length=1)
+
+
 class Connection(Strict):
     """A connection of `gateway`: to an on-prem `site` (Azure: type IPsec) or to another gateway of the
     lab, `peer_gateway` (Azure: type Vnet2Vnet; the lab's one connection stands for Azure's pair of
@@ -228,6 +235,9 @@ class Connection(Strict):
     ike_version: facts.IkeVersion = "IKEv2"
     use_policy_based_traffic_selectors: bool = False
     ipsec_policy: IpsecPolicy | None = None
+    # Custom traffic selectors (needs use_policy_based_traffic_selectors): the gateway proposes one CHILD_SA per
+    # line when it initiates and accepts whatever the peer proposes (docs/azure-model.md).
+    traffic_selector_policies: list[TrafficSelectorPolicy] = Field(default_factory=list)
     connection_mode: facts.ConnectionMode = "Default"
     dpd_timeout_seconds: int = Field(
         facts.DPD_TIMEOUT_DEFAULT_S, ge=facts.DPD_TIMEOUT_RANGE_S[0], le=facts.DPD_TIMEOUT_RANGE_S[1]

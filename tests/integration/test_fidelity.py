@@ -239,3 +239,44 @@ def test_reset_active_standby_fails_over_and_reboots_the_active(
     assert " 3 received" in out
     agent = exec_ok(name, "azgw-0", "sh", "-c", "kill -0 $(cat /lab/ha-agent.pid) && echo alive", home=lab_home)
     assert "alive" in agent  # the rebooted instance watches the new active again
+
+
+def _children(lab: str, node: str, home: Path) -> dict[str, dict]:
+    st = json.loads(run_lab("inspect", lab, "--json", home=home, check=True).stdout)
+    return {c["name"]: c for t in st["tunnels"] if t["node"] == node for c in t["children"]
+            if c["state"] == "INSTALLED"}
+
+
+def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accepted(
+        lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
+    from lab.control.vici import ViciControl
+    from lab.render.connections import render_swanctl
+    from lab.topology.load import load_file
+
+    path = ROOT / "tests" / "integration" / "data" / "fid-traffic-selectors.yml"
+    cleanup_lab.append("fid-ts")
+    res = run_lab("up", str(path), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stderr
+    gw = _children("fid-ts", "azgw-0", lab_home)
+    assert {n: (c["local_ts"], c["remote_ts"]) for n, c in gw.items()} == {  # proposed by the gateway, one per line
+        "azgw-onprem-ts0": (["10.1.0.0/16"], ["10.2.0.0/16"]), "azgw-onprem-ts1": (["10.1.0.0/16"], ["10.3.0.0/16"])}
+    for dst, child in (("10.2.0.10", "azgw-onprem-ts0"), ("10.3.0.10", "azgw-onprem-ts1")):
+        before = _children("fid-ts", "azgw-0", lab_home)[child]["packets_out"]
+        out = exec_ok("fid-ts", "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", dst, home=lab_home)
+        assert " 3 received" in out
+        assert _children("fid-ts", "azgw-0", lab_home)[child]["packets_out"] >= before + 3  # its own SA
+    # The device proposes selectors no line has (10.2.0.0/24 <-> 10.1.0.0/24): the gateway accepts them as proposed.
+    topo, _ = load_file(path)
+    key = yaml.safe_load((lab_home / "fid-ts" / "keys.yml").read_text())
+    cfg = render_swanctl(topo, key)["onprem"]
+    kids = cfg.connections["azgw-onprem"]["children"]
+    kids["peer"] = dict(kids["azgw-onprem-ts0"], local_ts=["10.2.0.0/24"], remote_ts=["10.1.0.0/24"])  # type: ignore
+    site = ViciControl(lab_home / "fid-ts" / "nodes" / "onprem" / "run" / "charon.vici")
+    try:
+        site.load(cfg)
+        site.initiate("peer", "azgw-onprem", timeout=10)
+    finally:
+        site.close()
+    accepted = _children("fid-ts", "azgw-0", lab_home)["azgw-onprem-any"]
+    assert (accepted["local_ts"], accepted["remote_ts"]) == (["10.1.0.0/24"], ["10.2.0.0/24"])
+    assert run_lab("down", "fid-ts", home=lab_home).returncode == 0
