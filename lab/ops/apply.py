@@ -43,9 +43,10 @@ ChangeKind = Literal[
     # refused:
     "vpn-type", "sku-family", "connection-endpoints", "ike-version",
     # refused, limits of the lab (not Azure's):
-    "new-nodes", "rewire", "charon-settings", "lab-state",
+    "new-nodes", "rewire", "charon-settings", "lab-state", "ha-timing",
 ]
-LAB_LIMITS = ("new-nodes", "rewire", "charon-settings", "lab-state")  # refusals that are the lab's, not Azure's
+# refusals that are the lab's, not Azure's
+LAB_LIMITS = ("new-nodes", "rewire", "charon-settings", "lab-state", "ha-timing")
 ENDPOINT_FIELDS = ("gateway", "site", "peer_gateway")  # a connection's two ends (peer_gateway: VNet-to-VNet)
 RECREATE_HINT = "lab down {lab}, then lab up {file} (Azure: delete and re-create it)"
 NODES_HINT = "apply changes connections, keys and SKUs of a lab as `up` left it: lab down {lab}, then lab up {file}"
@@ -154,7 +155,11 @@ def _gateway_changes(name: str, old: Gateway, new: Gateway) -> list[Change]:
     elif old.sku != new.sku:
         caps = f"{facts.SKUS[old.sku].aggregate_mbps} -> {facts.SKUS[new.sku].aggregate_mbps} Mbps"
         out.append(Change(kind="resize", path=f"{path}.sku", detail=f"{old.sku} -> {new.sku} (aggregate cap {caps})"))
-    fields = _differing(old, new, skip=("vpn_type", "sku"))
+    if old.ha_timing != new.ha_timing:
+        out.append(Change(kind="ha-timing", path=f"{path}.ha_timing", detail=f"{old.ha_timing} -> {new.ha_timing}",
+                          refusal="the HA agents read ha_timing when they start (a lab setting, not Azure's); "
+                                  "bring the lab up again to change it"))
+    fields = _differing(old, new, skip=("vpn_type", "sku", "ha_timing"))
     if fields:
         out.append(Change(kind="update-gateway", path=path, detail=f"changes {', '.join(fields)}"))
     return out

@@ -281,3 +281,10 @@ def test_a_failed_over_gateway_is_refused(tmp_path: Path) -> None:
     (change,) = lab_state_refusals(lab)
     assert (change.kind, change.path) == ("lab-state", "gateways.azgw")
     assert "failover" in change.refusal  # type: ignore[operator]
+
+
+def test_ha_timing_change_is_refused_as_a_lab_limit() -> None:
+    """The HA agents read ha_timing when they start: a live change would leave them on the old timing."""
+    changes = plan_changes(topo(BASIC), topo(BASIC, lambda d: d["gateways"]["azgw"].update(ha_timing="fast")))
+    assert refused(changes) == ["ha-timing"]
+    assert "bring the lab up again" in changes[0].refusal  # type: ignore[operator]
