@@ -47,6 +47,7 @@ from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
 
 CHARON = ["/usr/lib/ipsec/charon"]
+IMAGE_FILE = "image"
 CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
 STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
 CHARON_PID = "/var/run/charon.pid"
@@ -72,6 +73,7 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
     files.update(routing_run.byo_frr_files(lab.topo, path.parent))  # a BYO BGP device's own frr.conf
     lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes])
+    (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
     with _rollback_on_error(lab, runtime, progress):
         progress(f"creating {len(lab.plan.nodes)} nodes")
         _parallel(lambda n: runtime.create_node(lab.topo.name, n, image, lab.dir.node(n.name)), lab.plan.nodes)
@@ -271,16 +273,18 @@ def running_labs(runtime: Runtime) -> list[str]:
 def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabStatus:
     """Nodes from the runtime (labels), tunnels from each charon over vici. Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
-    expected = expected_with_byo(lab)
+    expected = expected_now(lab)
     nodes, tunnels, problems = [], [], []
     settings = sa_settings(lab.topo)
     for n in lab.plan.nodes:
         info = live.get(n.name)
-        addrs = [str(a) for i in n.ifaces for a in i.addresses] + [str(a) for a in n.loopbacks]
+        state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)
         nodes.append(NodeStatus(name=n.name, role=n.role, group=n.group,
-                                container=info.container_name if info else "-",
-                                state=info.status if info else "missing", addresses=addrs))
-        if n.runs_charon and info and info.status == "running":
+                                container=info.container_name if info else "-", state=state, addresses=addrs))
+        if state == RESTARTED:
+            problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
+                            f"supervisor heals it within 15 s, `lab restore` heals it now")
+        elif n.runs_charon and state == "running":
             try:
                 ctl = connect(lab.dir.vici_socket(n.name))
                 try:
@@ -298,6 +302,34 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                      nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients,
                      bgp_peers=bgp)
+
+
+RESTARTED = "restarted, healing"
+
+
+def _live_node(lab: Lab, n: NodePlan, status: str, runtime: Runtime) -> tuple[str, list[str]]:
+    """The node's state and the addresses it really holds now (an A/S instance's moving addresses follow the
+    role); a running container without the lab's interfaces restarted behind the lab's back."""
+    planned = [str(a) for i in n.ifaces for a in i.addresses] + [str(a) for a in n.loopbacks]
+    if status != "running":
+        return status, planned
+    links = runtime.live_links(lab.topo.name, n.name)
+    if not all(i.name in links for i in n.ifaces):
+        return RESTARTED, []
+    ifaces = [i.name for i in n.ifaces] + ["lo"]
+    held = [a for name in ifaces for a in links.get(name, []) if not a.startswith("127.")]
+    return status, held
+
+
+def expected_now(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:
+    """What must be up on each node now: the rendered (or BYO) connections, an active-standby gateway's on
+    whichever instance is active (after a failover: <gw>-1)."""
+    expected = expected_with_byo(lab)
+    for pair in ha.standby_pairs(lab):
+        wants = expected.pop(pair.nodes[0], [])
+        expected.pop(pair.nodes[1], None)
+        expected[ha.active_of(lab, pair)] = wants
+    return expected
 
 
 def expected_with_byo(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:

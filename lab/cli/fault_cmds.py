@@ -20,6 +20,7 @@ from lab.cli.common import (
     make_runtime,
     only_lab,
     out,
+    progress,
 )
 from lab.errors import LabError
 
@@ -52,16 +53,19 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
 
     if target and all_faults:
         raise LabError("give a target or --all, not both", hint="lab restore --all")
-    from lab.ha import agents as ha
+    from lab.lock import lab_lock
+    from lab.ops import heal
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
-    ha.before_restore(loaded, runtime, connect)  # a standby that took over hands back to <gw>-0
-    undone = faults.restore(loaded, target, runtime, connect, detect_dataplane(), timeout)
-    ha.start_agents(loaded, runtime, connect)
+    with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor may be healing this lab right now
+        undone, done = heal.restore(loaded, target, runtime, connect, detect_dataplane(), None, progress, timeout)
+    for line in done:
+        err.print(f"  {line}", markup=False, highlight=False)
     left = faults.read_faults(loaded.dir.root)
     state = f"{len(left)} fault(s) still active" if left else "every tunnel is up"
-    err.print(f"lab {loaded.topo.name}: restored {', '.join(f.describe() for f in undone) or 'nothing'}; {state}")
+    err.print(f"lab {loaded.topo.name}: restored {', '.join(f.describe() for f in undone) or 'nothing'}; {state}",
+              markup=False, highlight=False)
 
 
 

@@ -30,7 +30,9 @@ from lab.topology.model import Topology
 
 @app.command()
 def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 30.0,
-       json_out: JsonOpt = False) -> None:
+       json_out: JsonOpt = False,
+       no_heal: Annotated[bool, typer.Option("--no-heal", help="start no supervisor: a node restarted from "
+                                             "outside stays broken until `lab restore`")] = False) -> None:
     """Bring a lab up from a topology file and wait until every tunnel is established."""
     from lab.report.status_view import show_status
     from lab.runtime.image import default_containers_dir, ensure_image
@@ -45,6 +47,11 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
     dataplane = require_preflight(runtime, err.print)
     image = ensure_image(runtime.client, default_containers_dir(), progress)
     st = pipeline.up(file, home(), runtime, connect, image, dataplane, progress, timeout)
+    if not no_heal:
+        from lab.ops import supervisor
+
+        pid = supervisor.spawn(lab.topo.name, home(), lab.dir.root)
+        progress(f"supervisor (pid {pid}) heals nodes restarted from outside; `lab down` stops it")
     if json_out:
         print(st.model_dump_json(indent=2))
     else:
@@ -69,8 +76,12 @@ def down(name: Annotated[str | None, typer.Argument(help="lab name or topology f
     if not name and not all_labs:
         raise LabError("name a lab (or a topology file), or pass --all", hint="lab down NAME")
     names = pipeline.running_labs(runtime) if all_labs else [lab_name_of(name or "")]
+    from lab.ops import supervisor
+    from lab.state import LabDir
+
     for lab in names:
-        removed = pipeline.down_locked(lab, home(), runtime)
+        stopped = supervisor.stop(LabDir.of(home(), lab).root, lab)
+        removed = pipeline.down_locked(lab, home(), runtime) + (["supervisor process"] if stopped else [])
         err.print(f"lab {lab}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
 
 
@@ -223,3 +234,17 @@ def validate(file: Path) -> None:
     check_user_files(lab.dir.root, lab.topo, file.resolve().parent)  # P2S user roots and client pairs
     print(f"{file}: valid ({len(lab.plan.nodes)} nodes, {len(lab.topo.connections)} connections, "
           f"{len(found)} warning(s))")
+
+
+@app.command(hidden=True)
+def supervise(name: str) -> None:
+    """The per-lab supervisor `lab up` starts (lab/ops/supervisor.py): heals restarted nodes until `lab down`."""
+    import datetime
+
+    from lab.ops import supervisor
+    from lab.runtime.preflight import detect_dataplane
+
+    def log(line: str) -> None:
+        print(f"{datetime.datetime.now().isoformat(timespec='seconds')} {line}", flush=True)
+
+    supervisor.run(name, home(), make_runtime(), connect, detect_dataplane(), log)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Interface
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha.standby import standby_configs, takeover_children
 from lab.plan import gateway_inside_ip, standby_name
+from lab.plan_types import NodePlan
+from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
 from lab.topology.model import Gateway
 
@@ -102,7 +104,7 @@ def active_of(lab: Lab, pair: StandbyPair) -> str:
 
 
 def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool = True) -> None:
-    """Load standby configs and (re)start every HA agent; after `up`, and after `restore`."""
+    """Load standby configs and (re)start every HA agent; after `up`."""
     swan = core.swanctl_configs(lab)
     warm = standby_configs(lab.topo, swan)
     for pair in standby_pairs(lab):
@@ -114,16 +116,65 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
         for i, node in enumerate(pair.nodes):
             if reset_roles:
                 set_role(lab, node, "active" if i == 0 else "standby")
-            spec = {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
-                    "peer": pair.peer, "interval": pair.watch.interval_s, "misses": pair.watch.misses,
-                    "planned_misses": pair.watch.planned_misses,
-                    "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
-                    "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or warm[node])]}
-            run_agent(lab, runtime, node, "standby", spec)
+            run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, swan))
     for host, hops in ecmp_hosts(lab):
-        spec = {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": HOP_MISSES,
-                "events": f"/lab/{EVENTS_FILE}"}
-        run_agent(lab, runtime, host, "vnet", spec)
+        run_agent(lab, runtime, host, "vnet", _host_spec(host, hops))
+
+
+def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig]) -> dict[str, object]:
+    return {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
+            "peer": pair.peer, "interval": pair.watch.interval_s, "misses": pair.watch.misses,
+            "planned_misses": pair.watch.planned_misses,
+            "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
+            "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or SwanctlConfig())]}
+
+
+def _host_spec(host: str, hops: list[str]) -> dict[str, object]:
+    return {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": HOP_MISSES,
+            "events": f"/lab/{EVENTS_FILE}"}
+
+
+def pair_with(lab: Lab, node: str) -> StandbyPair | None:
+    """The active-standby pair `node` is an instance of (None: not an A/S instance)."""
+    return next((p for p in standby_pairs(lab) if node in p.nodes), None)
+
+
+def as_role(pair: StandbyPair, node: NodePlan, active: bool) -> NodePlan:
+    """`node`'s plan in a role: an active instance holds the moving addresses (public IP, floating inside
+    address), a standby none of them, whichever instance it is."""
+    take = [(iface, IPv4Interface(cidr)) for iface, cidr in pair.take]
+    ifaces = []
+    for i in node.ifaces:
+        own = tuple(a for a in i.addresses if (i.name, a) not in take)
+        moving = tuple(a for iface, a in take if iface == i.name) if active else ()
+        ifaces.append(replace(i, addresses=own + moving))
+    return replace(node, ifaces=tuple(ifaces))
+
+
+def start_agent(lab: Lab, runtime: Runtime, node: str) -> bool:
+    """(Re)start one node's agent as its role file says (roles untouched); False: the node has none."""
+    pair = pair_with(lab, node)
+    if pair is not None:
+        run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, core.swanctl_configs(lab)))
+        return True
+    hops = dict(ecmp_hosts(lab)).get(node)
+    if hops is not None:
+        run_agent(lab, runtime, node, "vnet", _host_spec(node, hops))
+        return True
+    return False
+
+
+def take_over_now(lab: Lab, runtime: Runtime, node: str) -> None:
+    """The agent's own takeover (addresses, gratuitous ARP, initiate) run once on `node`."""
+    res = runtime.exec(lab.topo.name, node, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+    if not res.ok:
+        raise RuntimeBackendError(f"node {node!r}: takeover failed: {res.output.strip()[-300:]}",
+                                  hint=f"lab logs {node}")
+
+
+def agent_alive(lab: Lab, runtime: Runtime, node: str) -> bool:
+    res = runtime.exec(lab.topo.name, node, ["sh", "-c", f"kill -0 $(cat /lab/{PID_FILE})"], timeout=5)
+    return res.ok
 
 
 def run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab import core, pipeline
-from lab.control.wait import wait_established
 from lab.errors import ControlError, LabError, RuntimeBackendError
+from lab.lock import lab_lock
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
 from lab.routing import run as routing_run
@@ -139,7 +139,13 @@ Connect = core.Connect
 
 
 def inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dataplane: str) -> None:
-    """Apply one fault and record it (charon-restart is over once charon is back: nothing to record)."""
+    """Apply one fault and record it (charon-restart is over once charon is back: nothing to record). Under
+    the lab's lock: the supervisor sees the node only once the fault is recorded, and leaves it broken."""
+    with lab_lock(lab.topo.name, wait_s=60):
+        _inject(lab, fault, runtime, connect, dataplane)
+
+
+def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dataplane: str) -> None:
     active = merge(read_faults(lab.dir.root), fault)
     node = lab.plan.node(fault.node)
     name = lab.topo.name
@@ -192,50 +198,34 @@ def load_loss(lab: core.Lab, runtime: Runtime, node: str, active: list[Fault]) -
                                   hint=f"see {path}")
 
 
-def restore(lab: core.Lab, target: str | None, runtime: Runtime, connect: Connect, dataplane: str,
-            timeout: float) -> list[Fault]:
-    """Undo the faults on `target` (a node, node:iface, or None for all), then wait for every tunnel
-    when no fault is left. Each undo is recorded at once, so a failure leaves an accurate file."""
+def restore(lab: core.Lab, target: str | None, runtime: Runtime) -> list[Fault]:
+    """Undo the faults on `target` (a node, node:iface, or None for all). Each undo is recorded at once, so a
+    failure leaves an accurate file. A killed or stopped node's container is only started here: its links,
+    daemons and role come back through lab.ops.heal, like any restarted node's (`lab restore` runs both)."""
     active = read_faults(lab.dir.root)
     chosen = [f for f in active if target is None or target in (f.node, f.target)]
     if target is not None and not chosen:
         raise LabError(f"lab restore {target}: no active fault there",
                        hint=f"active: {', '.join(f.describe() for f in active) or 'none'}")
-    swan = core.swanctl_configs(lab)
-    restarted: set[str] = set()
     for fault in sorted(chosen, key=lambda f: f.kind not in NODE_FAULTS):  # nodes first, then links
         active = [f for f in active if f != fault]
-        if _undo(lab, fault, active, runtime, connect, swan, dataplane):
-            restarted.add(fault.node)
+        _undo(lab, fault, active, runtime)
         write_faults(lab.dir.root, active)
-    if restarted:
-        kick_peers(lab, restarted, connect, swan)
-    if not active:
-        wait_tunnels(lab, connect, swan, timeout)
     return chosen
 
 
-def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime, connect: Connect,
-          swan: dict[str, SwanctlConfig], dataplane: str) -> bool:
-    """Undo one fault; True when the node's container was restarted (a fresh charon, new namespace)."""
-    node = lab.plan.node(fault.node)
-    name = lab.topo.name
+def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime) -> None:
+    node, name = fault.node, lab.topo.name
     if fault.kind in ("kill", "stop"):
-        runtime.node_action(name, node.name, "start")
-        runtime.rewire_node(lab.plan, node.name)
-        if node.runs_charon:
-            pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
-        routing_run.restart(lab.topo, lab.dir, runtime, node.name)  # its FRR, if it runs BGP
-        return True
-    if fault.kind == "bgpd-kill":
-        routing_run.restart(lab.topo, lab.dir, runtime, node.name)
+        runtime.node_action(name, node, "start")  # links, charon, FRR: lab.ops.heal, as for any restart
+    elif fault.kind == "bgpd-kill":
+        routing_run.restart(lab.topo, lab.dir, runtime, node)
     elif fault.kind == "pause":
-        runtime.node_action(name, node.name, "unpause")
+        runtime.node_action(name, node, "unpause")
     elif fault.kind == "link-down":
-        runtime.set_link(lab.plan, node.name, fault.iface or "", True)
+        runtime.set_link(lab.plan, node, fault.iface or "", True)
     elif fault.kind == "loss":
-        load_loss(lab, runtime, node.name, active)
-    return False
+        load_loss(lab, runtime, node, active)
 
 
 def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect,
@@ -267,15 +257,3 @@ def _reinitiate(lab: core.Lab, node: str, conn: str, children: list[str], connec
                 ctl.initiate(child, conn, INITIATE_TIMEOUT_S)
     finally:
         ctl.close()
-
-
-def wait_tunnels(lab: core.Lab, connect: Connect, swan: dict[str, SwanctlConfig],
-                 timeout: float) -> None:
-    """Every tunnel of the lab ESTABLISHED/INSTALLED again (the state `lab up` left), or ControlError."""
-    controls = {n: connect(lab.dir.vici_socket(n)) for n in swan}
-    try:
-        wait_established(controls, pipeline.expected_sas(swan), timeout, lab.dir.log_tail)
-    finally:
-        for ctl in controls.values():
-            ctl.close()
-

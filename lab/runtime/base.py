@@ -124,6 +124,14 @@ class Runtime(Protocol):
         """Re-create one node's veths, addresses and routes (a restarted container has a new namespace)."""
         ...
 
+    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
+        """The node's interfaces and IPv4 addresses as they are now (empty: not running)."""
+        ...
+
+    def events(self, lab: str, since: float, until: float) -> list[tuple[str, str]]:
+        """(node, action) of the lab's container events in [since, until); blocks until `until`."""
+        ...
+
     def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
         """Cap `iface`'s egress and ingress at rate_mbps each (a SKU's aggregate); None removes the cap."""
         ...

@@ -193,6 +193,20 @@ class DockerRuntime:
         running = {n.node: n.pid for n in self.list_nodes(plan.lab) if n.status == "running" and n.pid}
         links.forget_neighbours(plan, plan.node(node), running)
 
+    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
+        try:
+            pid = self._pid(lab, node)
+        except RuntimeBackendError:
+            return {}
+        return links.live_links(pid)
+
+    def events(self, lab: str, since: float, until: float) -> list[tuple[str, str]]:
+        filters = {"type": "container", "label": f"{LABEL_LAB}={lab}"}
+        with _docker_errors(f"lab {lab!r}: docker events", lab):
+            stream = self._client.events(since=since, until=until, filters=filters, decode=True)
+            return [(e.get("Actor", {}).get("Attributes", {}).get(LABEL_NODE, ""), str(e.get("Action", "")))
+                    for e in stream]
+
     def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
         """HTB on `iface` and on an IFB for its ingress, in the node's namespace (see lab.runtime.shaping)."""
         params = shaping.htb_params(rate_mbps) if rate_mbps is not None else None

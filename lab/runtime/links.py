@@ -167,6 +167,22 @@ def rewire_node(plan: Plan, node: NodePlan, pid: int) -> None:
                 _wait_operstate_up(ipr, names[(node.name, iface.name)])
 
 
+def live_links(pid: int) -> dict[str, list[str]]:
+    """What a container's namespace holds now: interface -> its IPv4 addresses (cidr). A container restarted
+    by Docker has a fresh namespace: only `lo` (the lab's veths died with the old one)."""
+    out: dict[str, list[str]] = {}
+    try:
+        with IPRoute(netns=f"/proc/{pid}/ns/net", flags=0) as ipr:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            out = {name: [] for name in names.values()}
+            for addr in ipr.get_addr(family=socket.AF_INET):
+                out.setdefault(names.get(addr["index"], "?"), []).append(
+                    f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}")
+    except (OSError, NetlinkError):  # the container went away meanwhile
+        return {}
+    return out
+
+
 def _wait_operstate_up(ipr: IPRoute, name: str, timeout: float = OPERSTATE_WAIT_S) -> None:
     """The kernel applies carrier changes later (linkwatch, up to ~1 s): frames sent before then are
     lost, so `restore` returns only once the link really carries traffic."""

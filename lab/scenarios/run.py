@@ -11,7 +11,7 @@ from lab.device.reload import reload_node
 from lab.device.testing import diagnose_running, down_nodes
 from lab.errors import LabError
 from lab.ha import agents as ha
-from lab.ops import faults
+from lab.ops import faults, heal
 from lab.render.strongswan_conf import Dataplane
 from lab.routing import run as routing_run
 from lab.routing.collect import bgp_diagnoses, peer_statuses
@@ -145,12 +145,10 @@ def apply_fix(home: Path, runtime: Runtime, connect: core.Connect, dataplane: Da
 
 def restore_all(lab: core.Lab, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
                 timeout: float = 60.0) -> str:
-    """What `lab restore` does: a standby that took over hands back, every fault is undone (waiting for the
-    tunnels), every HA agent restarts with fresh roles."""
-    ha.before_restore(lab, runtime, connect)
-    undone = faults.restore(lab, None, runtime, connect, dataplane, timeout)
-    ha.start_agents(lab, runtime, connect)
-    return f"restored {', '.join(f.describe() for f in undone) or 'nothing'}; HA agents restarted"
+    """What `lab restore` does: every fault is undone, every node not as `lab up` left it is healed, HA agents
+    that died restart (roles untouched), then every tunnel is waited for (lab/ops/heal.py)."""
+    undone, done = heal.restore(lab, None, runtime, connect, dataplane, None, lambda _: None, timeout)
+    return f"restored {', '.join(f.describe() for f in undone) or 'nothing'}; " + ("; ".join(done) or "nothing to heal")
 
 
 def stop(home: Path, runtime: Runtime) -> str | None:

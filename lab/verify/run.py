@@ -41,6 +41,7 @@ Connect = Callable[[Path], VpnControl]
 KeySource = Callable[[LabDir, list[str]], list[SaKeys]]
 Progress = Callable[[str], None]
 ECHO_READY_S = 10.0
+HEAL_WAIT_S = 20.0  # the supervisor heals a restarted node within ~5 s (15 s promised)
 ECHO_LIFETIME_S = 120.0
 EXEC_SLACK_S = 20.0
 WORKERS = 8
@@ -76,8 +77,9 @@ def verify(lab: Lab, runtime: Runtime, connect: Connect, options: VerifyOptions 
     checks: list[CheckResult] = []
     try:
         _require_running(lab, runtime)
+        skip = wait_healed(lab, runtime, progress)
         if _has_s2s(lab):
-            checks, pcap = _verify_s2s(lab, runtime, connect, opt, marker, read_keys, progress)
+            checks, pcap = _verify_s2s(lab, runtime, connect, opt, marker, read_keys, progress, skip)
         if has_p2s(lab):  # point-to-site (lab/verify/p2s.py)
             checks += verify_p2s(lab, runtime, progress)
         routed = check_routes(lab, runtime)  # BGP labs: learned routes reachable, carrying tunnels (routes.py)
@@ -98,15 +100,32 @@ def _has_s2s(lab: Lab) -> bool:
     return bool(lab.topo.connections) or not has_p2s(lab)
 
 
+def wait_healed(lab: Lab, runtime: Runtime, progress: Progress, wait_s: float = HEAL_WAIT_S) -> frozenset[str]:
+    """Nodes restarted behind the lab's back: wait while the lab's supervisor heals them; what is still
+    broken after that is checked as it is (its probes fail, its charon is not asked)."""
+    from lab.ops import heal, supervisor
+
+    deadline = time.monotonic() + wait_s
+    while broken := heal.find_broken(lab, runtime):
+        names = ", ".join(b.node for b in broken)
+        if supervisor.running_pid(lab.dir.root, lab.topo.name) is None or time.monotonic() >= deadline:
+            progress(f"node {names} restarted, not healed: `lab restore` heals it; checking the lab as it is")
+            return frozenset(b.node for b in broken)
+        progress(f"node {names} restarted, healing: waiting for the lab's supervisor")
+        time.sleep(1.0)
+    return frozenset()
+
+
 def _verify_s2s(lab: Lab, runtime: Runtime, connect: Connect, opt: VerifyOptions, marker: str,
-                read_keys: KeySource, progress: Progress) -> tuple[list[CheckResult], Path]:
+                read_keys: KeySource, progress: Progress, skip: frozenset[str] = frozenset(),
+                ) -> tuple[list[CheckResult], Path]:
     """Probe under capture, decrypt with the nodes' keys, run the site-to-site checks; also the capture's path."""
     targets = build_targets(lab.topo, lab.plan)
     with _pcap_dir(opt.pcap_dir) as pdir:
         pcap = pdir / f"{lab.topo.name}-{INTERNET}.pcap"
-        ev = _collect(lab, runtime, connect, targets, marker, pcap, opt.probes, progress)
+        ev = _collect(lab, runtime, connect, targets, marker, pcap, opt.probes, progress, skip)
         progress(f"decrypting {len(ev.esp_frames)} ESP frames")
-        keys = read_keys(lab.dir, _charon_nodes(lab))
+        keys = read_keys(lab.dir, _charon_nodes(lab, skip))
         ev = replace(ev, keys=keys, decrypted=decrypt_all(ev.frames, keys))
     if opt.wireshark_keys:
         _write_secret(opt.wireshark_keys, wireshark_esp_sa(verified_keys(ev.decrypted, ev.keys)))
@@ -129,26 +148,26 @@ def run_checks(ev: Evidence, max_loss_pct: float) -> list[CheckResult]:
 
 
 def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, marker: str, pcap: Path,
-             opt: ProbeOptions, progress: Progress) -> Evidence:
+             opt: ProbeOptions, progress: Progress, skip: frozenset[str] = frozenset()) -> Evidence:
     """Echo responders up; SA snapshot; capture; reachability probes; snapshot; selector probes;
     stop the capture; snapshot. The last snapshot follows the capture, so it counts every frame seen."""
     port = random.randint(20000, 29999)
     for node in targets.echo_nodes:
         shutil.copyfile(AGENT_SOURCE, lab.dir.node(node) / AGENT_SOURCE.name)
     with _echo_responders(lab, runtime, targets.echo_nodes, port):
-        before = _snapshot(lab, connect)
+        before = _snapshot(lab, connect, skip)
         progress(f"capturing on {INTERNET!r} in namespace lab-{lab.topo.name}")
         handle = runtime.capture(lab.topo.name, INTERNET, pcap)
         try:
             _wait_echo_ready(lab, targets.echo_nodes, port)
             progress("probing: reachability (ICMP, UDP)")
             reach = _run_phase(lab, runtime, marker, reach_specs(targets, port, opt))
-            mid = _snapshot(lab, connect)
+            mid = _snapshot(lab, connect, skip)
             progress(f"probing: selectors ({targets.outside}, spoofed {targets.spoofed})")
             selector = _run_phase(lab, runtime, marker, selector_specs(targets, opt))
         finally:
             stats = handle.stop()
-        after = _snapshot(lab, connect)
+        after = _snapshot(lab, connect, skip)
     return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats)
 
 
@@ -195,11 +214,11 @@ def _wait_echo_ready(lab: Lab, nodes: list[str], port: int) -> None:
         time.sleep(0.05)
 
 
-def _charon_nodes(lab: Lab) -> list[str]:
-    return [n.name for n in lab.plan.nodes if n.runs_charon]
+def _charon_nodes(lab: Lab, skip: frozenset[str] = frozenset()) -> list[str]:
+    return [n.name for n in lab.plan.nodes if n.runs_charon and n.name not in skip]
 
 
-def _snapshot(lab: Lab, connect: Connect) -> Snapshot:
+def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) -> Snapshot:
     def one(node: str) -> tuple[str, list[IkeSaStatus]]:
         ctl = connect(lab.dir.vici_socket(node))
         try:
@@ -208,7 +227,7 @@ def _snapshot(lab: Lab, connect: Connect) -> Snapshot:
             ctl.close()
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(pool.map(one, _charon_nodes(lab)))
+        return dict(pool.map(one, _charon_nodes(lab, skip)))
 
 
 def _require_running(lab: Lab, runtime: Runtime) -> None:

@@ -19,6 +19,9 @@ class FakeRuntime:
     def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
         return self.infos
 
+    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
+        return {f"eth{i}": [] for i in range(4)}
+
 
 class FakeControl:
     def __init__(self, sas: list[IkeSaStatus]) -> None:

@@ -9,9 +9,9 @@ import pytest
 from lab import core
 from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.errors import LabError
-from lab.ops import faults
+from lab.ops import faults, heal
 from lab.ops.faults import Fault
-from lab.runtime.base import ExecResult
+from lab.runtime.base import ExecResult, NodeInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -71,19 +71,35 @@ def test_merge_replaces_loss_and_refuses_second_node_fault() -> None:
 
 
 class FakeRuntime:
-    """Records node actions, link changes, rewires and exec argv (every exec succeeds)."""
+    """Records node actions, link changes, rewires and exec argv (every exec succeeds). A started container
+    comes back link-less (a fresh namespace) until it is rewired."""
 
-    def __init__(self) -> None:
+    def __init__(self, plan: object = None) -> None:
         self.calls: list[tuple[object, ...]] = []
+        self.plan = plan
+        self.linkless: set[str] = set()
 
     def node_action(self, lab: str, node: str, action: str) -> None:
         self.calls.append(("action", node, action))
+        if action == "start":
+            self.linkless.add(node)
+
+    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
+        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, "running", 1) for n in self.plan.nodes]
+
+    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
+        ifaces = [] if node in self.linkless else self.plan.node(node).ifaces
+        return {"lo": [], **{i.name: [] for i in ifaces}}
+
+    def shape(self, lab: str, node: str, iface: str, rate: object) -> None:
+        self.calls.append(("shape", node, iface))
 
     def set_link(self, plan: object, node: str, iface: str, up: bool) -> None:
         self.calls.append(("link", node, iface, up))
 
     def rewire_node(self, plan: object, node: str) -> None:
         self.calls.append(("rewire", node))
+        self.linkless.discard(node)
 
     def exec(self, lab: str, node: str, argv: list[str], **kw: object) -> ExecResult:
         self.calls.append(("exec", node, argv[0], *argv[1:3]))
@@ -113,7 +129,7 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     for node in lab.plan.nodes:
         lab.dir.node(node.name).mkdir(parents=True)
     swan = core.swanctl_configs(lab)
-    rt = FakeRuntime()
+    rt = FakeRuntime(lab.plan)
 
     def connect(sock: Path) -> FakeControl:
         return FakeControl(sock.parent.parent.name, swan)
@@ -124,9 +140,11 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     assert [f.kind for f in faults.read_faults(lab.dir.root)] == ["kill", "loss"]
     assert (lab.dir.node("pc1") / "faults.nft").exists()
     rt.calls.clear()
-    undone = faults.restore(lab, None, rt, connect, "libipsec", 5.0)  # type: ignore[arg-type]
+    undone, done = heal.restore(lab, None, rt, connect, "libipsec", "img", lambda _: None, 5.0)  # type: ignore[arg-type]
     assert [f.kind for f in undone] == ["kill", "loss"]
-    assert rt.calls[:2] == [("action", "onprem", "start"), ("rewire", "onprem")]
+    assert done == ["onprem: restarted -> re-wired, daemons started"]
+    assert rt.calls[0] == ("action", "onprem", "start")
+    assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "/usr/lib/ipsec/charon"))
     assert ("exec", "onprem", "/usr/lib/ipsec/charon") in rt.calls
     assert ("exec", "pc1", "nft", "delete", "table") in rt.calls
     assert faults.read_faults(lab.dir.root) == []
@@ -137,6 +155,7 @@ def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
     lab.dir.root.mkdir(parents=True)
     faults.write_faults(lab.dir.root, [Fault(kind="pause", node="vm1")])
     with pytest.raises(LabError, match="lab restore onprem: no active fault there"):
+<<<<<<< HEAD
         faults.restore(lab, "onprem", FakeRuntime(), lambda s: None, "libipsec", 1.0)  # type: ignore[arg-type]
 
 
@@ -147,3 +166,6 @@ def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab) -> None:
     node_dir.mkdir(parents=True)
     (node_dir / "frr.conf").write_text("router bgp 65515\n")
     assert faults.parse_fault(lab, "bgpd-kill", "azgw-0", None).kind == "bgpd-kill"
+=======
+        faults.restore(lab, "onprem", FakeRuntime())  # type: ignore[arg-type]
+>>>>>>> 79a1950 (Heal: nodes restarted, stopped, paused or removed behind the lab's back come back (links in their HA role, shaping, nftables, charon with its role's config, recorded link faults, HA agent); lab restore heals and never moves a role back; a per-lab supervisor (Docker events) started by lab up, stopped by lab down; inspect shows live addresses and 'restarted, healing'; verify waits for healing)

@@ -98,6 +98,9 @@ class FakeRuntime:
         state = "running" if self.running else "exited"
         return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, state, 1) for n in self.lab.plan.nodes]
 
+    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
+        return {i.name: [] for i in self.lab.plan.node(node).ifaces}
+
     def exec(self, lab: str, node: str, argv: list[str], *, detach: bool = False, env=None,  # noqa: ANN001
              timeout: float | None = None) -> ExecResult:
         self.calls.append((node, argv[2]))
