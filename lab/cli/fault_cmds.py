@@ -135,7 +135,10 @@ def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
     from lab.ha.reset import reset as reset_gateway
     from lab.runtime.preflight import detect_dataplane
 
+    from lab.lock import lab_lock
+
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
-    done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(), timeout)
+    with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor must not heal the instance being rebooted
+        done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(), timeout)
     err.print(f"lab {loaded.topo.name}: {done}")

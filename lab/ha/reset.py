@@ -16,7 +16,7 @@ from lab.core import Connect, Lab
 from lab.errors import LabError, TopologyError
 from lab.ha import agents as ha
 from lab.ha.standby import standby_configs
-from lab.ops import faults
+from lab.ops import faults, heal
 from lab.plan_types import Iface, Plan
 from lab.runtime.base import Runtime
 
@@ -31,8 +31,8 @@ def reset(lab: Lab, gateway: str, instance: int | None, runtime: Runtime, connec
         node = _instance(lab, gateway, PRIMARY if instance is None else instance)
         _no_fault(lab, node)
         _reboot(lab, node, runtime, connect, dataplane)
-        faults.kick_peers(lab, {node}, connect, core.swanctl_configs(lab))
-        faults.wait_tunnels(lab, connect, core.swanctl_configs(lab), timeout)
+        faults.kick_peers(lab, {node}, connect, core.swanctl_configs(lab), runtime)
+        heal.wait_tunnels(lab, runtime, connect, timeout)
         return f"reset {node} (active-active: its tunnels re-established, public IP kept)"
     if instance is not None:
         raise TopologyError(f"lab reset {gateway} --instance {instance}: an active-standby gateway resets its "

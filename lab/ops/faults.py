@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab import core, pipeline
 from lab.errors import ControlError, LabError, RuntimeBackendError
+from lab.ha import agents as ha
+from lab.ha.standby import standby_config, takeover_children
 from lab.lock import lab_lock
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
@@ -162,8 +164,10 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
     elif fault.kind == "charon-restart":
         stop_charon(runtime, name, node.name)
         swan = core.swanctl_configs(lab)
-        pipeline.start_node_charon(lab, node, runtime, connect, swan, dataplane)
-        kick_peers(lab, {node.name}, connect, swan)
+        cfg = config_for(lab, node.name, swan)
+        pipeline.start_node_charon(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+        initiate_as_active(lab, node.name, connect, swan)
+        kick_peers(lab, {node.name}, connect, swan, runtime)
         return
     elif fault.kind == "link-down":
         runtime.set_link(lab.plan, node.name, fault.iface or "", False)
@@ -228,20 +232,59 @@ def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime) ->
         load_loss(lab, runtime, node, active)
 
 
-def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect,
-               swan: dict[str, SwanctlConfig]) -> None:
-    """A peer that initiates still holds IKE_SAs the restarted charon forgot, until DPD (tens of
-    seconds): delete them and initiate again, so restore takes seconds, not a DPD timeout."""
-    gone = {str(a.ip) for n in restarted for i in lab.plan.node(n).ifaces for a in i.addresses}
+def config_for(lab: core.Lab, node: str, swan: dict[str, SwanctlConfig],
+               active: bool | None = None) -> SwanctlConfig | None:
+    """The swanctl tree `node` runs in its role: an active-standby instance gets <gw>-0's connections,
+    started only as <gw>-0 while active (a warm, quiet copy otherwise: a standby must never initiate)."""
+    pair = ha.pair_with(lab, node)
+    if pair is None:
+        return swan.get(node)
+    first = swan.get(pair.nodes[0], SwanctlConfig())
+    is_active = ha.role(lab, node) == "active" if active is None else active
+    return first if is_active and node == pair.nodes[0] else standby_config(first)
+
+
+def initiate_as_active(lab: core.Lab, node: str, connect: Connect, swan: dict[str, SwanctlConfig]) -> None:
+    """An active <gw>-1 runs the quiet copy: it initiates what <gw>-0 would have started by itself."""
+    pair = ha.pair_with(lab, node)
+    if pair is None or node == pair.nodes[0] or ha.role(lab, node) != "active":
+        return
+    wanted: dict[str, list[str]] = {}
+    for child, conn in takeover_children(swan.get(pair.nodes[0], SwanctlConfig())):
+        wanted.setdefault(conn, []).append(child)
+    for conn, children in wanted.items():
+        _reinitiate(lab, node, conn, children, connect)
+
+
+def node_addresses(lab: core.Lab, node: str, active: bool | None = None) -> set[str]:
+    """The addresses `node` holds in its role (an active-standby instance's moving ones only while active)."""
+    plan, pair = lab.plan.node(node), ha.pair_with(lab, node)
+    if pair is not None:
+        plan = ha.as_role(pair, plan, ha.role(lab, node) == "active" if active is None else active)
+    return {str(a.ip) for i in plan.ifaces for a in i.addresses}
+
+
+def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect, swan: dict[str, SwanctlConfig],
+               runtime: Runtime, roles: dict[str, bool] | None = None) -> None:
+    """A peer that initiates still holds IKE_SAs the restarted charon forgot, until DPD (tens of seconds):
+    the current active of each such peer deletes them and initiates again, so a restart costs seconds.
+    Only towards addresses the restarted nodes hold now: an SA with the instance that carries traffic is
+    never touched, and a standby never initiates."""
+    gone = {a for n in restarted for a in node_addresses(lab, n, (roles or {}).get(n))}
+    running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
     for node in lab.plan.nodes:
-        if node.name in restarted or node.name not in swan:
+        if node.name in restarted or node.name not in running or not node.runs_charon:
             continue
-        for conn, tree in swan[node.name].connections.items():
-            children = tree.get("children")
-            remote = tree.get("remote_addrs")
-            if not isinstance(children, dict) or not isinstance(remote, list) or not gone & set(remote):
+        cfg, pair = swan.get(node.name), ha.pair_with(lab, node.name)
+        if pair is not None:
+            if ha.role(lab, node.name) != "active":
                 continue
-            starts = [c for c, t in children.items() if isinstance(t, dict) and t.get("start_action") == "start"]
+            cfg = swan.get(pair.nodes[0])
+        for conn, tree in (cfg.connections.items() if cfg else ()):
+            remote, kids = tree.get("remote_addrs"), tree.get("children")
+            if not isinstance(remote, list) or not isinstance(kids, dict) or not gone & set(remote):
+                continue
+            starts = [c for c, t in kids.items() if isinstance(t, dict) and t.get("start_action") == "start"]
             if starts:
                 _reinitiate(lab, node.name, conn, starts, connect)
 

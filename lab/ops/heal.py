@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -21,9 +20,8 @@ from lab import core, pipeline
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
 from lab.device.byo import byo_from_state, load_byo
-from lab.errors import ControlError, LabError
+from lab.errors import LabError
 from lab.ha import agents as ha
-from lab.ha.standby import standby_config
 from lab.ops import faults
 from lab.ops.faults import NODE_FAULTS, Fault, load_loss, read_faults
 from lab.plan_types import NodePlan, Plan
@@ -104,7 +102,7 @@ def heal(lab: Lab, broken: list[Broken], runtime: Runtime, connect: Connect, dat
         progress(f"healing {b.node} ({b.why})")
         done.append(heal_node(lab, b, roles.get(b.node), runtime, connect, dataplane, image, swan))
     healed = {b.node for b in broken if b.why != "paused"}
-    reinitiate_towards(lab, healed, roles, runtime, connect, swan)
+    faults.kick_peers(lab, healed, connect, swan, runtime, roles)
     if wait and not read_faults(lab.dir.root):
         progress("waiting for tunnels")
         wait_tunnels(lab, runtime, connect, timeout)
@@ -197,10 +195,7 @@ def _start_daemons(lab: Lab, node: NodePlan, pair: ha.StandbyPair | None, active
         if byo[node.name].format == "swanctl":
             load_byo(runtime, lab.topo.name, byo[node.name])
         return
-    cfg = swan.get(node.name)
-    if pair is not None:
-        first = swan.get(pair.nodes[0], SwanctlConfig())
-        cfg = first if active and node.name == pair.nodes[0] else standby_config(first)
+    cfg = faults.config_for(lab, node.name, swan, active)
     pipeline.start_node_charon(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
 
 
@@ -211,50 +206,6 @@ def _reapply_link_faults(lab: Lab, node: str, runtime: Runtime) -> None:
             runtime.set_link(lab.plan, node, f.iface or "", False)
     if any(f.node == node and f.kind == "loss" for f in active):
         load_loss(lab, runtime, node, active)
-
-
-def _addresses(lab: Lab, node: str, roles: dict[str, bool]) -> set[str]:
-    plan = lab.plan.node(node)
-    pair = ha.pair_with(lab, node)
-    if pair is not None:
-        plan = ha.as_role(pair, plan, roles.get(node, ha.role(lab, node) == "active"))
-    return {str(a.ip) for i in plan.ifaces for a in i.addresses}
-
-
-def reinitiate_towards(lab: Lab, healed: set[str], roles: dict[str, bool], runtime: Runtime, connect: Connect,
-                       swan: dict[str, SwanctlConfig]) -> None:
-    """Peers that initiate towards a healed node still hold IKE_SAs its fresh charon forgot (until DPD): the
-    current active of each such peer terminates and initiates them again. Only towards addresses the healed
-    node now holds, so an SA with the instance that carries traffic is never touched."""
-    gone = {a for n in healed for a in _addresses(lab, n, roles)}
-    running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
-    for node in lab.plan.nodes:
-        if node.name in healed or node.name not in running or not node.runs_charon:
-            continue
-        cfg, pair = swan.get(node.name), ha.pair_with(lab, node.name)
-        if pair is not None:
-            if ha.role(lab, node.name) != "active":
-                continue
-            cfg = swan.get(pair.nodes[0])
-        for conn, tree in (cfg.connections.items() if cfg else ()):
-            remote, kids = tree.get("remote_addrs"), tree.get("children")
-            if not isinstance(remote, list) or not isinstance(kids, dict) or not gone & set(remote):
-                continue
-            starts = [c for c, t in kids.items() if isinstance(t, dict) and t.get("start_action") == "start"]
-            if starts:
-                _reinitiate(lab, node.name, conn, starts, connect)
-
-
-def _reinitiate(lab: Lab, node: str, conn: str, children: list[str], connect: Connect) -> None:
-    ctl = connect(lab.dir.vici_socket(node))
-    try:
-        with suppress(ControlError):
-            ctl.terminate_ike(conn)
-        for child in children:
-            with suppress(ControlError):
-                ctl.initiate(child, conn, INITIATE_TIMEOUT_S)
-    finally:
-        ctl.close()
 
 
 def expected_now(lab: Lab, runtime: Runtime) -> dict[str, list[tuple[str, list[str]]]]:

@@ -43,7 +43,7 @@ def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: st
     lab = core.load_running(name, home)
     pid_path(lab.dir.root).write_text(f"{os.getpid()}\n")
     log(f"supervising lab {name} (pid {os.getpid()})")
-    since, due, last_sweep = time.time(), None, time.monotonic()
+    since, due, last_sweep, seen = time.time(), None, time.monotonic(), _pids(lab, runtime)
     while _still_mine(lab.dir.root):
         until = time.time() + WINDOW_S
         events = runtime.events(name, since, until)
@@ -52,9 +52,19 @@ def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: st
         if any(action.split(":")[0] in RELEVANT for _, action in events):
             due = due or now + DEBOUNCE_S
         if (due is not None and now >= due) or now - last_sweep >= SWEEP_S:
-            due, last_sweep = None, now
-            _sweep(lab, runtime, connect, dataplane, log)
+            due, last_sweep, pids = None, now, _pids(lab, runtime)
+            if pids != seen and _sweep(lab, runtime, connect, dataplane, log):  # a container changed: look
+                seen = _pids(lab, runtime)  # healthy again; a failed heal is tried again at the next sweep
     log(f"lab {name} is gone: supervisor exits")
+
+
+def _pids(lab: core.Lab, runtime: Runtime) -> dict[str, tuple[str, int]]:
+    """Each node's container state and init pid: a restart changes the pid, so unchanged pids need no look
+    inside the namespaces (a lab of 100 P2S clients stays cheap to watch)."""
+    try:
+        return {n.node: (n.status, n.pid) for n in runtime.list_nodes(lab.topo.name)}
+    except LabError:
+        return {}
 
 
 def _still_mine(root: Path) -> bool:
@@ -64,21 +74,24 @@ def _still_mine(root: Path) -> bool:
         return False
 
 
-def _sweep(lab: core.Lab, runtime: Runtime, connect: Connect, dataplane: str, log: Callable[[str], None]) -> None:
+def _sweep(lab: core.Lab, runtime: Runtime, connect: Connect, dataplane: str, log: Callable[[str], None]) -> bool:
+    """Heal what is broken; True when nothing is broken any more."""
     try:
         if not heal.find_broken(lab, runtime):
-            return
+            return True
         with lab_lock(lab.topo.name, wait_s=120):
             if not _still_mine(lab.dir.root):
-                return
+                return True
             broken = heal.find_broken(lab, runtime)  # again, under the lock: a command may have fixed it
             t0 = time.monotonic()
             for line in heal.heal(lab, broken, runtime, connect, dataplane, None, log):
                 log(line)
             if broken:
                 log(f"healed {', '.join(b.node for b in broken)} in {time.monotonic() - t0:.1f} s")
+        return True
     except LabError as exc:
         log(f"heal failed: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+        return False
 
 
 # ---- the process, as `lab up` and `lab down` see it -------------------------------------------------

@@ -41,10 +41,16 @@ def failover(name: str, home: Path, *args: str) -> dict:
 
 
 def restore_and_check(name: str, home: Path, gateways: set[str], sites: frozenset[str] = frozenset({"onprem"})) -> None:
+    """`gateways` {"active"}: an active-standby gateway, whose tunnels are on whichever instance is active now
+    (`lab restore` never moves the role back: the instance that came back is the standby)."""
     res = run_lab("restore", "--lab", name, home=home, timeout=180)
     assert res.returncode == 0, res.stderr
     status = json.loads(run_lab("inspect", name, "--json", home=home, check=True).stdout)
     assert {n["name"]: n["state"] for n in status["nodes"]}["azgw-1"] == "running"
+    if gateways == {"active"}:
+        roles = {n: (home / name / "nodes" / n / "ha-role").read_text().strip() for n in ("azgw-0", "azgw-1")}
+        assert sorted(roles.values()) == ["active", "standby"], roles
+        gateways = {n for n, r in roles.items() if r == "active"}
     up = {t["node"] for t in status["tunnels"] if t["state"] == "ESTABLISHED"
           and all(c["state"] == "INSTALLED" for c in t["children"])}
     assert gateways | sites <= up, status["tunnels"]
@@ -79,13 +85,13 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
     planned = failover(name, lab_home, "--planned")
     assert planned["carriers_before"][0].startswith("azgw-0") and planned["carriers_after"][0].startswith("azgw-1")
     assert planned["udp"]["flow_outage_ms"] <= 5000, planned["udp"]
-    restore_and_check(name, lab_home, {"azgw-0"})
+    restore_and_check(name, lab_home, {"active"})  # azgw-1 stays active: restore moves no role back
     unplanned = failover(name, lab_home, "--unplanned")
-    assert unplanned["fault"] == "kill azgw-0"
+    assert unplanned["fault"] == "kill azgw-1"
     assert any(m["what"] == "agent: peer-dead" for m in unplanned["marks"])
-    assert unplanned["carriers_after"][0].startswith("azgw-1")
+    assert unplanned["carriers_after"][0].startswith("azgw-0")
     assert unplanned["udp"]["flow_outage_ms"] <= 5000, unplanned["udp"]
-    restore_and_check(name, lab_home, {"azgw-0"})
+    restore_and_check(name, lab_home, {"active"})
 
 
 def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_home: Path, image: str,

@@ -1,0 +1,102 @@
+"""Heal without Docker: which nodes are broken, which role an active-standby instance comes back in, the
+plan of an instance in a role, the config it runs, and that the supervisor's pid is only trusted when it is
+really the lab's supervisor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lab import core
+from lab.ha import agents as ha
+from lab.ops import faults, heal, supervisor
+from lab.ops.faults import Fault
+from lab.runtime.base import NodeInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> core.Lab:
+    loaded = core.load(ROOT / "topologies" / "active-standby.yml", tmp_path)
+    for n in loaded.plan.nodes:
+        loaded.dir.node(n.name).mkdir(parents=True)
+    ha.set_role(loaded, "azgw-0", "active")
+    ha.set_role(loaded, "azgw-1", "standby")
+    return loaded
+
+
+class Runtime:
+    def __init__(self, lab: core.Lab, states: dict[str, str], linkless: set[str], agents: bool = True) -> None:
+        self.lab, self.states, self.linkless, self.agents = lab, states, linkless, agents
+
+    def list_nodes(self, name: str | None = None) -> list[NodeInfo]:
+        return [NodeInfo(name or "", n, "", "", n, s, 1) for n, s in self.states.items()]
+
+    def live_links(self, name: str, node: str) -> dict[str, list[str]]:
+        return {"lo": []} if node in self.linkless else {i.name: [] for i in self.lab.plan.node(node).ifaces}
+
+    def exec(self, name: str, node: str, argv: list[str], **kw: object) -> object:
+        from lab.runtime.base import ExecResult
+
+        return ExecResult(0 if self.agents else 1, "")
+
+
+def _states(lab: core.Lab, **override: str) -> dict[str, str]:
+    return {n.name: override.get(n.name.replace("-", "_"), "running") for n in lab.plan.nodes}
+
+
+def test_find_broken_skips_recorded_faults(lab: core.Lab) -> None:
+    rt = Runtime(lab, {**_states(lab), "vm1": "exited", "pc1": "paused"}, {"azgw-0"})
+    del rt.states["onprem"]
+    assert heal.find_broken(lab, rt) == [heal.Broken("azgw-0", "restarted"), heal.Broken("vm1", "stopped"),
+                                         heal.Broken("onprem", "missing"), heal.Broken("pc1", "paused")]
+    faults.write_faults(lab.dir.root, [Fault(kind="kill", node="vm1")])
+    assert [b.node for b in heal.find_broken(lab, rt)] == ["azgw-0", "onprem", "pc1"]
+
+
+def test_restarted_active_comes_back_as_standby_when_the_other_took_over(lab: core.Lab) -> None:
+    ha.set_role(lab, "azgw-1", "active")  # its agent took over
+    rt = Runtime(lab, _states(lab), {"azgw-0"})
+    assert heal.decide_roles(lab, ["azgw-0"], rt) == {"azgw-0": False}
+
+
+def test_instance_comes_back_active_when_the_other_cannot_carry(lab: core.Lab,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(lab, _states(lab), {"azgw-0", "azgw-1"})
+    assert heal.decide_roles(lab, ["azgw-0", "azgw-1"], rt) == {"azgw-0": True, "azgw-1": False}
+    rt = Runtime(lab, _states(lab), {"azgw-0"}, agents=False)  # standby up, but its agent is dead
+    monkeypatch.setattr(heal, "TAKEOVER_WAIT_S", 0.2)
+    assert heal.decide_roles(lab, ["azgw-0"], rt) == {"azgw-0": True}
+
+
+def test_as_role_moves_only_the_moving_addresses(lab: core.Lab) -> None:
+    pair = ha.pair_with(lab, "azgw-0")
+    assert pair is not None
+    standby = ha.as_role(pair, lab.plan.node("azgw-0"), False)
+    assert [[str(a) for a in i.addresses] for i in standby.ifaces] == [[], ["10.1.0.5/16"]]
+    active = ha.as_role(pair, lab.plan.node("azgw-1"), True)
+    assert [[str(a) for a in i.addresses] for i in active.ifaces] == [["203.0.113.10/24"],
+                                                                        ["10.1.0.6/16", "10.1.0.4/16"]]
+    assert faults.node_addresses(lab, "azgw-0", active=False) == {"10.1.0.5"}
+
+
+def test_a_standby_never_runs_a_config_that_initiates(lab: core.Lab) -> None:
+    swan = core.swanctl_configs(lab)
+
+    def starts(cfg: object) -> set[str]:
+        return {c.get("start_action") for t in cfg.connections.values() for c in t["children"].values()}
+
+    assert starts(faults.config_for(lab, "azgw-0", swan, active=True)) == {"start"}
+    assert starts(faults.config_for(lab, "azgw-0", swan, active=False)) == {"none"}
+    assert starts(faults.config_for(lab, "azgw-1", swan, active=True)) == {"none"}  # initiates via takeover
+
+
+def test_supervisor_pid_is_trusted_only_for_its_own_process(tmp_path: Path) -> None:
+    supervisor.pid_path(tmp_path).write_text(f"{os.getpid()}\n")  # pytest itself: not a supervisor
+    assert supervisor.running_pid(tmp_path, "x") is None
+    supervisor.pid_path(tmp_path).write_text("not-a-pid\n")
+    assert supervisor.running_pid(tmp_path, "x") is None
+    assert supervisor.stop(tmp_path, "x") is False and not supervisor.pid_path(tmp_path).exists()
