@@ -26,6 +26,7 @@ from lab.ops import faults
 from lab.ops.faults import NODE_FAULTS, Fault, load_loss, read_faults
 from lab.plan_types import NodePlan, Plan
 from lab.render.swanctl import SwanctlConfig
+from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
 
 Why = Literal["restarted", "stopped", "paused", "missing"]
@@ -156,6 +157,7 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
             runtime.shape(name, n, iface, mbps)
     if node.runs_charon:
         _start_daemons(lab, node, pair, active, runtime, connect, dataplane, swan)
+    routing_run.restart(lab.topo, lab.dir, runtime, b.node)  # its FRR, if it runs BGP
     _reapply_link_faults(lab, b.node, runtime)
     role = ""
     if pair is not None:

@@ -155,8 +155,7 @@ def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
     lab.dir.root.mkdir(parents=True)
     faults.write_faults(lab.dir.root, [Fault(kind="pause", node="vm1")])
     with pytest.raises(LabError, match="lab restore onprem: no active fault there"):
-<<<<<<< HEAD
-        faults.restore(lab, "onprem", FakeRuntime(), lambda s: None, "libipsec", 1.0)  # type: ignore[arg-type]
+        faults.restore(lab, "onprem", FakeRuntime())  # type: ignore[arg-type]
 
 
 def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab) -> None:
@@ -166,6 +165,3 @@ def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab) -> None:
     node_dir.mkdir(parents=True)
     (node_dir / "frr.conf").write_text("router bgp 65515\n")
     assert faults.parse_fault(lab, "bgpd-kill", "azgw-0", None).kind == "bgpd-kill"
-=======
-        faults.restore(lab, "onprem", FakeRuntime())  # type: ignore[arg-type]
->>>>>>> 79a1950 (Heal: nodes restarted, stopped, paused or removed behind the lab's back come back (links in their HA role, shaping, nftables, charon with its role's config, recorded link faults, HA agent); lab restore heals and never moves a role back; a per-lab supervisor (Docker events) started by lab up, stopped by lab down; inspect shows live addresses and 'restarted, healing'; verify waits for healing)
