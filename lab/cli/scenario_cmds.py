@@ -34,7 +34,8 @@ def scenario_list() -> None:
 
 
 @scenario_app.command("start")
-def scenario_start(name: str) -> None:
+def scenario_start(name: str, lab: Annotated[str | None, typer.Option(
+        "--lab", help="run it under this lab name (default: the scenario's own)")] = None) -> None:
     """Bring a scenario's broken lab up and show the task."""
     from lab.runtime.preflight import require_preflight
     from lab.scenarios import run as scenario_run
@@ -42,7 +43,7 @@ def scenario_start(name: str) -> None:
 
     runtime = make_runtime()
     dataplane = require_preflight(runtime, err.print)
-    state = scenario_run.start(name, home(), runtime, connect, node_image(runtime), dataplane, progress)
+    state = scenario_run.start(name, home(), runtime, connect, node_image(runtime), dataplane, progress, lab_name=lab)
     out.print(task(name), highlight=False)
     err.print(f"lab {state.lab} is up; `lab scenario hint` helps, `lab scenario check` grades", highlight=False)
 
@@ -80,13 +81,18 @@ def scenario_reset() -> None:
     """Start the running scenario again from scratch (undoes the learner's edits)."""
     from lab.runtime.preflight import require_preflight
     from lab.scenarios import run as scenario_run
+    from lab.scenarios.catalog import read_state
 
     runtime = make_runtime()
+    try:
+        lab = read_state(home()).lab
+    except LabError:
+        lab = None
     name = scenario_run.stop(home(), runtime)
     if name is None:
         raise LabError("no scenario is running", hint="lab scenario start NAME")
     scenario_run.start(name, home(), runtime, connect, node_image(runtime), require_preflight(runtime, err.print),
-                       progress)
+                       progress, lab_name=lab)
     err.print(f"scenario {name} restarted", highlight=False)
 
 

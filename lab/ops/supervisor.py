@@ -46,7 +46,12 @@ def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: st
     since, due, last_sweep, seen = time.time(), None, time.monotonic(), _pids(lab, runtime)
     while _still_mine(lab.dir.root):
         until = time.time() + WINDOW_S
-        events = runtime.events(name, since, until)
+        try:
+            events = runtime.events(name, since, until)
+        except LabError as exc:  # dockerd busy or restarting: keep watching, sweep instead
+            log(f"docker events: {exc.message}")
+            events, due = [], due or time.monotonic()
+            time.sleep(max(0.0, until - time.time()))
         since = until
         now = time.monotonic()
         if any(action.split(":")[0] in RELEVANT for _, action in events):
@@ -91,6 +96,9 @@ def _sweep(lab: core.Lab, runtime: Runtime, connect: Connect, dataplane: str, lo
         return True
     except LabError as exc:
         log(f"heal failed: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""))
+        return False
+    except Exception as exc:  # noqa: BLE001 - a daemon that dies heals nothing: log, try again at the next sweep
+        log(f"heal failed: {type(exc).__name__}: {exc}")
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +28,8 @@ from lab.scenarios.catalog import (
 )
 from lab.verify.run import VerifyOptions, verify
 
+SCENARIO_COPIES = ".scenarios"
+
 
 class Grade(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,11 +40,15 @@ class Grade(BaseModel):
 
 
 def start(name: str, home: Path, runtime: Runtime, connect: core.Connect, image: str, dataplane: Dataplane,
-          progress: core.Progress, root: Path = SCENARIOS_DIR) -> ScenarioState:
+          progress: core.Progress, root: Path = SCENARIOS_DIR, lab_name: str | None = None) -> ScenarioState:
     """Bring the scenario's lab up without waiting for tunnels (it is broken on purpose), then break it: the
-    commands first (a misconfiguration already in place), then the fault."""
+    commands first (a misconfiguration already in place), then the fault. `lab_name`: run it under a lab name
+    of its own (two runs of one scenario on one machine must not share container names)."""
     sc = load_scenario(name, root)
     topo_path = scenario_dir(name, root) / sc.topology
+    if lab_name:
+        topo_path = _renamed_copy(scenario_dir(name, root), sc.topology, core.load(topo_path, home).topo.name,
+                                  lab_name, home)
     pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False)
     lab_name = core.load(topo_path, home).topo.name
     state = ScenarioState(name=name, lab=lab_name)
@@ -151,6 +158,17 @@ def restore_all(lab: core.Lab, runtime: Runtime, connect: core.Connect, dataplan
     return f"restored {', '.join(f.describe() for f in undone) or 'nothing'}; " + ("; ".join(done) or "nothing to heal")
 
 
+def _renamed_copy(src: Path, topology: str, old: str, new: str, home: Path) -> Path:
+    """The scenario's directory copied under <home>/.scenarios/<new> (its device configs stay beside the
+    topology), the topology's `name:` replaced."""
+    dst = home / SCENARIO_COPIES / new
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    path = dst / topology
+    path.write_text(path.read_text().replace(f"name: {old}\n", f"name: {new}\n", 1))
+    return path
+
+
 def stop(home: Path, runtime: Runtime) -> str | None:
     """Remove the running scenario's lab (`reset` then starts it again)."""
     try:
@@ -158,5 +176,6 @@ def stop(home: Path, runtime: Runtime) -> str | None:
     except LabError:
         return None
     pipeline.down(state.lab, home, runtime)
+    shutil.rmtree(home / SCENARIO_COPIES / state.lab, ignore_errors=True)
     write_state(home, None)
     return state.name

@@ -1,8 +1,10 @@
 """Every training scenario: `start` breaks it, `check` fails, the known fix (`solve`) repairs it, `check`
-passes. One scenario at a time; each has its own lab name (sc-*)."""
+passes. One scenario at a time, each under a lab name of this run's own (`--lab sc-<random>`), so two test
+runs on one machine never share a container or namespace."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,10 @@ def test_scenario_fails_then_fix_passes(tmp_path: Path, name: str) -> None:
     home = tmp_path / "home"  # its own LAB_HOME: scenario.json is per home
     sc_lab = ""
     try:
-        start = run_lab("scenario", "start", name, home=home, timeout=180)
+        sc_lab = f"sc-{uuid.uuid4().hex[:8]}"
+        start = run_lab("scenario", "start", name, "--lab", sc_lab, home=home, timeout=180)
         assert start.returncode == 0, start.stderr
-        sc_lab = (home / "scenario.json").read_text().split('"lab":"')[1].split('"')[0]
+        assert (home / "scenario.json").read_text().split('"lab":"')[1].split('"')[0] == sc_lab
         before = run_lab("scenario", "check", home=home, timeout=180)
         assert before.returncode == 1, before.stdout + before.stderr
         assert "FAIL" in before.stdout
