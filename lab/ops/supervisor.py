@@ -43,7 +43,8 @@ def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: st
     lab = core.load_running(name, home)
     pid_path(lab.dir.root).write_text(f"{os.getpid()}\n")
     log(f"supervising lab {name} (pid {os.getpid()})")
-    since, due, last_sweep, seen = time.time(), None, time.monotonic(), _pids(lab, runtime)
+    # nothing seen yet: the first window sweeps at once (a node may have restarted while we were starting)
+    since, due, last_sweep, seen = time.time(), time.monotonic(), time.monotonic(), {}
     while _still_mine(lab.dir.root):
         until = time.time() + WINDOW_S
         try:
