@@ -133,9 +133,8 @@ def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
     Active-active: the primary instance (again on repeat), or --instance N; active-standby: the active
     instance, after the gateway failed over to the standby (with its ha_timing)."""
     from lab.ha.reset import reset as reset_gateway
-    from lab.runtime.preflight import detect_dataplane
-
     from lab.lock import lab_lock
+    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())

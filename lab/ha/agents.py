@@ -270,21 +270,6 @@ def _running(lab: Lab, runtime: Runtime) -> set[str]:
     return {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
 
 
-def before_restore(lab: Lab, runtime: Runtime, connect: Connect) -> None:
-    """`lab restore` brings back the starting state, where <gw>-0 is active: hand the addresses back
-    from a standby that took over (the restarted <gw>-0 gets them from its plan and initiates)."""
-    running = _running(lab, runtime)
-    for pair in standby_pairs(lab):
-        first, second = pair.nodes
-        if role(lab, second) == "active" and second in running:
-            for node in pair.nodes:
-                stop_agent(lab, runtime, node)  # start_agents (after restore) starts them with fresh roles
-            release(lab, pair, second, runtime, connect)
-            set_role(lab, first, "active")
-            if first in running:  # planned move earlier: <gw>-0 is up, it takes the addresses back itself
-                runtime.exec(lab.topo.name, first, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
-
-
 def agent_events(lab: Lab) -> list[dict[str, object]]:
     """Every HA agent event of the lab (JSON lines from each node's state directory)."""
     out: list[dict[str, object]] = []

@@ -99,6 +99,10 @@ def heal(lab: Lab, broken: list[Broken], runtime: Runtime, connect: Connect, dat
     done = []
     roles = decide_roles(lab, [b.node for b in broken if b.why != "paused"], runtime)
     swan = core.swanctl_configs(lab)
+    for node, active in roles.items():  # a healthy standby must not take over while its peer comes back
+        other = _other(lab, node)
+        if active and other not in roles and wired(runtime.live_links(lab.topo.name, other), lab.plan.node(other)):
+            ha.start_agent(lab, runtime, other)  # a fresh agent starts with a full watch window
     for b in sorted(broken, key=lambda b: not roles.get(b.node, True)):  # new actives first
         progress(f"healing {b.node} ({b.why})")
         done.append(heal_node(lab, b, roles.get(b.node), runtime, connect, dataplane, image, swan))
@@ -125,6 +129,11 @@ def decide_roles(lab: Lab, healing: list[str], runtime: Runtime) -> dict[str, bo
         node, other = mine[0], next(n for n in pair.nodes if n != mine[0])
         out[node] = not _becomes_active(lab, other, runtime)
     return out
+
+
+def _other(lab: Lab, node: str) -> str:
+    pair = ha.pair_with(lab, node)
+    return next(n for n in pair.nodes if n != node) if pair else node
 
 
 def _becomes_active(lab: Lab, node: str, runtime: Runtime) -> bool:
