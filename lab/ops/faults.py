@@ -153,10 +153,12 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
     name = lab.topo.name
     if fault.kind == "kill":
         runtime.node_action(name, node.name, "kill")
+        cut_links(lab, runtime, node)
     elif fault.kind == "stop":
         if node.runs_charon:
             stop_charon(runtime, name, node.name)  # docker's SIGTERM reaches tini, not an exec'd charon
         runtime.node_action(name, node.name, "stop")
+        cut_links(lab, runtime, node)
     elif fault.kind == "pause":
         runtime.node_action(name, node.name, "pause")
     elif fault.kind == "bgpd-kill":  # SIGKILL: the kernel closes its TCP sessions, zebra drops its routes
@@ -174,6 +176,16 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
     else:
         load_loss(lab, runtime, node.name, active)
     write_faults(lab.dir.root, active)
+
+
+def cut_links(lab: core.Lab, runtime: Runtime, node: NodePlan) -> None:
+    """A dead node's links go down with it. The kernel keeps a killed container's network namespace alive
+    while it holds orphaned TCP sockets (bgpd's sessions, whose FIN can no longer leave through the dead
+    tunnel: measured, minutes), and that namespace would go on answering ARP and ping for the dead
+    instance's addresses. `lab restore` re-creates the links (rewire_node)."""
+    for iface in node.ifaces:
+        with suppress(RuntimeBackendError):  # the usual case: the namespace went, and its veths with it
+            runtime.set_link(lab.plan, node.name, iface.name, False)
 
 
 def stop_charon(runtime: Runtime, lab: str, node: str) -> None:
