@@ -8,6 +8,7 @@ from contextlib import suppress
 from lab import core, pipeline
 from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
 from lab.errors import ControlError, LabError
+from lab.ops import heal
 from lab.render.tunnels import Tunnel, tunnels
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
@@ -48,6 +49,10 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
         plan = lab.plan.node(node)
     except KeyError:
         raise LabError(f"lab {lab.topo.name!r}: no node {node!r}", hint="lab inspect lists the nodes") from None
+    broken = next((b for b in heal.find_broken(lab, runtime) if b.node == node), None)
+    if broken is not None:  # its links are gone too: a config reload cannot help, healing does
+        raise LabError(f"node {node!r} is {broken.why} (not as `lab up` left it): nothing to reload into",
+                       hint=f"lab restore --lab {lab.topo.name} heals it (the lab's supervisor does by itself)")
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     done = []
     if not runtime.exec(lab.topo.name, node, PID_ALIVE, timeout=5).ok:
