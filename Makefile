@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.lab-installed
 TOPOLOGY ?= topologies/s2s-route-based.yml
 
-.PHONY: setup image demo test unit lint
+.PHONY: setup image demo test test-kernel unit lint
 
 setup: $(STAMP)
 	scripts/host-setup.sh
@@ -30,6 +30,12 @@ demo: image
 
 test: image
 	$(PYTHON) -m pytest -q -rs tests
+
+# The kernel data plane (kernel ESP, XFRM) in a QEMU guest with Debian's stock kernel: this host's kernel has
+# no ESP. Builds the guest image once (cached in /var/cache/lab-guest), boots it without network, runs the
+# `kernel` variants of the integration tests inside and exits with their status (docs/kernel-dataplane.md).
+test-kernel: image
+	$(PYTHON) -m lab.guest
 
 unit: $(STAMP)
 	$(PYTHON) -m pytest -q -m 'not integration' tests

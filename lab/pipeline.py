@@ -72,7 +72,7 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
     files.update(routing_run.byo_frr_files(lab.topo, path.parent))  # a BYO BGP device's own frr.conf
-    lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes])
+    lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes], dataplane)
     (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
     with _rollback_on_error(lab, runtime, progress):
         progress(f"creating {len(lab.plan.nodes)} nodes")

@@ -4,7 +4,8 @@
         lab = lab_up("topologies/s2s-route-based.yml", name="my-test")
         assert_verified(lab.verify())
 
-`lab_up(file, name=None)` brings the file up (renamed to `name`, so tests can run beside other labs),
+`lab_up(file, name=None, dataplane=None)` brings the file up (renamed to `name`, so tests can run beside
+other labs; `dataplane` "kernel" or "libipsec" overrides preflight's choice, as `lab up --dataplane` does),
 once per session per (file, name), and brings everything down when the session ends, also after
 failures. Nothing heavy is imported until a test asks for a lab, so the plugin costs unit tests nothing.
 """
@@ -51,7 +52,7 @@ class RunningLab:
 @dataclass
 class _Session:
     home: Path
-    labs: dict[tuple[str, str], RunningLab] = field(default_factory=dict)  # up, by (file, name)
+    labs: dict[tuple[str, str, str], RunningLab] = field(default_factory=dict)  # up, by (file, name, plane)
     started: list[RunningLab] = field(default_factory=list)  # brought down at the end, even half-built
     runtime: object | None = None
 
@@ -84,7 +85,7 @@ def _renamed(path: Path, name: str | None, workdir: Path) -> Path:
     return out
 
 
-def _bring_up(session: _Session, path: Path, name: str | None) -> RunningLab:
+def _bring_up(session: _Session, path: Path, name: str | None, dataplane: str | None) -> RunningLab:
     from lab import core, pipeline
     from lab.control.vici import ViciControl
     from lab.runtime.docker import connect_runtime
@@ -93,27 +94,27 @@ def _bring_up(session: _Session, path: Path, name: str | None) -> RunningLab:
 
     runtime = session.runtime = session.runtime or connect_runtime()
     file = _renamed(path, name, session.home)
-    dataplane = require_preflight(runtime, lambda _msg: None)  # type: ignore[arg-type]
+    plane = require_preflight(runtime, lambda _msg: None, dataplane)  # type: ignore[arg-type]
     image = ensure_image(runtime.client, default_containers_dir(), lambda _msg: None)  # type: ignore[attr-defined]
     lab_name = core.load(file, session.home).topo.name
     running = RunningLab(lab_name, session.home, runtime, ViciControl)
     session.started.append(running)
-    pipeline.up(file, session.home, runtime, ViciControl, image, dataplane, lambda _msg: None)  # type: ignore[arg-type]
+    pipeline.up(file, session.home, runtime, ViciControl, image, plane, lambda _msg: None)  # type: ignore[arg-type]
     return running
 
 
 @pytest.fixture(scope="session")
 def lab_up() -> Iterator[Callable[..., RunningLab]]:
-    """Factory: lab_up(file, name=None) -> RunningLab, up once per session, down at its end."""
+    """Factory: lab_up(file, name=None, dataplane=None) -> RunningLab, up once per session, down at its end."""
     from lab import pipeline
 
     with tempfile.TemporaryDirectory(prefix="lab-pytest-") as tmp:
         session = _Session(Path(tmp))
 
-        def factory(file: str | Path, name: str | None = None) -> RunningLab:
-            key = (str(Path(file).resolve()), name or "")
+        def factory(file: str | Path, name: str | None = None, dataplane: str | None = None) -> RunningLab:
+            key = (str(Path(file).resolve()), name or "", dataplane or "")
             if key not in session.labs:
-                session.labs[key] = _bring_up(session, Path(file), name)
+                session.labs[key] = _bring_up(session, Path(file), name, dataplane)
             return session.labs[key]
 
         try:

@@ -10,6 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import yaml
 
@@ -61,6 +62,18 @@ class LabDir:
     def keys_log(self, node: str) -> Path:
         return self.node(node) / "keys.log"
 
+    @property
+    def dataplane_file(self) -> Path:
+        return self.root / "dataplane"
+
+    def read_dataplane(self) -> Literal["kernel", "libipsec"] | None:
+        """The data plane `lab up` chose for this lab (commands after `up` must use the same one)."""
+        try:
+            text = self.dataplane_file.read_text().strip()
+        except OSError:
+            return None
+        return text if text in ("kernel", "libipsec") else None  # type: ignore[return-value]
+
     def read_keys(self) -> dict[str, str]:
         if not self.keys.exists():
             return {}
@@ -68,11 +81,13 @@ class LabDir:
         return {str(k): str(v) for k, v in data.items()}
 
     def write(self, topology_text: str, keys: dict[str, str], files: dict[PurePosixPath, str],
-              nodes: list[str]) -> None:
+              nodes: list[str], dataplane: str | None = None) -> None:
         """Create the directory afresh; files holding keys readable by their owner only."""
         self.root.mkdir(parents=True, exist_ok=True)
         write_private(self.topology, topology_text)  # may hold shared_key values
         write_private(self.keys, yaml.safe_dump(keys))
+        if dataplane:
+            self.dataplane_file.write_text(dataplane + "\n")
         for node in nodes:
             run = self.node(node) / "run"
             run.mkdir(parents=True, exist_ok=True)

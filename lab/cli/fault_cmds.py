@@ -37,7 +37,7 @@ def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-re
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     applied = faults.parse_fault(loaded, kind, target, percent)
-    faults.inject(loaded, applied, runtime, connect, detect_dataplane())
+    faults.inject(loaded, applied, runtime, connect, detect_dataplane(loaded.dir))
     undo = "charon is back with its config" if applied.kind == "charon-restart" else "`lab restore` undoes it"
     err.print(f"lab {loaded.topo.name}: fault {applied.describe()} applied; {undo}")
 
@@ -59,7 +59,8 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor may be healing this lab right now
-        undone, done = heal.restore(loaded, target, runtime, connect, detect_dataplane(), None, progress, timeout)
+        undone, done = heal.restore(loaded, target, runtime, connect, detect_dataplane(loaded.dir), None, progress,
+                                    timeout)
     for line in done:
         err.print(f"  {line}", markup=False, highlight=False)
     left = faults.read_faults(loaded.dir.root)
@@ -89,7 +90,8 @@ def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: fl
     # fine for outages of seconds to minutes, and the capture stays small enough to read back quickly.
     opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3),
                          pps=200.0 if duration <= LONG_STREAM_S else 50.0)
-    res = measure(loaded, gw, kind, runtime, connect, watch_events, detect_dataplane(), opts)  # type: ignore[arg-type]
+    plane = detect_dataplane(loaded.dir)
+    res = measure(loaded, gw, kind, runtime, connect, watch_events, plane, opts)  # type: ignore[arg-type]
     if plot:
         from lab.report.timeline_plot import plot_timeline
 
@@ -139,5 +141,5 @@ def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor must not heal the instance being rebooted
-        done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(), timeout)
+        done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(loaded.dir), timeout)
     err.print(f"lab {loaded.topo.name}: {done}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,9 +29,18 @@ from lab.errors import LabError, TopologyError
 from lab.topology.model import Topology
 
 
+class DataplaneChoice(StrEnum):
+    libipsec = "libipsec"
+    kernel = "kernel"
+
+
+DataplaneOpt = Annotated[DataplaneChoice | None, typer.Option(
+    "--dataplane", help="ESP data plane: kernel (needs esp4) or libipsec (userspace); default: what preflight picks")]
+
+
 @app.command()
 def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 30.0,
-       json_out: JsonOpt = False,
+       json_out: JsonOpt = False, dataplane: DataplaneOpt = None,
        no_heal: Annotated[bool, typer.Option("--no-heal", help="start no supervisor: a node restarted from "
                                              "outside stays broken until `lab restore`")] = False) -> None:
     """Bring a lab up from a topology file and wait until every tunnel is established."""
@@ -44,9 +54,9 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
                   markup=False, highlight=False)
     _refuse_beyond_machine(lab.topo, file)
     runtime = make_runtime()
-    dataplane = require_preflight(runtime, err.print)
+    plane = require_preflight(runtime, err.print, dataplane.value if dataplane else None)
     image = ensure_image(runtime.client, default_containers_dir(), progress)
-    st = pipeline.up(file, home(), runtime, connect, image, dataplane, progress, timeout)
+    st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout)
     if not no_heal:
         from lab.ops import supervisor
 
@@ -93,7 +103,7 @@ def inspect(name: Annotated[str | None, typer.Argument()] = None, json_out: Json
 
     runtime = make_runtime()
     lab = core.load_running(only_lab(name, runtime), home())
-    st = pipeline.status(lab, runtime, connect, detect_dataplane())
+    st = pipeline.status(lab, runtime, connect, detect_dataplane(lab.dir))
     if json_out:
         print(st.model_dump_json(indent=2))
     else:
@@ -167,7 +177,7 @@ def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
     opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host)
     if cc:
         opts = dataclasses.replace(opts, congestions=tuple(cc))
-    res = run_bench(loaded, runtime, connect, detect_dataplane(), opts, progress)
+    res = run_bench(loaded, runtime, connect, detect_dataplane(loaded.dir), opts, progress)
     if json_out:
         print(res.model_dump_json(indent=2))
     else:
@@ -181,8 +191,10 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
     """Change a running lab in place as Azure allows: connections, keys, policies, resize within a SKU family."""
     from lab.ops.apply import apply_file
     from lab.runtime.preflight import detect_dataplane
+    from lab.state import LabDir
 
-    res = apply_file(file, home(), make_runtime(), connect, detect_dataplane(), progress, timeout, dry_run)
+    plane = detect_dataplane(LabDir.of(home(), lab_name_of(str(file))))
+    res = apply_file(file, home(), make_runtime(), connect, plane, progress, timeout, dry_run)
     if json_out:
         print(res.model_dump_json(indent=2))
     else:
@@ -243,8 +255,9 @@ def supervise(name: str) -> None:
 
     from lab.ops import supervisor
     from lab.runtime.preflight import detect_dataplane
+    from lab.state import LabDir
 
     def log(line: str) -> None:
         print(f"{datetime.datetime.now().isoformat(timespec='seconds')} {line}", flush=True)
 
-    supervisor.run(name, home(), make_runtime(), connect, detect_dataplane(), log)
+    supervisor.run(name, home(), make_runtime(), connect, detect_dataplane(LabDir.of(home(), name)), log)

@@ -48,7 +48,7 @@ def p2s_reconnect(gateway: str, lab: LabOpt = None,
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
-    trigger = gateway_event(loaded, gateway, event, runtime, connect, detect_dataplane())
+    trigger = gateway_event(loaded, gateway, event, runtime, connect, detect_dataplane(loaded.dir))
     res = measure_reconnect(loaded, runtime, trigger, gateway, timeout)
     if json_out:
         print(json.dumps({**res.model_dump(), "all_back_s": res.all_back_s}, indent=2))

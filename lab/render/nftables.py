@@ -1,6 +1,8 @@
 """nftables ruleset for gateway and site nodes: their LAN never reaches the Internet link in clear.
 
 A VPN gateway is not an Internet router for its LAN: what no tunnel carries is dropped, not leaked.
+On libipsec tunnelled packets leave by `ipsec0`, never eth0; on the kernel data plane they leave by eth0 and
+are encrypted after this hook, so the rule spares packets whose route is an XFRM bundle (`rt ipsec`).
 A connection in InitiatorOnly mode also gets an input rule: strongSwan has no option to refuse IKE_SAs a
 peer initiates, so the peer's first IKE packet is dropped before charon sees it, on UDP 500 and on 4500
 (NAT-T, after the non-ESP marker). That packet is a request (IKEv2 flag R clear) with a zero responder
@@ -17,7 +19,7 @@ delete table inet lab
 table inet lab {
   chain forward {
     type filter hook forward priority 0; policy accept;
-    iifname "eth1" oifname "eth0" counter drop comment "LAN to Internet: not via a tunnel"
+    iifname "eth1" oifname "eth0" rt ipsec missing counter drop comment "LAN to Internet: not via a tunnel"
   }
 """
 # UDP 500: UDP header (8 bytes) + IKE header: responder SPI at bytes 8-15, flags at byte 19 (IKEv2 R = 0x20).

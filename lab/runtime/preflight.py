@@ -18,6 +18,7 @@ import requests
 from lab.errors import RuntimeBackendError
 from lab.runtime import links
 from lab.runtime.docker import DockerRuntime
+from lab.state import LabDir
 
 Dataplane = Literal["kernel", "libipsec"]
 DOCKER_FIX = "run `make setup`, or start the daemon with `dockerd &`"
@@ -63,10 +64,21 @@ def choose_dataplane(root: Path, release: str) -> Dataplane:
     return "kernel" if kernel_has_esp(root, release) else "libipsec"
 
 
-def check_dataplane(root: Path, release: str) -> Check:
-    plane = choose_dataplane(root, release)
-    why = "esp4 found" if plane == "kernel" else "no esp4 in this kernel: userspace ESP over /dev/net/tun"
-    return Check("dataplane", True, f"{plane} ({why}; kernel {release})")
+def check_dataplane(root: Path, release: str, requested: Dataplane | None = None) -> Check:
+    """Which data plane and why: the one asked for (`lab up --dataplane`) if this kernel can run it, else
+    the kernel's own ESP when it has esp4, else userspace ESP (libipsec)."""
+    esp = kernel_has_esp(root, release)
+    if requested == "kernel" and not esp:
+        return Check("dataplane", False, f"kernel data plane requested, but kernel {release} has no esp4",
+                     "drop --dataplane kernel (libipsec is used), or run on a kernel with ESP "
+                     "(`make test-kernel` runs the kernel data plane in a QEMU guest)")
+    if requested:
+        return Check("dataplane", True, f"{requested} (requested with --dataplane; kernel {release}"
+                     f"{' has' if esp else ' has no'} esp4)")
+    if esp:
+        return Check("dataplane", True, f"kernel (esp4 found in kernel {release}: kernel ESP and XFRM; "
+                     "--dataplane libipsec overrides)")
+    return Check("dataplane", True, f"libipsec (no esp4 in kernel {release}: userspace ESP over /dev/net/tun)")
 
 
 def check_tun(root: Path) -> Check:
@@ -103,7 +115,8 @@ def check_netns(scratch: str) -> Check:
     return Check("netns", True, "network namespaces work")
 
 
-def preflight(client_factory: Callable[[], docker.DockerClient], root: Path = Path("/")) -> PreflightReport:
+def preflight(client_factory: Callable[[], docker.DockerClient], root: Path = Path("/"),
+              requested: Dataplane | None = None) -> PreflightReport:
     """Run every check; never raises, so the CLI can show all problems at once."""
     release = os.uname().release
     checks = (
@@ -111,30 +124,35 @@ def preflight(client_factory: Callable[[], docker.DockerClient], root: Path = Pa
         check_tun(root),
         check_root(os.geteuid()),
         check_netns(f"lab-preflight-{os.getpid()}"),
-        check_dataplane(root, release),
+        check_dataplane(root, release, requested),
     )
-    return PreflightReport(checks, choose_dataplane(root, release))
+    return PreflightReport(checks, requested or choose_dataplane(root, release))
 
 
-def detect_dataplane(root: Path = Path("/")) -> Dataplane:
-    """The data plane of the running kernel (for commands that only report it)."""
-    return choose_dataplane(root, os.uname().release)
+def detect_dataplane(state: LabDir | None = None, root: Path = Path("/")) -> Dataplane:
+    """The data plane a running lab was brought up with (its state directory records it), else the one
+    this kernel would get (for commands that only report it)."""
+    recorded = state.read_dataplane() if state else None
+    return recorded or choose_dataplane(root, os.uname().release)
 
 
-def require_preflight(runtime: DockerRuntime, say: Callable[[str], None]) -> Dataplane:
+def require_preflight(runtime: DockerRuntime, say: Callable[[str], None],
+                      requested: Dataplane | None = None) -> Dataplane:
     """Run preflight before `up`; see `enforce`."""
-    return enforce(preflight(lambda: runtime.client), say)
+    return enforce(preflight(lambda: runtime.client, requested=requested), say)
 
 
 def enforce(report: PreflightReport, say: Callable[[str], None]) -> Dataplane:
-    """Report every failed check through `say` (all at once), then raise if any failed."""
+    """Report every failed check through `say` (all at once), then raise if any failed; say the data
+    plane chosen and why."""
     for check in report.failed:
         say(f"preflight {check.name}: {check.detail}" + (f" (fix: {check.fix})" if check.fix else ""))
     if not report.ok:
         names = ", ".join(check.name for check in report.failed)
         fixes = "; ".join(check.fix for check in report.failed if check.fix)
         raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
-    say(f"data plane: {report.dataplane}")
+    why = next((c.detail for c in report.checks if c.name == "dataplane"), report.dataplane)
+    say(f"data plane: {why}")
     return report.dataplane
 
 

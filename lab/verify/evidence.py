@@ -14,6 +14,7 @@ from lab.probes.pcap import WireFrame
 from lab.probes.results import ProbeResult, payload
 from lab.runtime.base import CaptureStats
 from lab.verify.targets import Targets
+from lab.verify.xfrm import XfrmSnapshot
 
 Snapshot = dict[str, list[IkeSaStatus]]  # charon node -> its IKE_SAs at one moment
 
@@ -44,6 +45,9 @@ class Evidence:
     capture: CaptureStats
     keys: list[SaKeys] = field(default_factory=list)
     decrypted: list[Decryption] = field(default_factory=list)
+    dataplane: str = "libipsec"
+    xfrm_before: XfrmSnapshot = field(default_factory=dict)  # `ip -s xfrm state` per charon node
+    xfrm_after: XfrmSnapshot = field(default_factory=dict)
 
     @property
     def esp_frames(self) -> list[WireFrame]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-CHECK_NAMES = ("reachability", "encrypted", "spis", "selectors", "decryption")
+CHECK_NAMES = ("reachability", "encrypted", "spis", "selectors", "decryption", "dataplane")
 
 
 class CheckResult(BaseModel):

@@ -29,6 +29,7 @@ from lab.probes.pcap import read_frames
 from lab.probes.results import AGENT_SOURCE, ProbeResult, ProbeSpec, agent_argv, echo_argv, parse_agent_output
 from lab.runtime.base import Runtime
 from lab.state import LabDir
+from lab.verify.checks_dataplane import check_dataplane
 from lab.verify.checks_sa import check_decryption, check_selectors, check_spis
 from lab.verify.checks_wire import check_encrypted, check_reachability
 from lab.verify.evidence import Evidence, Snapshot
@@ -36,6 +37,7 @@ from lab.verify.model import CheckResult, VerifyReport
 from lab.verify.p2s import has_p2s, verify_p2s
 from lab.verify.routes import check_routes
 from lab.verify.targets import ProbeOptions, Targets, build_targets, by_node, reach_specs, selector_specs
+from lab.verify.xfrm import XFRM_ARGV, XfrmSa, XfrmSnapshot, parse_xfrm_states
 
 Connect = Callable[[Path], VpnControl]
 KeySource = Callable[[LabDir, list[str]], list[SaKeys]]
@@ -144,7 +146,7 @@ def verify_running(name: str, home: Path, runtime: Runtime, connect: Connect, op
 
 def run_checks(ev: Evidence, max_loss_pct: float) -> list[CheckResult]:
     return [check_reachability(ev, max_loss_pct), check_encrypted(ev), check_spis(ev), check_selectors(ev),
-            check_decryption(ev)]
+            check_decryption(ev), check_dataplane(ev)]
 
 
 def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, marker: str, pcap: Path,
@@ -155,6 +157,7 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
     for node in targets.echo_nodes:
         shutil.copyfile(AGENT_SOURCE, lab.dir.node(node) / AGENT_SOURCE.name)
     with _echo_responders(lab, runtime, targets.echo_nodes, port):
+        xfrm_before = _xfrm_snapshot(lab, runtime)
         before = _snapshot(lab, connect, skip)
         progress(f"capturing on {INTERNET!r} in namespace lab-{lab.topo.name}")
         handle = runtime.capture(lab.topo.name, INTERNET, pcap)
@@ -168,7 +171,9 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
         finally:
             stats = handle.stop()
         after = _snapshot(lab, connect, skip)
-    return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats)
+        xfrm_after = _xfrm_snapshot(lab, runtime)
+    return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats,
+                    dataplane=lab_dataplane(lab), xfrm_before=xfrm_before, xfrm_after=xfrm_after)
 
 
 def _run_phase(lab: Lab, runtime: Runtime, marker: str, specs: list[ProbeSpec]) -> list[ProbeResult]:
@@ -228,6 +233,25 @@ def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) ->
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return dict(pool.map(one, _charon_nodes(lab, skip)))
+
+
+def lab_dataplane(lab: Lab) -> str:
+    """The data plane the lab was brought up with (recorded by `lab up`), else this kernel's."""
+    from lab.runtime.preflight import detect_dataplane
+
+    return detect_dataplane(lab.dir)
+
+
+def _xfrm_snapshot(lab: Lab, runtime: Runtime) -> XfrmSnapshot:
+    """`ip -s xfrm state` in every charon node: the kernel's SAs (none on libipsec), without keys."""
+    def one(node: str) -> tuple[str, list[XfrmSa]]:
+        res = runtime.exec(lab.topo.name, node, XFRM_ARGV, timeout=10)
+        if not res.ok:
+            raise ProbeError(f"node {node!r}: `ip xfrm state` failed: {res.output.strip()[:200]}")
+        return node, parse_xfrm_states(res.output)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(pool.map(one, _charon_nodes(lab)))
 
 
 def _require_running(lab: Lab, runtime: Runtime) -> None:

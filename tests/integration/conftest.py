@@ -12,6 +12,12 @@ import pytest
 
 from tests.integration.helpers import run_lab
 
+# The same tests on both ESP data planes. This host's kernel may lack ESP: the kernel variants then skip, and
+# `make test-kernel` runs them (`-m kernel`) in a QEMU guest with Debian's stock kernel.
+DATAPLANES = [pytest.param("libipsec", id="libipsec"),
+              pytest.param("kernel", id="kernel", marks=pytest.mark.kernel)]
+NO_ESP = "kernel data plane: this kernel has no esp4; `make test-kernel` runs these in a QEMU guest"
+
 
 @pytest.fixture(scope="session")
 def lab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -39,3 +45,13 @@ def cleanup_lab(lab_home: Path) -> Iterator[list[str]]:
     yield names
     for name in names:
         run_lab("down", name, home=lab_home)
+
+
+@pytest.fixture(params=DATAPLANES)
+def dataplane(request: pytest.FixtureRequest) -> str:
+    """The ESP data plane a test brings its labs up with (`lab up --dataplane`); kernel skips without esp4."""
+    from lab.runtime.preflight import detect_dataplane
+
+    if request.param == "kernel" and detect_dataplane() != "kernel":
+        pytest.skip(NO_ESP)
+    return request.param

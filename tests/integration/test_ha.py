@@ -20,14 +20,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ha_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str]) -> Callable[[str], str]:
+def ha_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> Callable[[str], str]:
     def up(kind: str) -> str:
         name = f"ha{kind[:2]}-{uuid.uuid4().hex[:4]}"
         src = (ROOT / "topologies" / f"active-{kind}.yml").read_text()
         topo = tmp_path / f"{name}.yml"
         topo.write_text(src.replace("name: aa\n", f"name: {name}\n").replace("name: as\n", f"name: {name}\n"))
         cleanup_lab.append(name)
-        res = run_lab("up", str(topo), home=lab_home)
+        res = run_lab("up", str(topo), "--dataplane", dataplane, home=lab_home)
         assert res.returncode == 0, res.stderr
         return name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,12 +25,20 @@ def renamed_reference(tmp: Path, name: str) -> Path:
     return path
 
 
+def xfrm_spis(home: Path, lab: str, node: str) -> set[str]:
+    """SPIs of the node's kernel ESP states (`ip xfrm state`), as vici prints them (hex, no 0x)."""
+    res = run_lab("exec", node, "--lab", lab, "--", "ip", "xfrm", "state", home=home, check=True)
+    return {m.group(1) for m in re.finditer(r"proto esp spi 0x([0-9a-f]{8})", res.stdout)}
+
+
 def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_lab: list[str],
-                                           tmp_path: Path) -> None:
+                                           tmp_path: Path, dataplane: str) -> None:
     before = host_network()
     cleanup_lab.append("up-ref")
-    up = run_lab("up", str(renamed_reference(tmp_path, "up-ref")), "--json", home=lab_home)
+    up = run_lab("up", str(renamed_reference(tmp_path, "up-ref")), "--json", "--dataplane", dataplane,
+                 home=lab_home)
     assert up.returncode == 0, up.stderr
+    assert json.loads(up.stdout)["dataplane"] == dataplane
     ping = run_lab("exec", "vm1", "--lab", "up-ref", "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", "10.2.0.10",
                    home=lab_home)
     assert ping.returncode == 0, ping.stdout
@@ -48,6 +57,12 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
     assert gw["spi_out"] == site["spi_in"] and gw["spi_in"] == site["spi_out"]
     # Route-based: Azure offered any-to-any; the site narrowed it to its prefixes.
     assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
+    # The kernel data plane: vici's SPIs are the kernel's own SAs; libipsec: the kernel holds none.
+    for node, child in (("azgw-0", gw), ("onprem", site)):
+        want = {child["spi_in"], child["spi_out"]} if dataplane == "kernel" else set()
+        assert xfrm_spis(lab_home, "up-ref", node) == want, node
+    inspected = json.loads(run_lab("inspect", "up-ref", "--json", home=lab_home, check=True).stdout)
+    assert inspected["dataplane"] == dataplane  # recorded at `up`, not re-detected
 
     psk = (lab_home / "up-ref" / "keys.yml").read_text().split(":")[1].strip()
     logs = "".join(p.read_text() for p in (lab_home / "up-ref" / "nodes").glob("*/*.log"))

@@ -24,13 +24,14 @@ def unique(tag: str) -> str:
     return f"v{os.getpid() % 10000:04d}-{tag}"
 
 
-def up_copy(name: str, tmp: Path, home: Path) -> None:
+def up_copy(name: str, tmp: Path, home: Path, dataplane: str) -> None:
     data = yaml.safe_load(REFERENCE.read_text())
     data["name"] = name
     path = tmp / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    res = run_lab("up", str(path), home=home)
+    res = run_lab("up", str(path), "--dataplane", dataplane, home=home)
     assert res.returncode == 0, res.stderr
+    assert f"data plane: {dataplane} (requested with --dataplane" in res.stderr
 
 
 def verify_json(name: str, home: Path, *extra: str) -> tuple[int, dict, str]:
@@ -45,23 +46,32 @@ def checks(report: dict) -> dict[str, dict]:
 
 
 def test_reference_lab_passes_and_saved_capture_decrypts_in_tshark(
-        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path, dataplane: str) -> None:
     before = host_network()
-    name = unique("ok")
+    name = unique("ok" + dataplane[0])
     cleanup_lab.append(name)
-    up_copy(name, tmp_path, lab_home)
+    up_copy(name, tmp_path, lab_home, dataplane)
     keys_file = tmp_path / "esp_sa"
     code, report, stderr = verify_json(name, lab_home, "--pcap", str(tmp_path / "pcap"),
                                        "--wireshark-keys", str(keys_file))
     by_name = checks(report)
     assert code == 0, stderr + json.dumps(report, indent=1)
-    assert list(by_name) == ["reachability", "encrypted", "spis", "selectors", "decryption"]
+    assert list(by_name) == ["reachability", "encrypted", "spis", "selectors", "decryption", "dataplane"]
     assert all(c["passed"] for c in report["checks"])
+    plane = by_name["dataplane"]["data"]
+    assert plane["dataplane"] == dataplane
+    if dataplane == "kernel":  # raw ESP; every vici SPI an XFRM state; XFRM counters cover the wire
+        assert plane["esp_raw"] >= 40 and plane["esp_udp"] == 0, plane
+        assert all(sa["xfrm_out"] >= sa["wire"] and sa["xfrm_in"] >= sa["wire"] for sa in plane["sas"]), plane
+    else:  # ESP in UDP 4500, nothing in the kernel's SAD
+        assert plane["esp_udp"] >= 40 and plane["esp_raw"] == 0, plane
+        assert not any(plane["xfrm_states"].values()), plane
     assert {p["received"] for p in by_name["reachability"]["data"]["probes"]} != {0}
     assert by_name["decryption"]["data"]["with_marker"] >= 40  # 10 ICMP + 10 UDP, both ways, request+answer
     pcap = Path(report["pcap"])
     read = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True, text=True)
     assert read.returncode == 0 and "ESP(spi=" in read.stdout, read.stderr
+    assert ("UDP-encap" in read.stdout) == (dataplane == "libipsec"), read.stdout[:2000]
     assert oct(keys_file.stat().st_mode & 0o777) == "0o600"
     assert keys_file.read_text().count('"AES-GCM with 16 octet ICV [RFC4106]"') == 2
     plain = subprocess.run(["tshark", "-n", "-r", str(pcap)], capture_output=True, text=True,
@@ -89,10 +99,10 @@ def _control(home: Path, name: str, node: str):  # noqa: ANN202 - ViciControl
 
 
 def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
-        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    name = unique("clear")
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path, dataplane: str) -> None:
+    name = unique("clear" + dataplane[0])
     cleanup_lab.append(name)
-    up_copy(name, tmp_path, lab_home)
+    up_copy(name, tmp_path, lab_home, dataplane)
     gw = _control(lab_home, name, "azgw-0")
     try:
         gw.unload_conn(CONN)  # tunnel down, and it stays down
@@ -109,19 +119,19 @@ def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
     enc = by_name["encrypted"]
     assert not enc["passed"]
     assert any(f"carries the marker in clear: '{report['marker']}|icmp:vm1>pc1|" in e for e in enc["evidence"]), enc
-    for failed in ("spis", "decryption", "selectors"):
+    for failed in ("spis", "decryption", "selectors", "dataplane"):
         assert not by_name[failed]["passed"], by_name[failed]
 
 
 def test_widened_selector_fails_selectors(lab_home: Path, image: str, cleanup_lab: list[str],
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, dataplane: str) -> None:
     from lab import core
     from lab.render.connections import render_swanctl
     from lab.render.swanctl import SwanctlConfig
 
-    name = unique("wide")
+    name = unique("wide" + dataplane[0])
     cleanup_lab.append(name)
-    up_copy(name, tmp_path, lab_home)
+    up_copy(name, tmp_path, lab_home, dataplane)
     lab = core.load_running(name, lab_home)
     site_cfg = render_swanctl(lab.topo, lab.dir.read_keys())["onprem"]
     conns = copy.deepcopy(site_cfg.connections)

@@ -135,3 +135,41 @@ def test_enforce_returns_the_dataplane(tmp_path: Path) -> None:
     said: list[str] = []
     assert enforce(PreflightReport((check_root(0),), "kernel"), said.append) == "kernel"
     assert said == ["data plane: kernel"]
+
+
+def _esp_tree(root: Path) -> Path:
+    _touch(root / "lib/modules" / RELEASE / "kernel/net/ipv4/esp4.ko.xz")
+    return root
+
+
+def test_enforce_says_which_dataplane_and_why(tmp_path: Path) -> None:
+    said: list[str] = []
+    report = PreflightReport((check_root(0), check_dataplane(_esp_tree(tmp_path), RELEASE)), "kernel")
+    assert enforce(report, said.append) == "kernel"
+    assert said == [f"data plane: kernel (esp4 found in kernel {RELEASE}: kernel ESP and XFRM; "
+                    "--dataplane libipsec overrides)"]
+    said.clear()
+    enforce(PreflightReport((check_dataplane(tmp_path / "none", RELEASE),), "libipsec"), said.append)
+    assert said == [f"data plane: libipsec (no esp4 in kernel {RELEASE}: userspace ESP over /dev/net/tun)"]
+
+
+def test_requested_dataplane_overrides_or_fails_with_the_fix(tmp_path: Path) -> None:
+    esp = _esp_tree(tmp_path / "esp")
+    forced = check_dataplane(esp, RELEASE, "libipsec")
+    assert forced.ok and forced.detail.startswith("libipsec (requested with --dataplane")
+    impossible = check_dataplane(tmp_path / "none", RELEASE, "kernel")
+    assert not impossible.ok and "has no esp4" in impossible.detail
+    assert impossible.fix and "make test-kernel" in impossible.fix
+    with pytest.raises(RuntimeBackendError, match="preflight failed: dataplane"):
+        enforce(PreflightReport((impossible,), "kernel"), lambda _line: None)
+
+
+def test_running_lab_keeps_the_dataplane_it_was_brought_up_with(tmp_path: Path) -> None:
+    from lab.runtime.preflight import detect_dataplane
+    from lab.state import LabDir
+
+    d = LabDir.of(tmp_path / "home", "k1")
+    d.write("name: k1\n", {}, {}, [], "kernel")
+    assert d.read_dataplane() == "kernel"
+    assert detect_dataplane(d, tmp_path / "no-esp") == "kernel"
+    assert detect_dataplane(LabDir.of(tmp_path / "home", "other"), tmp_path / "no-esp") == "libipsec"

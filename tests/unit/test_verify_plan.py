@@ -104,6 +104,8 @@ class FakeRuntime:
     def exec(self, lab: str, node: str, argv: list[str], *, detach: bool = False, env=None,  # noqa: ANN001
              timeout: float | None = None) -> ExecResult:
         self.calls.append((node, argv[2]))
+        if argv[:3] == ["ip", "-s", "xfrm"]:
+            return ExecResult(0, "")  # libipsec: the kernel holds no SA
         if argv[2] == "echo":
             ready = argv[argv.index("--ready") + 1]
             self.lab.dir.node(node).joinpath(Path(ready).name).write_text("1")
@@ -139,7 +141,10 @@ def test_verify_orchestration_with_fakes(tmp_path: Path) -> None:
     report = verify(lab, rt, lambda _p: FakeControl(), VerifyOptions(), read_keys=lambda d, n: [])  # type: ignore[arg-type]
     by = {c.name: c.passed for c in report.checks}
     assert by == {"reachability": True, "encrypted": False, "spis": False, "selectors": False,
-                  "decryption": False}
+                  "decryption": False, "dataplane": False}
+    assert sorted(c for c in rt.calls if c[1] == "xfrm") == [("azgw-0", "xfrm"), ("azgw-0", "xfrm"),
+                                                           ("azgw-1", "xfrm"), ("azgw-1", "xfrm"),
+                                                           ("onprem", "xfrm"), ("onprem", "xfrm")]
     assert "the capture is empty" in " ".join(report.check("encrypted").evidence)
     assert (lab.dir.node("vm1") / "agent.py").exists()
     assert sorted(c for c in rt.calls if c[1] == "echo") == [("pc1", "echo"), ("vm1", "echo")]
