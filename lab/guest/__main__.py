@@ -1,13 +1,15 @@
 """`python -m lab.guest` (`make test-kernel`): run the kernel data-plane tests in a QEMU guest.
 
-Steps: QEMU present (apt) -> guest image (cached by input hash) -> the lab's node image saved from this host's
-Docker (not rebuilt in the guest) -> boot -> the guest's pytest result (exit status, junit XML) -> exit with it.
+Steps: QEMU present (apt) -> guest image (cached by input hash) -> Docker's data disk holding the lab's node
+image (cached by image tag: `docker save` here, `docker load` in a first boot; never rebuilt in the guest)
+-> a test boot over throw-away overlays -> the guest's pytest result (exit status, junit XML) -> exit with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from lab.guest import image, vm
 DEFAULT_CACHE = Path(os.environ.get("LAB_GUEST_CACHE", "/var/cache/lab-guest"))
 # What proves the kernel path: the kernel-data-plane variants of the integration tests.
 DEFAULT_PYTEST = "-q -rs -m kernel tests/integration"
+DOCKER_DISK_SIZE = "8G"  # sparse: only what Docker writes takes space
 SRC = Path(__file__).resolve().parents[2]
 
 
@@ -26,62 +29,89 @@ def say(msg: str) -> None:
     print(f"lab.guest: {msg}", file=sys.stderr, flush=True)
 
 
-def node_image_tar(dest: Path) -> str:
-    """Build (if needed) the lab's node image on this host and `docker save` it for the guest's `docker load`."""
+def node_image() -> str:
+    """The lab's node image tag on this host, built if its inputs changed (lab.runtime.image)."""
     from lab.runtime.docker import connect_runtime
     from lab.runtime.image import default_containers_dir, ensure_image
 
-    tag = ensure_image(connect_runtime().client, default_containers_dir(), say)
-    subprocess.run(["docker", "save", "-o", str(dest), tag], check=True)
-    return tag
+    return ensure_image(connect_runtime().client, default_containers_dir(), say)
 
 
-def prepare_io(io: Path, pytest_args: str) -> None:
-    io.mkdir(parents=True, exist_ok=True)
-    for stale in ("rc", "junit.xml", "guest.log", "dockerd.log"):
+def write_env(io: Path, mode: str, tag: str, pytest_args: str = "") -> None:
+    for stale in ("rc", "loaded", "junit.xml", "guest.log", "dockerd.log"):
         (io / stale).unlink(missing_ok=True)
-    (io / "env").write_text(f"GUEST_PYTEST_ARGS='{pytest_args}'\n")
+    (io / "env").write_text(f"GUEST_MODE={mode}\nGUEST_IMAGE='{tag}'\nGUEST_PYTEST_ARGS='{pytest_args}'\n")
 
 
-def result(io: Path) -> int:
-    """pytest's exit status as the guest wrote it; 3 (internal error) when the guest wrote none."""
+def docker_disk(cache: Path, img: Path, tag: str, io: Path, timeout: float) -> Path:
+    """Docker's data disk with `tag` loaded, from the cache or made by one boot in load mode."""
+    disk = cache / f"docker-{tag.replace(':', '-')}.img"
+    if disk.is_file():
+        say(f"node image {tag} already loaded: {disk}")
+        return disk
+    tmp = disk.with_suffix(".img.tmp")
+    subprocess.run(["truncate", "-s", DOCKER_DISK_SIZE, str(tmp)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "labdocker", str(tmp)], check=True)
+    try:
+        say(f"docker save {tag} for the guest")
+        subprocess.run(["docker", "save", "-o", str(io / "node-image.tar"), tag], check=True)
+        write_env(io, "load", tag)
+        say("booting the guest to load it (QEMU TCG, no network)")
+        with vm.Overlay(img / "root.img", io / "root.qcow2") as root:
+            vm.boot(vm.VmSpec(img, root, tmp, SRC, io), timeout, io / "console.log")
+        loaded = (io / "loaded").read_text().strip() if (io / "loaded").is_file() else ""
+        if loaded != tag:
+            raise LabError(f"the guest did not load {tag}", hint=f"see {io / 'guest.log'}")
+        tmp.rename(disk)
+    finally:
+        tmp.unlink(missing_ok=True)
+        (io / "node-image.tar").unlink(missing_ok=True)
+    for old in cache.glob("docker-*.img"):
+        if old != disk:
+            old.unlink()
+    return disk
+
+
+def run_tests(img: Path, disk: Path, io: Path, tag: str, pytest_args: str, timeout: float) -> int:
+    write_env(io, "test", tag, pytest_args)
+    say(f"booting the guest to test (QEMU TCG, no network): pytest {pytest_args}")
+    with vm.Overlay(img / "root.img", io / "root.qcow2") as root, vm.Overlay(disk, io / "docker.qcow2") as dock:
+        vm.boot(vm.VmSpec(img, root, dock, SRC, io), timeout, io / "console.log")
     rc = io / "rc"
     text = rc.read_text().strip() if rc.is_file() else ""
-    return int(text) if text.isdigit() else 3
+    return int(text) if text.isdigit() else 3  # no status written: the guest broke before pytest ended
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lab.guest", description=__doc__.splitlines()[0])
     ap.add_argument("--pytest-args", default=DEFAULT_PYTEST, help=f"pytest arguments in the guest ({DEFAULT_PYTEST!r})")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="guest image cache (outside the checkout)")
-    ap.add_argument("--results", type=Path, default=None, help="junit.xml and logs (default: CACHE/last-run)")
-    ap.add_argument("--timeout", type=float, default=1800, help="seconds before the guest is killed")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds before a guest boot is killed")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         say("must run as root (debootstrap, chroot, Docker)")
         return 2
     started = time.monotonic()
-    io = args.results or args.cache / "last-run"
+    io = args.cache / f"run-{os.getpid()}"
+    io.mkdir(parents=True, exist_ok=True)
     try:
-        vm.ensure_qemu(say)
         from lab.runtime.image import apt_mirror
 
+        vm.ensure_qemu(say)
         img = image.ensure_image(args.cache, SRC, apt_mirror(), say)
         for old in image.prune(args.cache, img):
             say(f"removed old guest image {old}")
-        prepare_io(io, args.pytest_args)
-        say(f"saving the node image {node_image_tar(io / 'node-image.tar')} for the guest")
-        say("booting the guest (QEMU TCG, no network)")
-        vm.boot(vm.VmSpec(img, args.cache / f"overlay-{os.getpid()}.qcow2", SRC, io), args.timeout,
-                io / "console.log")
-    except (LabError, subprocess.CalledProcessError) as exc:
+        tag = node_image()
+        with image.locked(args.cache):
+            disk = docker_disk(args.cache, img, tag, io, args.timeout)
+        code = run_tests(img, disk, io, tag, args.pytest_args, args.timeout)
+    except (LabError, subprocess.CalledProcessError, OSError) as exc:
         say(f"error: {exc}")
-        return 3
-    finally:
-        (io / "node-image.tar").unlink(missing_ok=True)
-    code = result(io)
-    say(f"guest tests exit status {code} after {time.monotonic() - started:.0f} s; junit: {io / 'junit.xml'}, "
-        f"logs: {io}")
+        code = 3
+    last = args.cache / "last-run"
+    shutil.rmtree(last, ignore_errors=True)
+    io.rename(last)
+    say(f"guest tests exit status {code} after {time.monotonic() - started:.0f} s; junit and logs in {last}")
     return code
 
 

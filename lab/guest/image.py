@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lab.errors import LabError
@@ -67,15 +68,22 @@ def image_scripts(guest_dir: Path) -> dict[str, bytes]:
     return {name: (guest_dir / name).read_bytes() for name in ("build-image.sh", "init")}
 
 
+@contextmanager
+def locked(cache: Path) -> Iterator[None]:
+    """One builder at a time per cache (two runs on one machine wait for each other's build)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_image(cache: Path, src: Path, mirror: str, progress: Progress) -> Path:
     """The cached image directory for the current inputs, built first if missing."""
     guest_dir = src / "scripts" / "guest"
     reqs = requirements(src / "pyproject.toml", host_version)
     key = cache_key(image_scripts(guest_dir), PACKAGES, reqs, mirror)
     target = cache / f"image-{key}"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(cache):
         if all((target / f).is_file() for f in IMAGE_FILES):
             progress(f"guest image cached: {target}")
             return target

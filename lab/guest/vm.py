@@ -18,12 +18,18 @@ QEMU_PACKAGES = ("qemu-system-x86", "qemu-utils")
 
 @dataclass(frozen=True)
 class VmSpec:
-    image: Path  # directory with vmlinuz, initrd.img, root.img
-    overlay: Path  # qcow2 over root.img, written by this run only
+    image: Path  # directory with vmlinuz and initrd.img
+    root: Path  # qcow2 overlay over the image's root.img, written by this run only
+    docker: Path  # Docker's data disk (/dev/vdb): a qcow2 overlay, or the raw disk being filled
     src: Path  # project tree, shared read-only as tag "src"
     io: Path  # this run's inputs and results, shared as tag "io"
     memory_mib: int = 4096
     cpus: int = 2
+
+
+def _disk(path: Path) -> list[str]:
+    fmt = "qcow2" if path.suffix == ".qcow2" else "raw"
+    return ["-drive", f"file={path},if=virtio,format={fmt},cache=unsafe"]
 
 
 def _share(path: Path, tag: str, readonly: bool) -> list[str]:
@@ -38,13 +44,28 @@ def qemu_argv(spec: VmSpec) -> list[str]:
         "-nographic", "-no-reboot", "-nic", "none",
         "-kernel", str(spec.image / "vmlinuz"), "-initrd", str(spec.image / "initrd.img"),
         "-append", "root=/dev/vda rw console=ttyS0 init=/sbin/lab-guest-init quiet panic=-1",
-        "-drive", f"file={spec.overlay},if=virtio,format=qcow2,cache=unsafe",
+        *_disk(spec.root), *_disk(spec.docker), "-device", "virtio-rng-pci",
         *_share(spec.src, "src", True), *_share(spec.io, "io", False),
     ]
 
 
-def overlay_argv(root: Path, overlay: Path) -> list[str]:
-    return ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(root), str(overlay)]
+def overlay_argv(base: Path, overlay: Path) -> list[str]:
+    """A qcow2 file recording this run's writes over a raw base that stays as it is."""
+    return ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(base), str(overlay)]
+
+
+class Overlay:
+    """Context manager: a qcow2 overlay over `base` for one boot, deleted afterwards."""
+
+    def __init__(self, base: Path, path: Path) -> None:
+        self.base, self.path = base, path
+
+    def __enter__(self) -> Path:
+        subprocess.run(overlay_argv(self.base, self.path), check=True)
+        return self.path
+
+    def __exit__(self, *_exc: object) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def ensure_qemu(say: Callable[[str], None]) -> None:
@@ -61,24 +82,20 @@ def ensure_qemu(say: Callable[[str], None]) -> None:
 
 def boot(spec: VmSpec, timeout_s: float, console_log: Path) -> int:
     """Run the guest to its power-off; its serial console goes to stdout and `console_log`. QEMU's exit code."""
-    subprocess.run(overlay_argv(spec.image / "root.img", spec.overlay), check=True)
-    try:
-        with open(console_log, "wb") as log:
-            proc = subprocess.Popen(qemu_argv(spec), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            fired = threading.Event()
-            watchdog = threading.Timer(timeout_s, lambda: (fired.set(), proc.kill()))
-            watchdog.start()
-            try:
-                assert proc.stdout is not None
-                for line in iter(proc.stdout.readline, b""):
-                    log.write(line)
-                    print(line.decode(errors="replace").rstrip("\r\n"), flush=True)
-                code = proc.wait()
-            finally:
-                watchdog.cancel()
-            if fired.is_set():
-                raise LabError(f"guest did not power off within {timeout_s:g} s", hint=f"see {console_log}")
-            return code
-    finally:
-        spec.overlay.unlink(missing_ok=True)
+    with open(console_log, "ab") as log:
+        proc = subprocess.Popen(qemu_argv(spec), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        fired = threading.Event()
+        watchdog = threading.Timer(timeout_s, lambda: (fired.set(), proc.kill()))
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in iter(proc.stdout.readline, b""):
+                log.write(line)
+                print(line.decode(errors="replace").rstrip("\r\n"), flush=True)
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+        if fired.is_set():
+            raise LabError(f"guest did not power off within {timeout_s:g} s", hint=f"see {console_log}")
+        return code

@@ -25,7 +25,7 @@ log "pip wheel on the host, pip install --no-index in the rootfs"
 "${PYTHON:-python3}" -m pip wheel -q -w "$rootfs/tmp/wheels" -r "$reqs"
 cp "$reqs" "$rootfs/tmp/requirements.txt"
 mount -t proc proc "$rootfs/proc"
-chroot "$rootfs" python3 -m pip install -q --no-index --find-links /tmp/wheels --break-system-packages \
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$rootfs" python3 -m pip install -q --no-index --find-links /tmp/wheels --break-system-packages \
   -r /tmp/requirements.txt
 umount "$rootfs/proc"
 rm -rf "$rootfs/tmp/wheels"
@@ -38,8 +38,8 @@ rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*_* "$
 cp "$rootfs"/boot/vmlinuz-* "$work/vmlinuz"
 cp "$rootfs"/boot/initrd.img-* "$work/initrd.img"
 
-log "mkfs.ext4 -d (sparse 12 GiB image: room for docker's layers)"
-truncate -s 12G "$work/root.img"
+log "mkfs.ext4 -d (sparse 6 GiB image; Docker's data has a disk of its own)"
+truncate -s 6G "$work/root.img"
 mkfs.ext4 -q -F -L labroot -d "$rootfs" "$work/root.img"
 mkdir -p "$out"
 mv "$work/vmlinuz" "$work/initrd.img" "$work/root.img" "$out/"

@@ -29,10 +29,12 @@ def test_cache_key_changes_with_every_input_and_only_then() -> None:
 
 
 def test_qemu_runs_tcg_without_network_and_shares_src_read_only(tmp_path: Path) -> None:
-    argv = qemu_argv(VmSpec(tmp_path / "img", tmp_path / "o.qcow2", tmp_path / "src", tmp_path / "io"))
+    argv = qemu_argv(VmSpec(tmp_path / "img", tmp_path / "o.qcow2", tmp_path / "d.img", tmp_path / "src",
+                            tmp_path / "io"))
     joined = " ".join(argv)
     assert argv[argv.index("-accel") + 1] == "tcg,thread=multi" and "-enable-kvm" not in argv
     assert argv[argv.index("-nic") + 1] == "none" and "-netdev" not in argv  # no network device at all
     assert f"path={tmp_path / 'src'},mount_tag=src,security_model=none,id=src,readonly=on" in joined
     assert f"path={tmp_path / 'io'},mount_tag=io,security_model=none,id=io " in joined + " "
     assert "init=/sbin/lab-guest-init" in joined and f"file={tmp_path / 'o.qcow2'},if=virtio,format=qcow2" in joined
+    assert f"file={tmp_path / 'd.img'},if=virtio,format=raw" in joined  # Docker's disk while it is being filled
