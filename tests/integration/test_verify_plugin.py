@@ -18,7 +18,7 @@ NAME = f"v{os.getpid() % 10000:04d}-plug"
 def test_reference_lab_is_really_encrypted(lab_up):  # noqa: ANN001, ANN201
     lab = lab_up("topologies/s2s-route-based.yml", name=NAME)
     report = lab.verify()
-    assert_verified(report)  # all five checks, or the whole report in the failure message
+    assert_verified(report)  # all six checks, or the whole report in the failure message
     assert report.check("decryption").data["with_marker"] > 0
 # ---
 
