@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from lab.guest import image, vm
 
 DEFAULT_CACHE = Path(os.environ.get("LAB_GUEST_CACHE", "/var/cache/lab-guest"))
 # What proves the kernel path: the kernel-data-plane variants of the integration tests.
-DEFAULT_PYTEST = "-q -rs -m kernel tests/integration"
+DEFAULT_PYTEST = "-v -rs -m kernel tests/integration"  # -v: one line per test on the console
 DOCKER_DISK_SIZE = "8G"  # sparse: only what Docker writes takes space
 SRC = Path(__file__).resolve().parents[2]
 
@@ -37,10 +38,11 @@ def node_image() -> str:
     return ensure_image(connect_runtime().client, default_containers_dir(), say)
 
 
-def write_env(io: Path, mode: str, tag: str, pytest_args: str = "") -> None:
+def write_env(io: Path, mode: str, tag: str, pytest_args: str = "", run: str = "") -> None:
     for stale in ("rc", "loaded", "junit.xml", "guest.log", "dockerd.log"):
         (io / stale).unlink(missing_ok=True)
-    (io / "env").write_text(f"GUEST_MODE={mode}\nGUEST_IMAGE='{tag}'\nGUEST_PYTEST_ARGS='{pytest_args}'\n")
+    values = {"GUEST_MODE": mode, "GUEST_IMAGE": tag, "GUEST_PYTEST_ARGS": pytest_args, "GUEST_RUN": run}
+    (io / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items()))
 
 
 def docker_disk(cache: Path, img: Path, tag: str, io: Path, timeout: float) -> Path:
@@ -72,9 +74,9 @@ def docker_disk(cache: Path, img: Path, tag: str, io: Path, timeout: float) -> P
     return disk
 
 
-def run_tests(img: Path, disk: Path, io: Path, tag: str, pytest_args: str, timeout: float) -> int:
-    write_env(io, "test", tag, pytest_args)
-    say(f"booting the guest to test (QEMU TCG, no network): pytest {pytest_args}")
+def run_tests(img: Path, disk: Path, io: Path, tag: str, pytest_args: str, timeout: float, run: str = "") -> int:
+    write_env(io, "test", tag, pytest_args, run)
+    say(f"booting the guest to test (QEMU TCG, no network): {run or 'pytest ' + pytest_args}")
     with vm.Overlay(img / "root.img", io / "root.qcow2") as root, vm.Overlay(disk, io / "docker.qcow2") as dock:
         vm.boot(vm.VmSpec(img, root, dock, SRC, io), timeout, io / "console.log")
     rc = io / "rc"
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pytest-args", default=DEFAULT_PYTEST, help=f"pytest arguments in the guest ({DEFAULT_PYTEST!r})")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="guest image cache (outside the checkout)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds before a guest boot is killed")
+    ap.add_argument("--run", default="", help="a shell command to run in the guest instead of pytest (debugging)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         say("must run as root (debootstrap, chroot, Docker)")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = node_image()
         with image.locked(args.cache):
             disk = docker_disk(args.cache, img, tag, io, args.timeout)
-        code = run_tests(img, disk, io, tag, args.pytest_args, args.timeout)
+        code = run_tests(img, disk, io, tag, args.pytest_args, args.timeout, args.run)
     except (LabError, subprocess.CalledProcessError, OSError) as exc:
         say(f"error: {exc}")
         code = 3

@@ -6,6 +6,7 @@ memory, so `remove_lab` and `list_nodes` work after a crash with no state file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -71,7 +72,13 @@ def _docker_errors(subject: str, lab: str) -> Iterator[None]:
         raise RuntimeBackendError(f"{subject}: docker: {exc}", hint=DAEMON_HINT) from exc
 
 
-def connect_runtime(client_factory: Callable[[], docker.DockerClient] = docker.from_env) -> DockerRuntime:
+def client_from_env() -> docker.DockerClient:
+    """docker-py's client from the environment; LAB_DOCKER_TIMEOUT (seconds, default 60) bounds each API
+    call: an emulated guest (`make test-kernel`) needs minutes where a host needs seconds."""
+    return docker.from_env(timeout=int(os.environ.get("LAB_DOCKER_TIMEOUT", "60")))
+
+
+def connect_runtime(client_factory: Callable[[], docker.DockerClient] = client_from_env) -> DockerRuntime:
     """Build the one Docker client (for lab/cli.py) and check the daemon answers, naming the fix if not."""
     try:
         client = client_factory()
