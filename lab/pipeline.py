@@ -45,6 +45,7 @@ from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
+from lab.timing import scaled
 
 CHARON = ["/usr/lib/ipsec/charon"]
 IMAGE_FILE = "image"
@@ -91,7 +92,7 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
             _load_configs(controls, p2s_run.client_configs(swan, lab), lab.plan)
             if wait:
                 progress("waiting for tunnels")
-                wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), timeout,
+                wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout),
                                lab.dir.log_tail, byo, keys)
         if dataplane == "libipsec":
             _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
@@ -206,7 +207,7 @@ def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
     with open_controls(lab, names, connect) as controls:
         p2s_run.load_credentials(lab, set(names))
         _load_configs(controls, swan, lab.plan)
-        wait_established(controls, p2s_run.expected(expected_sas(swan), lab), timeout, lab.dir.log_tail)
+        wait_established(controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout), lab.dir.log_tail)
     if dataplane == "libipsec":
         _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), nodes)
 

@@ -32,6 +32,7 @@ from lab.runtime.base import (
     namespace_name,
 )
 from lab.runtime.capture import TcpdumpCapture
+from lab.timing import scaled
 
 # ip_forward: every node may route; rp_filter off: asymmetric paths (ECMP, tunnels) are the point;
 # IPv6 off: no RS/MLD/DAD chatter in captures of an IPv4-only lab (also applies to veths added later,
@@ -144,7 +145,7 @@ class DockerRuntime:
         A timeout wraps argv in coreutils `timeout` inside the container, so the command is really
         killed (TERM, then KILL 1 s later) and the code is 124, instead of leaving it running.
         """
-        cmd = ["timeout", "-k", "1", f"{timeout:g}", *argv] if timeout is not None else list(argv)
+        cmd = ["timeout", "-k", "1", f"{scaled(timeout):g}", *argv] if timeout is not None else list(argv)
         api = self._client.api
         with _docker_errors(f"node {node!r}: exec {argv[0] if argv else ''!r}", lab):
             exec_id = api.exec_create(container_name(lab, node), cmd, environment=env)["Id"]

@@ -29,6 +29,7 @@ from lab.probes.pcap import read_frames
 from lab.probes.results import AGENT_SOURCE, ProbeResult, ProbeSpec, agent_argv, echo_argv, parse_agent_output
 from lab.runtime.base import Runtime
 from lab.state import LabDir
+from lab.timing import scaled
 from lab.verify.checks_dataplane import check_dataplane
 from lab.verify.checks_sa import check_decryption, check_selectors, check_spis
 from lab.verify.checks_wire import check_encrypted, check_reachability
@@ -199,7 +200,7 @@ def _echo_responders(lab: Lab, runtime: Runtime, nodes: list[str], port: int) ->
     ready, stop = f"echo-{port}.ready", f"echo-{port}.stop"
     for node in nodes:
         lab.dir.node(node).joinpath(stop).unlink(missing_ok=True)
-        runtime.exec(lab.topo.name, node, echo_argv(port, ECHO_LIFETIME_S, f"/lab/{ready}", f"/lab/{stop}"),
+        runtime.exec(lab.topo.name, node, echo_argv(port, scaled(ECHO_LIFETIME_S), f"/lab/{ready}", f"/lab/{stop}"),
                      detach=True)
     try:
         yield
@@ -209,12 +210,12 @@ def _echo_responders(lab: Lab, runtime: Runtime, nodes: list[str], port: int) ->
 
 
 def _wait_echo_ready(lab: Lab, nodes: list[str], port: int) -> None:
-    deadline = time.monotonic() + ECHO_READY_S
+    deadline = time.monotonic() + scaled(ECHO_READY_S)
     waiting = list(nodes)
     while waiting:
         waiting = [n for n in waiting if not lab.dir.node(n).joinpath(f"echo-{port}.ready").exists()]
         if waiting and time.monotonic() > deadline:
-            raise ProbeError(f"node {waiting[0]!r}: UDP echo responder did not start within {ECHO_READY_S:g} s",
+            raise ProbeError(f"node {waiting[0]!r}: UDP echo responder did not start within {scaled(ECHO_READY_S):g} s",
                              hint=f"try it by hand: lab exec {waiting[0]} -- python3 /lab/agent.py echo --help")
         time.sleep(0.05)
 

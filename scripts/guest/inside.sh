@@ -39,8 +39,8 @@ fi
 docker image inspect "$GUEST_IMAGE" >/dev/null || { echo "guest: $GUEST_IMAGE is not loaded"; exit 1; }
 cd /src || exit 1
 export PYTHONPATH=/src PYTHONDONTWRITEBYTECODE=1 LAB_HOME=/var/lib/lab HOME=/root
-# Emulation (TCG) on a shared host is 10-20x slower: longer Docker API and test command timeouts.
-export LAB_DOCKER_TIMEOUT=600 LAB_TEST_TIME_SCALE=6
+# Emulation (TCG) on a shared host is 10-20x slower: longer Docker API calls, lab waits and test budgets.
+export LAB_DOCKER_TIMEOUT=600 LAB_TIME_SCALE=6
 if [ -n "${GUEST_RUN:-}" ]; then
   sh -c "$GUEST_RUN"
 else

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab.timing import time_scale
+
 ROOT = Path(__file__).resolve().parents[2]
 # The emulated kernel-test guest (`make test-kernel`) runs everything 10-20x slower: it scales the time the
 # tests give each command (never the bounds a test asserts on what the lab measured).
-TIME_SCALE = float(os.environ.get("LAB_TEST_TIME_SCALE", "1"))
+TIME_SCALE = time_scale()  # LAB_TIME_SCALE (lab/timing.py)
 
 
 def run_lab(*args: str, home: Path, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
