@@ -74,11 +74,22 @@ def docker_disk(cache: Path, img: Path, tag: str, io: Path, timeout: float) -> P
     return disk
 
 
+def snapshot_tree(io: Path) -> Path:
+    """A copy of the project tree for the guest: the run tests what was there when it started, whatever
+    happens to the checkout meanwhile (a rebase, an edit)."""
+    dest = io / "src"
+    shutil.copytree(SRC, dest, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pcap", "*.egg-info"),
+                    symlinks=True)
+    return dest
+
+
 def run_tests(img: Path, disk: Path, io: Path, tag: str, pytest_args: str, timeout: float, run: str = "") -> int:
     write_env(io, "test", tag, pytest_args, run)
+    src = snapshot_tree(io)
     say(f"booting the guest to test (QEMU TCG, no network): {run or 'pytest ' + pytest_args}")
     with vm.Overlay(img / "root.img", io / "root.qcow2") as root, vm.Overlay(disk, io / "docker.qcow2") as dock:
-        vm.boot(vm.VmSpec(img, root, dock, SRC, io), timeout, io / "console.log")
+        vm.boot(vm.VmSpec(img, root, dock, src, io), timeout, io / "console.log")
+    shutil.rmtree(src, ignore_errors=True)
     rc = io / "rc"
     text = rc.read_text().strip() if rc.is_file() else ""
     return int(text) if text.isdigit() else 3  # no status written: the guest broke before pytest ended

@@ -45,7 +45,8 @@ if [ -n "${GUEST_RUN:-}" ]; then
   sh -c "$GUEST_RUN"
 else
   # shellcheck disable=SC2086 # GUEST_PYTEST_ARGS is a word list on purpose
-  python3 -m pytest -p no:cacheprovider --junitxml=/io/junit.xml $GUEST_PYTEST_ARGS
+  # -p lab.pytest_plugin: the project is not pip-installed in the guest, so its entry point is not either
+  python3 -m pytest -p no:cacheprovider -p lab.pytest_plugin --junitxml=/io/junit.xml $GUEST_PYTEST_ARGS
 fi
 echo $? >/io/rc
 echo "guest: exit status $(cat /io/rc)"

@@ -47,11 +47,16 @@ def cleanup_lab(lab_home: Path) -> Iterator[list[str]]:
         run_lab("down", name, home=lab_home)
 
 
+def usable_dataplane(plane: str) -> str:
+    """`plane`, or skip the test when this kernel cannot run it."""
+    from lab.runtime.preflight import detect_dataplane
+
+    if plane == "kernel" and detect_dataplane() != "kernel":
+        pytest.skip(NO_ESP)
+    return plane
+
+
 @pytest.fixture(params=DATAPLANES)
 def dataplane(request: pytest.FixtureRequest) -> str:
     """The ESP data plane a test brings its labs up with (`lab up --dataplane`); kernel skips without esp4."""
-    from lab.runtime.preflight import detect_dataplane
-
-    if request.param == "kernel" and detect_dataplane() != "kernel":
-        pytest.skip(NO_ESP)
-    return request.param
+    return usable_dataplane(request.param)

@@ -18,9 +18,9 @@ pytestmark = pytest.mark.integration
 TOPOLOGIES = ROOT / "topologies"
 
 
-def up(path: Path, name: str, home: Path, cleanup: list[str]) -> dict[str, Any]:
+def up(path: Path, name: str, home: Path, cleanup: list[str], dataplane: str | None = None) -> dict[str, Any]:
     cleanup.append(name)
-    res = run_lab("up", str(path), "--json", home=home)
+    res = run_lab("up", str(path), "--json", *(["--dataplane", dataplane] if dataplane else []), home=home)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -51,8 +51,8 @@ def down(lab: str, home: Path) -> None:
 
 
 def test_policy_based_basic_has_four_child_sas_each_carrying_its_prefix_pair(
-        lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
-    up(TOPOLOGIES / "policy-based-basic.yml", "pb-basic", lab_home, cleanup_lab)
+        lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> None:
+    up(TOPOLOGIES / "policy-based-basic.yml", "pb-basic", lab_home, cleanup_lab, dataplane)
     for src in ("vm1", "vm2"):
         ping("pb-basic", src, "10.21.0.10", "10.22.0.10", home=lab_home)
     for src in ("pc1", "pc2"):
@@ -71,8 +71,9 @@ def test_policy_based_basic_has_four_child_sas_each_carrying_its_prefix_pair(
     down("pb-basic", lab_home)
 
 
-def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
-    up(TOPOLOGIES / "multi-site.yml", "multi-site", lab_home, cleanup_lab)
+def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str, cleanup_lab: list[str],
+                                                      dataplane: str) -> None:
+    up(TOPOLOGIES / "multi-site.yml", "multi-site", lab_home, cleanup_lab, dataplane)
     lans = {"a": "10.31", "b": "10.32", "c": "10.33"}
     ping("multi-site", "hubvm", *(f"{net}.0.10" for net in lans.values()), home=lab_home)
     for s in lans:
@@ -86,8 +87,8 @@ def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str
     down("multi-site", lab_home)
 
 
-def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
-    up(TOPOLOGIES / "vnet-to-vnet.yml", "v2v", lab_home, cleanup_lab)
+def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> None:
+    up(TOPOLOGIES / "vnet-to-vnet.yml", "v2v", lab_home, cleanup_lab, dataplane)
     ping("v2v", "eastvm", "10.42.0.10", "10.43.0.10", home=lab_home)
     for src in ("westvm", "westvm2"):
         ping("v2v", src, "10.41.0.10", home=lab_home)
@@ -99,8 +100,9 @@ def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_
     down("v2v", lab_home)
 
 
-def test_custom_policy_is_what_both_ends_negotiate(lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
-    st = up(TOPOLOGIES / "custom-policy.yml", "custom-pol", lab_home, cleanup_lab)
+def test_custom_policy_is_what_both_ends_negotiate(lab_home: Path, image: str, cleanup_lab: list[str],
+                                                   dataplane: str) -> None:
+    st = up(TOPOLOGIES / "custom-policy.yml", "custom-pol", lab_home, cleanup_lab, dataplane)
     ping("custom-pol", "vm1", "10.51.0.10", home=lab_home)
     ping("custom-pol", "pc1", "10.50.0.10", home=lab_home)
     for t in st["tunnels"]:

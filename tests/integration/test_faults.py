@@ -18,7 +18,8 @@ PC1 = "10.2.0.10"
 
 
 @pytest.fixture
-def fault_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str]) -> Callable[[str], str]:
+def fault_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str],
+              dataplane: str) -> Callable[[str], str]:
     """Bring up the reference lab under a unique name (other tests and people may run s2s-rb)."""
 
     def up(tag: str) -> str:
@@ -26,7 +27,7 @@ def fault_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str]
         topo = tmp_path / f"{name}.yml"
         topo.write_text(REFERENCE.read_text().replace("name: s2s-rb", f"name: {name}"))
         cleanup_lab.append(name)
-        res = run_lab("up", str(topo), home=lab_home)
+        res = run_lab("up", str(topo), "--dataplane", dataplane, home=lab_home)
         assert res.returncode == 0, res.stderr
         return name
 

@@ -15,22 +15,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.conftest import DATAPLANES, usable_dataplane
 from tests.integration.helpers import ROOT, host_network, lab_leftovers, run_lab
 
 pytestmark = pytest.mark.integration
 POOL = IPv4Network("172.16.201.0/24")
 
 
-@pytest.fixture(scope="module")
-def p2s_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The reference P2S topology under a unique name, up for the whole module, down afterwards."""
+@pytest.fixture(scope="module", params=DATAPLANES)
+def p2s_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+            request: pytest.FixtureRequest) -> Iterator[str]:
+    """The reference P2S topology under a unique name, up for the whole module (per data plane), down afterwards."""
+    plane = usable_dataplane(request.param)
     name = f"p2s-{uuid.uuid4().hex[:6]}"
     data = yaml.safe_load((ROOT / "topologies" / "p2s.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("p2s") / "p2s.yml"
     path.write_text(yaml.safe_dump(data))
     before = host_network()
-    res = run_lab("up", str(path), "--timeout", "90", home=lab_home, timeout=300)
+    res = run_lab("up", str(path), "--timeout", "90", "--dataplane", plane, home=lab_home, timeout=300)
     try:
         assert res.returncode == 0, res.stdout + res.stderr
         yield name
