@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.lab-installed
 TOPOLOGY ?= topologies/s2s-route-based.yml
 
-.PHONY: setup image demo test test-kernel unit lint
+.PHONY: setup image demo test test-kernel test-kernel-all unit lint
 
 setup: $(STAMP)
 	scripts/host-setup.sh
@@ -33,9 +33,13 @@ test: image
 
 # The kernel data plane (kernel ESP, XFRM) in a QEMU guest with Debian's stock kernel: this host's kernel has
 # no ESP. Builds the guest image once (cached in /var/cache/lab-guest), boots it without network, runs the
-# `kernel` variants of the integration tests inside and exits with their status (docs/kernel-dataplane.md).
+# core `kernel` variants of the integration tests inside and exits with their status (docs/kernel-dataplane.md).
 test-kernel: image
 	$(PYTHON) -m lab.guest
+
+# Every `kernel` variant of the integration tests (an hour or more under emulation).
+test-kernel-all: image
+	$(PYTHON) -m lab.guest --all
 
 unit: $(STAMP)
 	$(PYTHON) -m pytest -q -m 'not integration' tests
