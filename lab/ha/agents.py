@@ -25,6 +25,7 @@ from lab.plan import gateway_inside_ip, standby_name
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
+from lab.timing import time_scale
 from lab.topology.model import Gateway
 
 AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
@@ -37,6 +38,12 @@ WATCH_MISSES = 3  # ... and takes over after 3 misses (0.6 s); planned moves tak
 PLANNED = "standby-planned"  # role of a standby whose active drains for planned maintenance (ha_timing azure)
 HOP_INTERVAL_S = 0.1  # VNet host: ping each next hop every 100 ms ...
 HOP_MISSES = 4  # ... and drop it after 0.4 s of silence
+
+
+def scaled_misses(misses: int) -> int:
+    """On a slow machine (LAB_TIME_SCALE, e.g. the emulated kernel-test guest) a node stalls for longer than
+    these windows without being dead: the agents wait proportionally longer before they act."""
+    return max(misses, round(misses * time_scale()))
 
 
 @dataclass(frozen=True)
@@ -123,14 +130,14 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
 
 def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig]) -> dict[str, object]:
     return {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
-            "peer": pair.peer, "interval": pair.watch.interval_s, "misses": pair.watch.misses,
-            "planned_misses": pair.watch.planned_misses,
+            "peer": pair.peer, "interval": pair.watch.interval_s, "misses": scaled_misses(pair.watch.misses),
+            "planned_misses": scaled_misses(pair.watch.planned_misses),
             "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
             "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or SwanctlConfig())]}
 
 
 def _host_spec(host: str, hops: list[str]) -> dict[str, object]:
-    return {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": HOP_MISSES,
+    return {"node": host, "hops": hops, "dev": "eth0", "interval": HOP_INTERVAL_S, "misses": scaled_misses(HOP_MISSES),
             "events": f"/lab/{EVENTS_FILE}"}
 
 

@@ -12,7 +12,7 @@ from lab.timing import time_scale
 
 ROOT = Path(__file__).resolve().parents[2]
 # The emulated kernel-test guest (`make test-kernel`) runs everything 10-20x slower: it scales the time the
-# tests give each command (never the bounds a test asserts on what the lab measured).
+# tests give each command, and the HA outage bounds (its HA agents wait that much longer before acting).
 TIME_SCALE = time_scale()  # LAB_TIME_SCALE (lab/timing.py)
 
 

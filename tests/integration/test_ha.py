@@ -2,7 +2,9 @@
 
 The topologies set `ha_timing: fast` (Azure's timing is tested in test_fidelity.py). Bounds are generous (2
 shared cores): A/A unplanned with `dpd: fast` <= 2 s for the worst flow (measured ~0.45 s), A/S planned <= 5 s
-(measured ~0.4-0.7 s), A/S unplanned <= 5 s (measured ~0.7-0.8 s).
+(measured ~0.4-0.7 s), A/S unplanned <= 5 s (measured ~0.7-0.8 s). They are
+multiplied by LAB_TIME_SCALE, which only the emulated kernel-test guest sets: its HA agents wait that much
+longer before acting (docs/kernel-dataplane.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, run_lab
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +74,9 @@ def test_active_active_unplanned_keeps_delivering_on_the_other_instance(ha_lab, 
     grew = {b["node"] for b in res["before"] for a in res["after"]
             if a["spi_out"] == b["spi_out"] and a["packets_out"] > b["packets_out"]}
     assert grew == {"azgw-1"}
-    assert res["udp"]["flow_outage_ms"] <= 2000, res["udp"]
+    assert res["udp"]["flow_outage_ms"] <= 2000 * TIME_SCALE, res["udp"]
     # site -> VNet too: if the site was sending into the dead instance's SA it waits for its DPD (fast: ~2 s)
-    assert res["udp_reverse"]["flow_outage_ms"] <= 4000, res["udp_reverse"]
+    assert res["udp_reverse"]["flow_outage_ms"] <= 4000 * TIME_SCALE, res["udp_reverse"]
     assert [c.split()[0] for c in res["site_carriers_after"]] == ["onprem"]
     assert any("route" in m["what"] for m in res["marks"])  # the VNet agent dropped the dead hop
     restore_and_check(name, lab_home, {"azgw-0", "azgw-1"})
@@ -84,13 +86,13 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
     name = ha_lab("standby")
     planned = failover(name, lab_home, "--planned")
     assert planned["carriers_before"][0].startswith("azgw-0") and planned["carriers_after"][0].startswith("azgw-1")
-    assert planned["udp"]["flow_outage_ms"] <= 5000, planned["udp"]
+    assert planned["udp"]["flow_outage_ms"] <= 5000 * TIME_SCALE, planned["udp"]
     restore_and_check(name, lab_home, {"active"})  # azgw-1 stays active: restore moves no role back
     unplanned = failover(name, lab_home, "--unplanned")
     assert unplanned["fault"] == "kill azgw-1"
     assert any(m["what"] == "agent: peer-dead" for m in unplanned["marks"])
     assert unplanned["carriers_after"][0].startswith("azgw-0")
-    assert unplanned["udp"]["flow_outage_ms"] <= 5000, unplanned["udp"]
+    assert unplanned["udp"]["flow_outage_ms"] <= 5000 * TIME_SCALE, unplanned["udp"]
     restore_and_check(name, lab_home, {"active"})
 
 
@@ -115,5 +117,5 @@ def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_h
     assert res["fault"] == "kill azgw-0"
     assert [c.split()[0] for c in res["carriers_after"]] == ["azgw-1"]
     assert res["udp"]["delivered"] >= 0.9 * res["udp"]["sent"], res["udp"]
-    assert res["udp"]["flow_outage_ms"] <= 2000, res["udp"]
+    assert res["udp"]["flow_outage_ms"] <= 2000 * TIME_SCALE, res["udp"]
     restore_and_check(name, lab_home, {"azgw-0", "azgw-1"}, frozenset({"onprem-0", "onprem-1"}))
