@@ -14,6 +14,7 @@ from lab.state import LabDir
 from lab.topology.model import Topology
 
 FRR_CONF = "frr.conf"
+RESTART_WAIT_S = 15.0  # `lab reload`/`restore` wait this long for the node's sessions, then say which are not up
 
 
 def byo_frr_files(topo: Topology, base: Path) -> dict[PurePosixPath, str]:
@@ -79,4 +80,6 @@ def restart(topo: Topology, d: LabDir, runtime: Runtime, node: str) -> list[str]
         return []
     stop_frr(runtime, topo.name, node)
     start_frr(runtime, topo.name, node)
-    return [f"{node}: FRR restarted with {d.node(node) / FRR_CONF}"]
+    stuck = wait_established(runtime, topo.name, expected_peers(topo, [node]), RESTART_WAIT_S)
+    said = "; ".join(f"{k} {v}" for k, v in sorted(stuck.items())) or "its BGP sessions are established"
+    return [f"{node}: FRR restarted with {d.node(node) / FRR_CONF}: {said}"]
