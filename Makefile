@@ -46,3 +46,4 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy lab tests/fakes.py

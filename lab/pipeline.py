@@ -1,36 +1,31 @@
 """The lab pipeline, top to bottom: topology file -> model -> plan -> rendered configs -> runtime ->
 control -> status. Each stage takes the previous stage's typed result; nothing here imports docker,
 pyroute2, vici or scapy: those arrive as the injected `runtime` and `connect` arguments.
+
+`up` is its list of stages. Features (bring-your-own devices, point-to-site, HA) are not called from
+inside a stage: each plugs into the stages' named hooks (lab/hooks.py), listed once in `features`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab import daemons
 from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
-from lab.core import Connect, Lab, Progress, load, swanctl_configs
-from lab.device.byo import (
-    ByoConfig,
-    byo_from_state,
-    byo_sites,
-    load_byo,
-    override_files,
-    start_legacy,
-    wait_legacy_loaded,
-    without_byo,
-)
+from lab.core import Connect, Lab, Progress, load
+from lab.device.byo import ByoFeature, byo_from_state
 from lab.device.diagnose import wait_diagnosed
 from lab.errors import BusyError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
-from lab.ha.standby import fast_dpd_nodes
+from lab.ha.agents import HaFeature
+from lab.hooks import Expected, Feature, Rendered, Stage
 from lab.lock import lab_lock
-from lab.p2s import run as p2s_run
+from lab.p2s.run import P2sFeature
 from lab.plan import INTERNET
 from lab.plan_types import NodePlan, Plan
 from lab.render.connections import expected_children
@@ -38,68 +33,178 @@ from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
-from lab.render.tunnels import expected
-from lab.routing import run as routing_run
-from lab.routing.collect import peer_statuses
+from lab.render.tunnels import expected as child_expected
+from lab.routing.run import RoutingFeature
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
 from lab.timing import scaled
 
-CHARON = ["/usr/lib/ipsec/charon"]
 IMAGE_FILE = "image"
-CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
 STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
-CHARON_PID = "/var/run/charon.pid"
+FIREWALL = ["nft", "-f", "/lab/nftables.conf"]  # rendered for every node that runs charon
 
 
 def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
-       dataplane: Dataplane, progress: Progress, timeout: float = 30.0, wait: bool = True) -> LabStatus:
+       dataplane: Dataplane, progress: Progress, timeout: float = 30.0, wait: bool = True,
+       lab: Lab | None = None) -> LabStatus:
     """Bring a lab up and wait for every tunnel; on any failure remove what was made, then re-raise.
-    `wait=False` (training scenarios): leave tunnels to come up, or not, on their own."""
-    lab = load(path, home)
+    `wait=False` (training scenarios): leave tunnels to come up, or not, on their own. `lab`: the Lab
+    already loaded from `path` (the file is then not parsed again)."""
+    lab = lab or load(path, home)
     with lab_lock(lab.topo.name):  # a second `lab up` of this name exits 2 here (lab/lock.py)
-        return _up_locked(lab, path, runtime, connect, image, dataplane, progress, timeout, wait)
+        if runtime.list_nodes(lab.topo.name):
+            raise BusyError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
+        st = Stage(lab, runtime, connect, progress, timeout if wait else None)
+        feats = features(lab, path.parent)  # a BYO site's files are read here, before anything is rendered
+        built = render(st, feats, dataplane)
+        lab.dir.write(path.read_text(), built.keys, built.files, [n.name for n in lab.plan.nodes], dataplane)
+        (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
+        with _rollback_on_error(lab, runtime, progress):
+            create(lab, runtime, image, progress)
+            progress("wiring links")
+            runtime.wire(lab.plan)
+            shape_gateways(lab, runtime)
+            start_daemons(st, feats)
+            with open_controls(lab, control_nodes(lab), connect) as controls:
+                load_configs(st, controls, built.swan, feats)
+                if wait:
+                    progress("waiting for tunnels")
+                    wait_tunnels(st, controls, built, feats)
+            tune_dataplane(lab, runtime, dataplane, control_nodes(lab))
+            for f in feats:  # agents stage: what runs on top of the tunnels (BGP, HA agents)
+                f.running(st, built.swan)
+        return status(lab, runtime, connect, dataplane, feats)
 
 
-def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: str,
-               dataplane: Dataplane, progress: Progress, timeout: float, wait: bool) -> LabStatus:
-    if runtime.list_nodes(lab.topo.name):
-        raise BusyError(f"lab {lab.topo.name!r} is already running", hint=f"lab down {lab.topo.name}")
-    byo = byo_sites(lab.topo, path.parent)  # sites with their own device config replace the rendered one
-    keys = resolve_keys(lab.topo, lab.dir.read_keys())
-    p2s_run.prepare(lab, path.parent)  # point-to-site certificates (lab/p2s/creds.py)
-    files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
-    files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
-    files.update(routing_run.byo_frr_files(lab.topo, path.parent))  # a BYO BGP device's own frr.conf
-    lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes], dataplane)
-    (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
-    with _rollback_on_error(lab, runtime, progress):
-        progress(f"creating {len(lab.plan.nodes)} nodes")
-        _parallel(lambda n: runtime.create_node(lab.topo.name, n, image, lab.dir.node(n.name)), lab.plan.nodes)
-        progress("wiring links")
-        runtime.wire(lab.plan)
-        shape_gateways(lab, runtime)
-        charon_nodes = [n for n in lab.plan.nodes if n.runs_charon]
-        progress(f"starting charon on {', '.join(n.name for n in charon_nodes)}")
-        _parallel(lambda n: start_byo_aware(runtime, lab.topo.name, n, byo), charon_nodes)
-        with open_controls(lab, [n.name for n in charon_nodes], connect) as controls:
-            for cfg in byo.values():  # BYO sites first: the gateways initiate as soon as they are loaded
-                load_byo(runtime, lab.topo.name, cfg)
-            p2s_run.load_credentials(lab)  # P2S: certificates, CRL, pools; clients load after gateways
-            _load_configs(controls, p2s_run.servers(swan, lab), lab.plan)
-            _load_configs(controls, p2s_run.client_configs(swan, lab), lab.plan)
-            if wait:
-                progress("waiting for tunnels")
-                wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout),
-                               lab.dir.log_tail, byo, keys)
-        if dataplane == "libipsec":
-            _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
-        routing_run.start(lab.topo, lab.dir, runtime, [n.name for n in charon_nodes], progress,
-                          timeout if wait else None)  # BGP (lab/routing)
-        ha.start_agents(lab, runtime, connect)
-    return status(lab, runtime, connect, dataplane)
+def features(lab: Lab, source: Path | None) -> list[Feature]:
+    """The features plugged into the stages, in the order their hooks run. `source`: the topology file's
+    directory at `up` (user files sit beside it); None for a running lab (read back from its state)."""
+    return [ByoFeature.of(lab, source), P2sFeature(source), RoutingFeature(source), HaFeature()]
+
+
+def render(st: Stage, feats: Sequence[Feature], dataplane: Dataplane) -> Rendered:
+    """Render stage: keys, every node's files and the trees loaded over vici, then each feature's part."""
+    keys = resolve_keys(st.lab.topo, st.lab.dir.read_keys())
+    files, swan = render_files(st.lab.topo, st.lab.plan, keys, dataplane)
+    out = Rendered(keys, files, swan, dataplane)
+    for f in feats:
+        out = f.render(st, out)
+    return out
+
+
+def running_configs(st: Stage, feats: Sequence[Feature]) -> dict[str, SwanctlConfig]:
+    """The trees a running lab loads over vici, rendered again from its state directory (restarts need
+    them). They do not depend on the data plane (only strongswan.conf does)."""
+    return render(st, feats, "libipsec").swan
+
+
+def create(lab: Lab, runtime: Runtime, image: str, progress: Progress) -> None:
+    """Create stage: every node's container, with its state directory mounted at /lab."""
+    progress(f"creating {len(lab.plan.nodes)} nodes")
+    _parallel(lambda n: runtime.create_node(lab.topo.name, n, image, lab.dir.node(n.name)), lab.plan.nodes)
+
+
+def control_nodes(lab: Lab) -> list[str]:
+    """The nodes whose charon the lab controls over vici."""
+    return [n.name for n in lab.plan.nodes if n.runs(daemons.CHARON.name)]
+
+
+def start_daemons(st: Stage, feats: Sequence[Feature]) -> None:
+    """Start-daemons stage: on every node that runs any, its firewall, then its daemons in plan order."""
+    nodes = [n for n in st.lab.plan.nodes if n.daemons]
+    st.progress(f"starting {', '.join(sorted({d for n in nodes for d in n.daemons}))} on "
+                f"{', '.join(n.name for n in nodes)}")
+    _parallel(lambda n: start_node(st, n, feats), nodes)
+
+
+def start_node(st: Stage, node: NodePlan, feats: Sequence[Feature]) -> None:
+    """One node's firewall and daemons; a feature may start a daemon its own way (a legacy BYO site)."""
+    if node.runs(daemons.CHARON.name):
+        _load_nftables(st.runtime, st.lab.topo.name, node)
+    for daemon in daemons.of(node):
+        if not any(f.start_daemon(st, node, daemon) for f in feats):
+            daemons.start(st.runtime, st.lab.topo.name, node.name, daemon)
+
+
+def load_configs(st: Stage, controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig],
+                 feats: Sequence[Feature]) -> None:
+    """Load stage: the features' part first (credentials, a device's own config), then the lab's trees, the
+    nodes that features load last (P2S clients) after all others."""
+    for f in feats:
+        f.before_load(st, controls)
+    last = set().union(*(f.load_last(st) for f in feats))
+    _load_in_order(controls, {n: c for n, c in swan.items() if n not in last}, st.lab.plan)
+    _load_in_order(controls, {n: c for n, c in swan.items() if n in last}, st.lab.plan)
+
+
+def expected(st: Stage, swan: dict[str, SwanctlConfig], feats: Sequence[Feature]) -> Expected:
+    """The SAs to wait for: every loaded connection's, as the features narrow them."""
+    wants = expected_sas(swan)
+    for f in feats:
+        wants = f.expect(st, wants)
+    return wants
+
+
+def wait_tunnels(st: Stage, controls: dict[str, VpnControl], built: Rendered, feats: Sequence[Feature]) -> None:
+    """Wait stage: every expected SA up, or an error that names the likely cause of each stuck tunnel."""
+    lab = st.lab
+    byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
+    wait_diagnosed(lab.topo, controls, expected(st, built.swan, feats), scaled(st.timeout or 0.0), lab.dir.log_tail,
+                   byo, built.keys)
+
+
+def tune_dataplane(lab: Lab, runtime: Runtime, dataplane: str, names: Iterable[str]) -> None:
+    if dataplane == "libipsec":
+        _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), [lab.plan.node(n) for n in names])
+
+
+def start_node_daemons(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
+                       swan: dict[str, SwanctlConfig], dataplane: str = "libipsec",
+                       feats: Sequence[Feature] | None = None) -> None:
+    """Start one node's daemons and load its config as `up` does (`lab fault charon-restart`, restore)."""
+    feats = features(lab, None) if feats is None else feats
+    st = Stage(lab, runtime, connect)
+    start_node(st, node, feats)
+    with open_controls(lab, [node.name] if node.runs(daemons.CHARON.name) else [], connect) as controls:
+        load_configs(st, controls, {n: c for n, c in swan.items() if n == node.name}, feats)
+    tune_dataplane(lab, runtime, dataplane, [node.name] if node.runs(daemons.CHARON.name) else [])
+
+
+def restart_daemons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dataplane, names: list[str],
+                    timeout: float = 30.0) -> None:
+    """Stop the daemons on `names` (lab-rendered nodes: not a BYO site or a warm standby), start them again
+    with the same config and wait for their tunnels. New sockets pick up host-wide defaults changed since
+    `up` (net.core.rmem_default: `lab bench --tune-host`)."""
+    feats, st = features(lab, None), Stage(lab, runtime, connect)
+    swan = {n: cfg for n, cfg in running_configs(st, feats).items() if n in names}
+    nodes = [lab.plan.node(n) for n in names]
+    # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
+    # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
+    for initiators in (True, False):
+        _parallel(lambda n: stop_node(runtime, lab, n),
+                  [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
+    _parallel(lambda n: start_node(st, n, feats), nodes)
+    with open_controls(lab, names, connect) as controls:
+        load_configs(st, controls, swan, feats)
+        wait_established(controls, expected(st, swan, feats), scaled(timeout), lab.dir.log_tail)
+    tune_dataplane(lab, runtime, dataplane, names)
+
+
+def stop_node(runtime: Runtime, lab: Lab, node: NodePlan) -> None:
+    """Stop a node's daemons, last started first."""
+    for daemon in reversed(daemons.of(node)):
+        daemons.stop(runtime, lab.topo.name, node.name, daemon)
+
+
+def _load_in_order(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig], plan: Plan) -> None:
+    """Responders first (nodes that initiate nothing, then sites), so every start_action=start finds a
+    peer with its config loaded (ResponderOnly sites and VNet-to-VNet initiate too)."""
+    order = sorted(controls, key=lambda n: (n in swan and swan[n].initiates(), plan.node(n).role == "gateway", n))
+    for name in order:
+        if name in swan:
+            controls[name].load(swan[name])
 
 
 def gateway_caps(lab: Lab) -> list[tuple[str, str, int]]:
@@ -148,6 +253,14 @@ def _parallel(fn: Callable[[NodePlan], object], nodes: tuple[NodePlan, ...] | li
             fut.result()
 
 
+def expected_sas(swan: dict[str, SwanctlConfig]) -> Expected:
+    return {
+        node: [(conn, [c for c in tree["children"] if child_expected(c)])  # type: ignore[union-attr]
+               for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
+        for node, cfg in swan.items()
+    }
+
+
 def _load_nftables(runtime: Runtime, lab: str, node: NodePlan) -> None:
     """The node's ruleset (LAN never leaks to the Internet link) goes in before any tunnel can exist."""
     res = runtime.exec(lab, node.name, ["nft", "-f", "/lab/nftables.conf"], timeout=10)
@@ -155,98 +268,9 @@ def _load_nftables(runtime: Runtime, lab: str, node: NodePlan) -> None:
         raise RuntimeBackendError(f"node {node.name!r}: nftables ruleset refused: {res.output.strip()}")
 
 
-def _start_charon(runtime: Runtime, lab: str, node: NodePlan) -> None:
-    _load_nftables(runtime, lab, node)
-    runtime.exec(lab, node.name, CHARON, detach=True, env=CHARON_ENV)
-
-
-def start_byo_aware(runtime: Runtime, lab: str, node: NodePlan, byo: dict[str, ByoConfig]) -> None:
-    """charon as on every node, except a legacy ipsec.conf site, where strongswan-starter starts it."""
-    cfg = byo.get(node.name)
-    if cfg is None or cfg.format == "swanctl":
-        _start_charon(runtime, lab, node)
-        return
-    _load_nftables(runtime, lab, node)
-    said = start_legacy(runtime, lab, node.name, cfg.sources)
-    wait_legacy_loaded(runtime, lab, node.name, sum(len(c.children) for c in cfg.conns()), said)
-
-
-def start_node_charon(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
-                      swan: dict[str, SwanctlConfig], dataplane: str = "libipsec") -> None:
-    """Start charon on one node and load its config as `up` does (for `lab fault charon-restart`/restore)."""
-    _start_charon(runtime, lab.topo.name, node)
-    ctl = connect(lab.dir.vici_socket(node.name))
-    try:
-        p2s_run.load_credentials(lab, {node.name})
-        if node.name in swan:
-            ctl.load(swan[node.name])
-    finally:
-        ctl.close()
-    if dataplane == "libipsec":
-        _tune_dataplane(runtime, lab.topo.name, node)
-
-
 def _tune_dataplane(runtime: Runtime, lab: str, node: NodePlan) -> None:
     """libipsec's ipsec0 drops bursts at its default 500-packet TX queue (measured: 10000 removes it)."""
     runtime.exec(lab, node.name, ["ip", "link", "set", "ipsec0", "txqueuelen", "10000"], timeout=10)
-
-
-def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dataplane, names: list[str],
-                    timeout: float = 30.0) -> None:
-    """Stop charon on `names` (lab-rendered nodes: not a BYO site or a warm standby), start it again with the
-    same config and wait for its tunnels. New sockets pick up host-wide defaults changed since `up`
-    (net.core.rmem_default: `lab bench --tune-host`)."""
-    swan = {n: cfg for n, cfg in swanctl_configs(lab).items() if n in names}
-    nodes = [lab.plan.node(n) for n in names]
-    # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
-    # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
-    for initiators in (True, False):
-        _parallel(lambda n: _stop_charon(runtime, lab.topo.name, n),
-                  [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
-    _parallel(lambda n: _start_charon(runtime, lab.topo.name, n), nodes)
-    with open_controls(lab, names, connect) as controls:
-        p2s_run.load_credentials(lab, set(names))
-        _load_configs(controls, swan, lab.plan)
-        wait_established(controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout), lab.dir.log_tail)
-    if dataplane == "libipsec":
-        _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), nodes)
-
-
-def _stop_charon(runtime: Runtime, lab: str, node: NodePlan, wait_s: float = 5.0) -> None:
-    """SIGTERM charon by its pid file (it sends DELETE for each IKE_SA); SIGKILL if still there after wait_s."""
-    res = runtime.exec(lab, node.name, ["cat", CHARON_PID], timeout=5)
-    pid = res.output.strip()
-    if not res.ok or not pid.isdigit():
-        return
-    runtime.exec(lab, node.name, ["kill", "-TERM", pid], timeout=5)
-    deadline = time.monotonic() + wait_s
-    signal: str | None = "-KILL"  # then None: nothing left to send
-    while runtime.exec(lab, node.name, ["kill", "-0", pid], timeout=5).ok:
-        if time.monotonic() > deadline:
-            if signal is None:
-                raise RuntimeBackendError(f"node {node.name!r}: charon (pid {pid}) survived SIGKILL",
-                                          hint=f"lab logs {node.name}")
-            runtime.exec(lab, node.name, ["kill", signal, pid], timeout=5)
-            deadline, signal = time.monotonic() + wait_s, None
-        time.sleep(0.05)
-    runtime.exec(lab, node.name, ["rm", "-f", CHARON_PID], timeout=5)  # a killed charon leaves it behind
-
-
-def _load_configs(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig], plan: Plan) -> None:
-    """Responders first (nodes that initiate nothing, then sites), so every start_action=start finds a
-    peer with its config loaded (ResponderOnly sites and VNet-to-VNet initiate too)."""
-    order = sorted(controls, key=lambda n: (n in swan and swan[n].initiates(), plan.node(n).role == "gateway", n))
-    for name in order:
-        if name in swan:
-            controls[name].load(swan[name])
-
-
-def expected_sas(swan: dict[str, SwanctlConfig]) -> dict[str, list[tuple[str, list[str]]]]:
-    return {
-        node: [(conn, [c for c in tree["children"] if expected(c)])  # type: ignore[union-attr]
-               for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
-        for node, cfg in swan.items()
-    }
 
 
 def down_locked(name: str, home: Path, runtime: Runtime, wait_s: float = 60.0) -> list[str]:
@@ -271,8 +295,10 @@ def running_labs(runtime: Runtime) -> list[str]:
     return sorted(names)
 
 
-def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabStatus:
-    """Nodes from the runtime (labels), tunnels from each charon over vici. Never shows a PSK."""
+def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
+           feats: Sequence[Feature] | None = None) -> LabStatus:
+    """Nodes from the runtime (labels), tunnels from each charon over vici, then each feature's part (P2S
+    clients, BGP peers). Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
     expected = expected_now(lab)
     nodes, tunnels, problems = [], [], []
@@ -285,7 +311,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
         if state == RESTARTED:
             problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
                             f"supervisor heals it within 15 s, `lab restore` heals it now")
-        elif n.runs_charon and state == "running":
+        elif n.runs(daemons.CHARON.name) and state == "running":
             try:
                 ctl = connect(lab.dir.vici_socket(n.name))
                 try:
@@ -298,11 +324,12 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
             except LabError as exc:
                 problems.append(f"node {n.name!r}: {exc.message}")
     running = {n for n, i in live.items() if i.status == "running"}
-    p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s/run.py)
-    bgp = peer_statuses(runtime, lab.topo.name, routing_run.frr_nodes(lab.dir, sorted(running)))
-    return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
-                     nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients,
-                     bgp_peers=bgp)
+    out = LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
+                    nodes=nodes, tunnels=tunnels, problems=problems)
+    st = Stage(lab, runtime, connect)
+    for f in features(lab, None) if feats is None else feats:
+        out = f.inspect(st, running, out)
+    return out
 
 
 RESTARTED = "restarted, healing"

@@ -110,7 +110,7 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
                 ifaces=(public, Iface("eth1", segment, _inside(gw, i))),
                 routes=(Route(DEFAULT, dev="eth0"),),
                 loopbacks=_bgp_loopback(gw.bgp.apipa if gw.bgp else [], i),
-                runs_charon=True,
+                daemons=("charon",),
             )
         )
     return nodes
@@ -129,7 +129,7 @@ def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
                        for k, net in enumerate(site.address_space))
         nodes.append(NodePlan(name=node, role="site", group=name,
                               ifaces=(_public_iface(ip), Iface("eth1", segment, inside)),
-                              routes=(Route(DEFAULT, dev="eth0"),), runs_charon=True,
+                              routes=(Route(DEFAULT, dev="eth0"),), daemons=("charon",),
                               loopbacks=_site_loopback(site, i, inside)))
     return nodes
 

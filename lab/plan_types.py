@@ -35,8 +35,11 @@ class NodePlan:
     ifaces: tuple[Iface, ...]
     routes: tuple[Route, ...] = ()
     loopbacks: tuple[IPv4Interface, ...] = ()  # extra addresses on lo (libipsec needs one per local_ts)
-    runs_charon: bool = False
+    daemons: tuple[str, ...] = ()  # what runs in it, in start order (lab/daemons.py): ("charon",) on VPN ends
     group: str = ""  # the topology object it belongs to (gateway/site name), for labels and inspect
+
+    def runs(self, daemon: str) -> bool:
+        return daemon in self.daemons
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.runtime.base import Runtime
 from lab.verify.model import VerifyReport
 
 
@@ -29,7 +30,7 @@ class RunningLab:
 
     name: str
     home: Path
-    runtime: object  # lab.runtime.docker.DockerRuntime (imported lazily)
+    runtime: Runtime  # the backend LAB_RUNTIME names (lab/runtime/registry.py)
     connect: Callable[[Path], object]
 
     def loaded(self):  # noqa: ANN201 - lab.core.Lab
@@ -54,7 +55,7 @@ class _Session:
     home: Path
     labs: dict[tuple[str, str, str], RunningLab] = field(default_factory=dict)  # up, by (file, name, plane)
     started: list[RunningLab] = field(default_factory=list)  # brought down at the end, even half-built
-    runtime: object | None = None
+    runtime: Runtime | None = None
 
 
 def assert_verified(report: VerifyReport, *checks: str) -> None:
@@ -88,18 +89,18 @@ def _renamed(path: Path, name: str | None, workdir: Path) -> Path:
 def _bring_up(session: _Session, path: Path, name: str | None, dataplane: str | None) -> RunningLab:
     from lab import core, pipeline
     from lab.control.vici import ViciControl
-    from lab.runtime.docker import connect_runtime
-    from lab.runtime.image import default_containers_dir, ensure_image
-    from lab.runtime.preflight import require_preflight
+    from lab.runtime.base import default_containers_dir, require_preflight
+    from lab.runtime.registry import connect_runtime
 
     runtime = session.runtime = session.runtime or connect_runtime()
     file = _renamed(path, name, session.home)
     plane = require_preflight(runtime, lambda _msg: None, dataplane)  # type: ignore[arg-type]
-    image = ensure_image(runtime.client, default_containers_dir(), lambda _msg: None)  # type: ignore[attr-defined]
-    lab_name = core.load(file, session.home).topo.name
-    running = RunningLab(lab_name, session.home, runtime, ViciControl)
+    image = runtime.ensure_image(default_containers_dir(), lambda _msg: None)
+    lab = core.load(file, session.home)
+    running = RunningLab(lab.topo.name, session.home, runtime, ViciControl)
     session.started.append(running)
-    pipeline.up(file, session.home, runtime, ViciControl, image, plane, lambda _msg: None)  # type: ignore[arg-type]
+    pipeline.up(file, session.home, runtime, ViciControl, image, plane, lambda _msg: None,  # type: ignore[arg-type]
+                lab=lab)
     return running
 
 

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from lab import pipeline
 from lab.errors import LabError, TopologyError
+from lab.runtime.base import Runtime
 from lab.state import lab_home
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Emulate Azure VPN Gateway with real IPsec.")
@@ -33,8 +34,9 @@ def progress(msg: str) -> None:
     err.print(f"[dim]·[/dim] {escape(msg)}")
 
 
-def make_runtime():  # noqa: ANN202 - returns lab.runtime.docker.DockerRuntime
-    from lab.runtime.docker import connect_runtime
+def make_runtime() -> Runtime:
+    """The runtime backend LAB_RUNTIME names (default docker), connected (lab/runtime/registry.py)."""
+    from lab.runtime.registry import connect_runtime
 
     return connect_runtime()
 
@@ -74,9 +76,9 @@ DurationOpt = Annotated[float, typer.Option("--duration", min=2, help="seconds o
 
 
 def node_image(runtime) -> str:  # noqa: ANN001
-    from lab.runtime.image import default_containers_dir, ensure_image
+    from lab.runtime.base import default_containers_dir
 
-    return ensure_image(runtime.client, default_containers_dir(), progress)
+    return runtime.ensure_image(default_containers_dir(), progress)
 
 
 @app.callback()

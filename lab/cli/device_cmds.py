@@ -32,7 +32,7 @@ def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="wr
                 json_out: JsonOpt = False) -> None:
     """Test your own device config (a site's device.config) against the emulated gateway: up, verify, down."""
     from lab.device.testing import run_device_test
-    from lab.runtime.preflight import require_preflight
+    from lab.runtime.base import require_preflight
 
     core.load(file, home())
     runtime = make_runtime()

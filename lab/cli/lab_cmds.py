@@ -45,8 +45,7 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
                                              "outside stays broken until `lab restore`")] = False) -> None:
     """Bring a lab up from a topology file and wait until every tunnel is established."""
     from lab.report.status_view import show_status
-    from lab.runtime.image import default_containers_dir, ensure_image
-    from lab.runtime.preflight import require_preflight
+    from lab.runtime.base import default_containers_dir, require_preflight
 
     lab = core.load(file, home())  # bad input fails here, before anything is created
     for f in lab.warnings:  # every `lab validate` warning: where the lab (or the file) differs from Azure
@@ -55,8 +54,8 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
     _refuse_beyond_machine(lab.topo, file)
     runtime = make_runtime()
     plane = require_preflight(runtime, err.print, dataplane.value if dataplane else None)
-    image = ensure_image(runtime.client, default_containers_dir(), progress)
-    st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout)
+    image = runtime.ensure_image(default_containers_dir(), progress)
+    st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout, lab=lab)
     if not no_heal:
         from lab.ops import supervisor
 

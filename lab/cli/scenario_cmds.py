@@ -37,7 +37,7 @@ def scenario_list() -> None:
 def scenario_start(name: str, lab: Annotated[str | None, typer.Option(
         "--lab", help="run it under this lab name (default: the scenario's own)")] = None) -> None:
     """Bring a scenario's broken lab up and show the task."""
-    from lab.runtime.preflight import require_preflight
+    from lab.runtime.base import require_preflight
     from lab.scenarios import run as scenario_run
     from lab.scenarios.catalog import task
 
@@ -79,7 +79,7 @@ def scenario_check(json_out: JsonOpt = False) -> None:
 @scenario_app.command("reset")
 def scenario_reset() -> None:
     """Start the running scenario again from scratch (undoes the learner's edits)."""
-    from lab.runtime.preflight import require_preflight
+    from lab.runtime.base import require_preflight
     from lab.scenarios import run as scenario_run
     from lab.scenarios.catalog import read_state
 

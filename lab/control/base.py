@@ -6,7 +6,8 @@ Raw vici replies (nested dicts of bytes) are converted in `lab.control.vici` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +91,33 @@ class VpnEvent:
     up: bool | None
 
 
+@dataclass(frozen=True)
+class Creds:
+    """What one charon needs for P2S (PEM bytes): trusted CAs, own certificate and key, CRLs, pools, and the
+    connections that refuse revoked identities a CRL cannot cover (they depend on the certificates)."""
+
+    cacerts: tuple[bytes, ...] = ()
+    certs: tuple[bytes, ...] = ()
+    keys: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    pools: dict[str, str] = field(default_factory=dict)  # name -> CIDR
+    conns: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # name -> swanctl tree (refusals)
+
+
+@dataclass(frozen=True)
+class P2sSa:
+    """One P2S IKE_SA as charon lists it, with the virtual IPs a plain IkeSaStatus does not carry."""
+
+    conn: str
+    uniqueid: int
+    state: str
+    remote_host: str
+    remote_id: str
+    local_vips: tuple[str, ...]
+    remote_vips: tuple[str, ...]
+    child_installed: bool
+
+
 class VpnControl(Protocol):
     """Controls ONE charon. `ViciControl` in production; a fake in unit tests."""
 
@@ -120,6 +148,16 @@ class VpnControl(Protocol):
 
     def conns(self) -> list[str]:
         """Names of the loaded connections."""
+        ...
+
+    def load_creds(self, creds: Creds) -> None:
+        """Load P2S certificates, keys, CRLs, address pools and refusal connections, in that order.
+
+        Raises ControlError naming the item charon refused."""
+        ...
+
+    def p2s_sas(self, conn: str) -> list[P2sSa]:
+        """Every IKE_SA of connection `conn`, with the virtual IPs it leased or was given."""
         ...
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from vici.exception import (
     SessionException,
 )
 
-from lab.control.base import ChildSaStatus, IkeSaStatus, VpnEvent
+from lab.control.base import ChildSaStatus, Creds, IkeSaStatus, P2sSa, VpnControl, VpnEvent
 from lab.control.wait import diagnose_log
 from lab.errors import ControlError
 from lab.render.swanctl import SwanctlConfig
@@ -161,6 +161,31 @@ def event_from_vici(name: str, message: Raw, at: float) -> VpnEvent | None:
     return VpnEvent(at, name, ike, _int(ike_raw, "uniqueid"), tuple(names), up)
 
 
+def p2s_sa_from_vici(name: str, raw: Raw) -> P2sSa:
+    kids = raw.get("child-sas")
+    children = kids.values() if isinstance(kids, Mapping) else []
+    installed = any(isinstance(c, Mapping) and _text(c, "state") == "INSTALLED" for c in children)
+    uid = _text(raw, "uniqueid")
+    return P2sSa(conn=name, uniqueid=int(uid) if uid.isdigit() else 0, state=_text(raw, "state"),
+                 remote_host=_text(raw, "remote-host"), remote_id=_text(raw, "remote-id"),
+                 local_vips=tuple(_strings(raw, "local-vips")), remote_vips=tuple(_strings(raw, "remote-vips")),
+                 child_installed=installed)
+
+
+def creds_requests(creds: Creds) -> list[tuple[str, str, Mapping[str, object]]]:
+    """(vici command, what it loads, message) for every P2S item, in load order."""
+    return ([("load_cert", "CA certificate", {"type": "X509", "flag": "CA", "data": c}) for c in creds.cacerts]
+            + [("load_cert", "certificate", {"type": "X509", "flag": "NONE", "data": c}) for c in creds.certs]
+            + [("load_cert", "CRL", {"type": "X509_CRL", "data": c}) for c in creds.crls]
+            + [("load_key", "private key", {"type": "rsa", "data": k}) for k in creds.keys]
+            + [("load_pool", f"pool {n}", {n: {"addrs": cidr}}) for n, cidr in creds.pools.items()]
+            + [("load_conn", f"connection {n}", {n: vici_tree(t)}) for n, t in creds.conns.items()])
+
+
+def _request(session: Session, method: str, message: Mapping[str, object]) -> object:
+    return getattr(session, method)(message)
+
+
 def vici_tree(tree: Mapping[str, object]) -> dict[str, object]:
     """Split comma strings of list keys into lists, as swanctl does: vici refuses a string there."""
     out: dict[str, object] = {}
@@ -270,6 +295,17 @@ class ViciControl:
         reply = self._call("listing connections failed", lambda s: s.get_conns())
         return _strings(reply, "conns")
 
+    def load_creds(self, creds: Creds) -> None:
+        for method, what, message in creds_requests(creds):
+            self._call(f"charon refused the P2S {what}", partial(_request, method=method, message=message))
+
+    def p2s_sas(self, conn: str) -> list[P2sSa]:
+        def run(session: Session) -> list[P2sSa]:
+            return [p2s_sa_from_vici(name, raw) for message in session.list_sas({"ike": conn})
+                    for name, raw in message.items() if isinstance(raw, Mapping)]
+
+        return self._call("listing P2S SAs failed", run)
+
     def close(self) -> None:
         with self._lock:
             self._drop()
@@ -303,6 +339,11 @@ class ViciControl:
         if session is not None:
             with suppress(OSError):  # already closed by charon
                 session.transport.close()
+
+
+def _is_a_control(path: Path) -> VpnControl:
+    """Checked by mypy (`make lint`): ViciControl satisfies the VpnControl protocol."""
+    return ViciControl(path)
 
 
 # ---- events -------------------------------------------------------------------------------------

@@ -15,17 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from lab import daemons
+from lab.control.base import VpnControl
+from lab.core import Lab
+from lab.daemons import CHARON, CHARON_BY_STARTER, Daemon
 from lab.device.parse import DeviceConn, Format, detect_format, parse_device
 from lab.errors import ControlError, DeviceConfigError, TopologyError
+from lab.ha.standby import fast_dpd_nodes
+from lab.hooks import Feature, Rendered, Stage
+from lab.plan_types import NodePlan
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
 from lab.topology.load import read_file
 from lab.topology.model import Topology
 
-SWANCTL_LOAD = ["swanctl", "--load-all", "--file", "/lab/swanctl.conf"]
-STARTER = ["ipsec", "start", "--conf", "/lab/ipsec.conf"]
-CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
 LEGACY_READY_S = 10.0
 
 
@@ -103,10 +107,16 @@ def without_byo(swan: dict[str, SwanctlConfig], byo: dict[str, ByoConfig]) -> di
     return {n: c for n, c in swan.items() if n not in byo}
 
 
+def charon_of(cfg: ByoConfig | None) -> Daemon:
+    """How charon runs on a node: started by the lab, or by strongswan-starter for a legacy ipsec.conf site."""
+    return CHARON_BY_STARTER if cfg is not None and cfg.format == "ipsec.conf" else CHARON
+
+
 def start_legacy(runtime: Runtime, lab: str, node: str, sources: Mapping[str, str] | None = None) -> str:
     """strongswan-starter parses ipsec.conf and starts charon itself (no lab-started charon on this node).
     Returns what starter printed (its ipsec.conf parse errors are there, not in charon's log)."""
-    res = runtime.exec(lab, node, STARTER, env=CHARON_ENV, timeout=20)
+    res = runtime.exec(lab, node, list(CHARON_BY_STARTER.start), env=dict(CHARON_BY_STARTER.env),
+                       timeout=CHARON_BY_STARTER.start_timeout)
     raise_parse_errors(res.output, node, sources or {})
     if not res.ok:
         raise ControlError(f"node {node!r}: `ipsec start` failed: {res.output.strip()[-400:]}",
@@ -114,17 +124,55 @@ def start_legacy(runtime: Runtime, lab: str, node: str, sources: Mapping[str, st
     return res.output
 
 
+def start_byo(runtime: Runtime, lab: str, cfg: ByoConfig) -> None:
+    """Start charon on a BYO site: as on every node for swanctl, by starter for ipsec.conf (then wait for it)."""
+    if cfg.format == "swanctl":
+        daemons.start(runtime, lab, cfg.node, CHARON)
+        return
+    said = start_legacy(runtime, lab, cfg.node, cfg.sources)
+    wait_legacy_loaded(runtime, lab, cfg.node, sum(len(c.children) for c in cfg.conns()), said)
+
+
 def load_byo(runtime: Runtime, lab: str, cfg: ByoConfig) -> None:
     """Load a BYO config into a running charon: swanctl --load-all, or starter's reload + rereadsecrets."""
-    if cfg.format == "swanctl":
-        res = runtime.exec(lab, cfg.node, SWANCTL_LOAD, timeout=20)
-        raise_parse_errors(res.output, cfg.node, cfg.sources)  # swanctl exits 0 after a syntax error
-        if not res.ok:
-            raise ControlError(f"node {cfg.node!r}: swanctl --load-all refused /lab/swanctl.conf: "
-                               f"{_last_lines(res.output)}", hint="fix the file in the node's state directory")
+    res = daemons.reload(runtime, lab, cfg.node, charon_of(cfg))
+    if cfg.format != "swanctl":
         return
-    for argv in (["ipsec", "rereadsecrets"], ["ipsec", "reload"]):
-        runtime.exec(lab, cfg.node, argv, env=CHARON_ENV, timeout=20)
+    raise_parse_errors(res.output, cfg.node, cfg.sources)  # swanctl exits 0 after a syntax error
+    if not res.ok:
+        raise ControlError(f"node {cfg.node!r}: swanctl --load-all refused /lab/swanctl.conf: "
+                           f"{_last_lines(res.output)}", hint="fix the file in the node's state directory")
+
+
+class ByoFeature(Feature):
+    """Sites with their own device config: their files replace the rendered ones, charon starts the way the
+    config needs, and the config is loaded before the lab's (the gateways initiate as soon as they load)."""
+
+    def __init__(self, configs: dict[str, ByoConfig]) -> None:
+        self.configs = configs
+
+    @classmethod
+    def of(cls, lab: Lab, source: Path | None) -> ByoFeature:
+        """At `up`, from beside the topology file (`source`); on a running lab, from its state directory."""
+        if source is None:
+            return cls(byo_from_state(lab.topo, lab.dir.root / "nodes"))
+        return cls(byo_sites(lab.topo, source))
+
+    def render(self, st: Stage, out: Rendered) -> Rendered:
+        files = override_files(out.files, self.configs, out.dataplane, fast_dpd_nodes(st.lab.topo))
+        return Rendered(out.keys, files, without_byo(out.swan, self.configs), out.dataplane)
+
+    def start_daemon(self, st: Stage, node: NodePlan, daemon: Daemon) -> bool:
+        cfg = self.configs.get(node.name)
+        if cfg is None or daemon.name != CHARON.name:
+            return False
+        start_byo(st.runtime, st.lab.topo.name, cfg)
+        return True
+
+    def before_load(self, st: Stage, controls: Mapping[str, VpnControl]) -> None:
+        for name, cfg in self.configs.items():
+            if name in controls:
+                load_byo(st.runtime, st.lab.topo.name, cfg)
 
 
 def wait_legacy_loaded(runtime: Runtime, lab: str, node: str, expected: int, starter_output: str = "") -> None:

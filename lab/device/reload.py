@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from lab import core, pipeline
-from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
+from lab import core, daemons, pipeline
+from lab.daemons import CHARON
+from lab.device.byo import ByoConfig, ByoFeature, byo_from_state, charon_of, load_byo
 from lab.errors import ControlError, LabError
+from lab.hooks import Stage
 from lab.ops import heal
 from lab.render.tunnels import Tunnel, tunnels
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
-
-PID_ALIVE = ["sh", "-c", f"kill -0 $(cat {pipeline.CHARON_PID})"]
 
 
 def _load(lab: core.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConfig]) -> None:
     if node in byo:
         load_byo(runtime, lab.topo.name, byo[node])
         return
-    res = runtime.exec(lab.topo.name, node, SWANCTL_LOAD, timeout=20)
+    res = daemons.reload(runtime, lab.topo.name, node, CHARON)
     if not res.ok:
         raise ControlError(f"node {node!r}: swanctl --load-all refused /lab/swanctl.conf: {res.output.strip()[-300:]}",
                            hint=f"fix {lab.dir.node(node) / 'swanctl.conf'}")
@@ -55,8 +55,8 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
                        hint=f"lab restore --lab {lab.topo.name} heals it (the lab's supervisor does by itself)")
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     done = []
-    if not runtime.exec(lab.topo.name, node, PID_ALIVE, timeout=5).ok:
-        pipeline.start_byo_aware(runtime, lab.topo.name, plan, byo)
+    if not daemons.alive(runtime, lab.topo.name, node, charon_of(byo.get(node))):
+        pipeline.start_node(Stage(lab, runtime, connect), plan, [ByoFeature(byo)])
         done.append(f"{node}: charon started")
     _load(lab, node, runtime, byo)
     done.append(f"{node}: config re-loaded from {lab.dir.node(node)}")

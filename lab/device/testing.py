@@ -82,18 +82,18 @@ def wait_gateways(lab: core.Lab, connect: core.Connect, timeout: float) -> None:
 def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Connect, image: str,
                 dataplane: Dataplane, progress: core.Progress, timeout: float, keep: bool) -> DeviceTestReport:
     """Up (keeping the lab when tunnels stay down, to diagnose it), verify, diagnose, down unless `keep`."""
-    name = core.load(path, home).topo.name
-    pipeline.up(path, home, runtime, connect, image, dataplane, progress, wait=False)
+    lab = core.load(path, home)
+    name = lab.topo.name
+    pipeline.up(path, home, runtime, connect, image, dataplane, progress, wait=False, lab=lab)
     try:
         progress("waiting for the gateway's tunnels")
-        wait_gateways(core.load_running(name, home), connect, timeout)
+        wait_gateways(lab, connect, timeout)
     except TunnelsDownError as exc:
         if not keep:
             pipeline.down(name, home, runtime)
         return DeviceTestReport(lab=name, topology=str(path), passed=False, established=False,
                                 error=exc.message, diagnosis=exc.report)
     try:
-        lab = core.load_running(name, home)
         progress("waiting for the gateway's BGP sessions")
         routing_run.wait_gateway_sessions(lab.topo, lab.dir, runtime, timeout)  # lab/routing: none without BGP
         progress("verifying")

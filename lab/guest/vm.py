@@ -86,7 +86,11 @@ def boot(spec: VmSpec, timeout_s: float, console_log: Path) -> int:
         proc = subprocess.Popen(qemu_argv(spec), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
         fired = threading.Event()
-        watchdog = threading.Timer(timeout_s, lambda: (fired.set(), proc.kill()))
+        def fire() -> None:
+            fired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout_s, fire)
         watchdog.start()
         try:
             assert proc.stdout is not None

@@ -21,6 +21,7 @@ from lab.azure import facts
 from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha.standby import standby_configs, takeover_children
+from lab.hooks import Feature, Stage
 from lab.plan import gateway_inside_ip, standby_name
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
@@ -110,9 +111,19 @@ def active_of(lab: Lab, pair: StandbyPair) -> str:
     return next((n for n in pair.nodes if role(lab, n) == "active"), pair.nodes[0])
 
 
-def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool = True) -> None:
-    """Load standby configs and (re)start every HA agent; after `up`."""
-    swan = core.swanctl_configs(lab)
+class HaFeature(Feature):
+    """High availability in `lab up`'s stages: once the tunnels are up, the warm standby gets its config and
+    every HA agent starts."""
+
+    def running(self, st: Stage, swan: dict[str, SwanctlConfig]) -> None:
+        start_agents(st.lab, st.runtime, st.connect, swan=swan)
+
+
+def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool = True,
+                 swan: dict[str, SwanctlConfig] | None = None) -> None:
+    """Load standby configs and (re)start every HA agent; after `up`. `swan`: the lab's rendered trees when
+    the caller has them (else they are rendered from the state directory)."""
+    swan = core.swanctl_configs(lab) if swan is None else swan
     warm = standby_configs(lab.topo, swan)
     for pair in standby_pairs(lab):
         ctl = connect(lab.dir.vici_socket(pair.nodes[1]))

@@ -124,7 +124,7 @@ def _wait_file(path: Path, timeout: float, node: str) -> None:
 def _watch_all(lab: Lab, runtime: Runtime, watch: Watch, offset: float,
                marks: list[Mark], stop: threading.Event) -> None:
     running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
-    for node in (n.name for n in lab.plan.nodes if n.runs_charon and n.name in running):
+    for node in (n.name for n in lab.plan.nodes if n.runs("charon") and n.name in running):
         def note(ev: VpnEvent, node: str = node) -> None:
             state = {True: " up", False: " down", None: ""}[ev.up]
             marks.append(Mark(t=ev.time + offset, node=node, what=f"{ev.name}{state} {ev.ike}"))

@@ -56,7 +56,7 @@ def _reboot(lab: Lab, node: str, runtime: Runtime, connect: Connect, dataplane: 
     """Stop the container (charon's SIGTERM first: DELETE to the peers), start it, wire it as planned (same
     addresses), start charon with its configuration."""
     _restart_container(lab, node, runtime)
-    pipeline.start_node_charon(lab, lab.plan.node(node), runtime, connect, core.swanctl_configs(lab), dataplane)
+    pipeline.start_node_daemons(lab, lab.plan.node(node), runtime, connect, core.swanctl_configs(lab), dataplane)
 
 
 def _no_fault(lab: Lab, node: str) -> None:
@@ -65,7 +65,7 @@ def _no_fault(lab: Lab, node: str) -> None:
 
 
 def _restart_container(lab: Lab, node: str, runtime: Runtime, plan: Plan | None = None) -> None:
-    faults.stop_charon(runtime, lab.topo.name, node)
+    pipeline.stop_node(runtime, lab, lab.plan.node(node))  # charon's SIGTERM first: DELETE to the peers
     runtime.node_action(lab.topo.name, node, "stop")
     runtime.node_action(lab.topo.name, node, "start")
     runtime.rewire_node(plan or lab.plan, node)
@@ -88,7 +88,7 @@ def _reboot_as_standby(lab: Lab, pair: ha.StandbyPair, node: str, runtime: Runti
     # ever learns the rebooted instance's MAC for them.
     _restart_container(lab, node, runtime, without_addresses(lab.plan, node, set(pair.take)))
     warm = standby_configs(lab.topo, core.swanctl_configs(lab))[pair.nodes[1]]
-    pipeline.start_node_charon(lab, lab.plan.node(node), runtime, connect, {node: warm}, dataplane)
+    pipeline.start_node_daemons(lab, lab.plan.node(node), runtime, connect, {node: warm}, dataplane)
     ha.set_role(lab, node, "standby")
     (lab.dir.node(node) / ha.PID_FILE).unlink(missing_ok=True)  # the old agent died with the container
     spec = json.loads((lab.dir.node(node) / "ha-spec.json").read_text())

@@ -298,10 +298,10 @@ def _uncapped(bench: Bench, path: BenchPath, connect: core.Connect, dataplane: D
                 result.host_tuning = HostTuning(sysctl=RMEM_DEFAULT.replace("/", "."), before=before,
                                                 during=TUNED_RMEM_BYTES)
                 bench.progress(f"restarting charon with net.core.rmem_default = {TUNED_RMEM_BYTES}")
-                pipeline.restart_charons(lab, bench.runtime, connect, dataplane, list(path.charons), opts.timeout)
+                pipeline.restart_daemons(lab, bench.runtime, connect, dataplane, list(path.charons), opts.timeout)
                 out += [bench.measure("uncapped-tuned", path.label, [path], cc, None) for cc in opts.congestions]
             bench.progress(f"restarting charon with net.core.rmem_default = {before} again")
-            pipeline.restart_charons(lab, bench.runtime, connect, dataplane, list(path.charons), opts.timeout)
+            pipeline.restart_daemons(lab, bench.runtime, connect, dataplane, list(path.charons), opts.timeout)
     finally:
         pipeline.shape_gateways(lab, bench.runtime)
     return out

@@ -8,14 +8,13 @@ through the injected Runtime, charon through `connect`; this module imports neit
 from __future__ import annotations
 
 import json
-import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lab import core, pipeline
+from lab import core, daemons, pipeline
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
 from lab.ha.standby import standby_config, takeover_children
@@ -104,7 +103,7 @@ def parse_fault(lab: core.Lab, kind: str, target: str, percent: float | None) ->
             raise LabError(f"{where}: loss needs a percentage 0..100", hint=f"lab fault loss {target} 30")
     elif iface:
         raise LabError(f"{where}: a node fault takes a node name only", hint=f"lab fault {kind} {node_name}")
-    if kind == "charon-restart" and not node.runs_charon:
+    if kind == "charon-restart" and not node.runs("charon"):
         raise LabError(f"{where}: node {node_name!r} runs no charon", hint="gateways and sites run charon")
     if kind == "bgpd-kill" and not routing_run.frr_nodes(lab.dir, [node_name]):
         raise LabError(f"{where}: node {node_name!r} runs no BGP", hint="nodes of a connection with enable_bgp")
@@ -155,7 +154,7 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
         runtime.node_action(name, node.name, "kill")
         cut_links(lab, runtime, node)
     elif fault.kind == "stop":
-        if node.runs_charon:
+        if node.runs("charon"):
             stop_charon(runtime, name, node.name)  # docker's SIGTERM reaches tini, not an exec'd charon
         runtime.node_action(name, node.name, "stop")
         cut_links(lab, runtime, node)
@@ -167,7 +166,7 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
         stop_charon(runtime, name, node.name)
         swan = core.swanctl_configs(lab)
         cfg = config_for(lab, node.name, swan)
-        pipeline.start_node_charon(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+        pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
         initiate_as_active(lab, node.name, connect, swan)
         kick_peers(lab, {node.name}, connect, swan, runtime)
         return
@@ -189,14 +188,8 @@ def cut_links(lab: core.Lab, runtime: Runtime, node: NodePlan) -> None:
 
 
 def stop_charon(runtime: Runtime, lab: str, node: str) -> None:
-    """SIGTERM charon (it sends DELETE for every IKE_SA) and wait for it to exit; SIGKILL if it hangs."""
-    runtime.exec(lab, node, ["pkill", "-TERM", "-x", "charon"], timeout=5)
-    deadline = time.monotonic() + CHARON_EXIT_WAIT_S
-    while runtime.exec(lab, node, ["pgrep", "-x", "charon"], timeout=5).ok:
-        if time.monotonic() >= deadline:
-            runtime.exec(lab, node, ["pkill", "-KILL", "-x", "charon"], timeout=5)
-            break
-        time.sleep(POLL_S)
+    """SIGTERM charon by its pid file (it sends DELETE for every IKE_SA), SIGKILL if it hangs (lab/daemons.py)."""
+    daemons.stop(runtime, lab, node, daemons.CHARON)
 
 
 def load_loss(lab: core.Lab, runtime: Runtime, node: str, active: list[Fault]) -> None:
@@ -285,7 +278,7 @@ def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect, swan: dict[
     gone = {a for n in restarted for a in node_addresses(lab, n, (roles or {}).get(n))}
     running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
     for node in lab.plan.nodes:
-        if node.name in restarted or node.name not in running or not node.runs_charon:
+        if node.name in restarted or node.name not in running or not node.runs("charon"):
             continue
         cfg, pair = swan.get(node.name), ha.pair_with(lab, node.name)
         if pair is not None:

@@ -19,9 +19,10 @@ from typing import Literal
 from lab import core, pipeline
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
-from lab.device.byo import byo_from_state, load_byo
+from lab.device.byo import ByoFeature, byo_from_state, load_byo
 from lab.errors import LabError
 from lab.ha import agents as ha
+from lab.hooks import Stage
 from lab.ops import faults
 from lab.ops.faults import NODE_FAULTS, Fault, load_loss, read_faults
 from lab.plan_types import NodePlan, Plan
@@ -164,7 +165,7 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
     for n, iface, mbps in pipeline.gateway_caps(lab):
         if n == b.node:
             runtime.shape(name, n, iface, mbps)
-    if node.runs_charon:
+    if node.runs("charon"):
         _start_daemons(lab, node, pair, active, runtime, connect, dataplane, swan)
     routing_run.restart(lab.topo, lab.dir, runtime, b.node)  # its FRR, if it runs BGP
     _reapply_link_faults(lab, b.node, runtime)
@@ -202,12 +203,12 @@ def _start_daemons(lab: Lab, node: NodePlan, pair: ha.StandbyPair | None, active
     """charon (or starter for a legacy BYO site) with the config of the node's role."""
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     if node.name in byo:
-        pipeline.start_byo_aware(runtime, lab.topo.name, node, byo)
+        pipeline.start_node(Stage(lab, runtime, connect), node, [ByoFeature(byo)])
         if byo[node.name].format == "swanctl":
             load_byo(runtime, lab.topo.name, byo[node.name])
         return
     cfg = faults.config_for(lab, node.name, swan, active)
-    pipeline.start_node_charon(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+    pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
 
 
 def _reapply_link_faults(lab: Lab, node: str, runtime: Runtime) -> None:

@@ -44,7 +44,9 @@ def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: st
     pid_path(lab.dir.root).write_text(f"{os.getpid()}\n")
     log(f"supervising lab {name} (pid {os.getpid()})")
     # nothing seen yet: the first window sweeps at once (a node may have restarted while we were starting)
-    since, due, last_sweep, seen = time.time(), time.monotonic(), time.monotonic(), {}
+    seen: dict[str, tuple[str, int]] = {}
+    due: float | None = time.monotonic()
+    since, last_sweep = time.time(), time.monotonic()
     while _still_mine(lab.dir.root):
         until = time.time() + WINDOW_S
         try:

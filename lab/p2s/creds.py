@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from lab.control.p2s import Creds
+from lab.control.base import Creds
 from lab.errors import LabError, TopologyError
 from lab.p2s import pki
 from lab.p2s.model import ClientSpec, clients, declared, gateway_id, p2s_gateways, pool_name
@@ -212,9 +212,10 @@ def revocation_gaps(topo: Topology, g: str, gp: GatewayPki) -> list[str]:
     return [t for t in (p2s.revoked if p2s else []) if t.upper() not in {k.upper() for k in known}]
 
 
-def node_creds(state_root: Path, topo: Topology) -> dict[str, Creds]:
-    """node -> credentials to load: every instance of a P2S gateway, and every client."""
-    all_pki = ensure_pki(state_root, topo, None)
+def node_creds(state_root: Path, topo: Topology, all_pki: dict[str, GatewayPki] | None = None) -> dict[str, Creds]:
+    """node -> credentials to load: every instance of a P2S gateway, and every client (`all_pki`: as
+    `ensure_pki` returned it, when the caller has it already)."""
+    all_pki = ensure_pki(state_root, topo, None) if all_pki is None else all_pki
     out: dict[str, Creds] = {}
     for g, gp in all_pki.items():
         gw = topo.gateways[g]

@@ -79,7 +79,7 @@ def client_nodes(topo: Topology, segment: str) -> list[NodePlan]:
     """One container per client on the Internet segment, its default route on-link there."""
     return [NodePlan(name=c.name, role="client", group=c.gateway,
                      ifaces=(Iface("eth0", segment, (IPv4Interface(f"{c.public_ip}/{CLIENT_NET.prefixlen}"),)),),
-                     routes=(Route(IPv4Network("0.0.0.0/0"), dev="eth0"),), runs_charon=True)
+                     routes=(Route(IPv4Network("0.0.0.0/0"), dev="eth0"),), daemons=("charon",))
             for c in clients(topo)]
 
 

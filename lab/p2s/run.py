@@ -7,51 +7,77 @@ to stay down, so `lab up` does not wait for them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab.control.p2s import P2sSa, load_creds, p2s_sas
-from lab.core import Lab
+from lab.control.base import P2sSa, VpnControl
+from lab.core import Connect, Lab
 from lab.errors import LabError
-from lab.p2s.creds import ensure_pki, node_creds, revocation_gaps, revoked_names
+from lab.hooks import Expected, Feature, Rendered, Stage
+from lab.p2s.creds import GatewayPki, ensure_pki, node_creds, revocation_gaps, revoked_names
 from lab.p2s.model import clients
 from lab.p2s.render import CONN
-from lab.render.swanctl import SwanctlConfig
-from lab.status import P2sClientStatus
+from lab.status import LabStatus, P2sClientStatus
 
-Expected = dict[str, list[tuple[str, list[str]]]]
+Pki = dict[str, GatewayPki]
 WORKERS = 8
 
 
-def prepare(lab: Lab, topo_dir: Path) -> None:
-    """Create the certificates before any container starts (RSA key generation dominates for many clients)."""
-    ensure_pki(lab.dir.root, lab.topo, topo_dir)
+class P2sFeature(Feature):
+    """Point-to-site in `lab up`'s stages: certificates made once before any node starts, loaded before the
+    configs; clients load after every gateway; refused clients are not waited for; clients in `inspect`."""
+
+    def __init__(self, source: Path | None) -> None:
+        self.source = source  # the topology file's directory at `up` (user certificates), None on a running lab
+        self._pki: Pki | None = None
+
+    def pki(self, lab: Lab) -> Pki:
+        """Every P2S gateway's certificates, created (or read back) once per command."""
+        if self._pki is None:
+            self._pki = ensure_pki(lab.dir.root, lab.topo, self.source)
+        return self._pki
+
+    def render(self, st: Stage, out: Rendered) -> Rendered:
+        self.pki(st.lab)  # RSA key generation dominates for many clients: done before any container starts
+        return out
+
+    def before_load(self, st: Stage, controls: Mapping[str, VpnControl]) -> None:
+        load_credentials(st.lab, controls, self.pki(st.lab))
+
+    def load_last(self, st: Stage) -> set[str]:
+        return {c.name for c in clients(st.lab.topo)}
+
+    def expect(self, st: Stage, wants: Expected) -> Expected:
+        return expected(wants, st.lab, self.pki(st.lab))
+
+    def inspect(self, st: Stage, running: set[str], status: LabStatus) -> LabStatus:
+        found, problems = client_status(st.lab, running, st.connect, self.pki(st.lab))
+        return status.model_copy(update={"p2s_clients": found, "problems": [*status.problems, *problems]})
 
 
-def load_credentials(lab: Lab, only: set[str] | None = None) -> None:
-    """Load certificates, keys, CRLs and pools into every P2S charon (or those in `only`)."""
-    creds = node_creds(lab.dir.root, lab.topo)
-    names = {n.name for n in lab.plan.nodes if n.runs_charon}
-    todo = [(n, c) for n, c in sorted(creds.items()) if n in names and (only is None or n in only)]
+def load_credentials(lab: Lab, controls: Mapping[str, VpnControl], pki: Pki | None = None) -> None:
+    """Load certificates, keys, CRLs and pools into every P2S charon among `controls` (one session each)."""
+    creds = node_creds(lab.dir.root, lab.topo, pki)
+    todo = [(controls[n], c) for n, c in sorted(creds.items()) if n in controls]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for fut in [pool.submit(load_creds, lab.dir.vici_socket(n), c) for n, c in todo]:
+        for fut in [pool.submit(ctl.load_creds, c) for ctl, c in todo]:
             fut.result()
 
 
-def servers(swan: dict[str, SwanctlConfig], lab: Lab) -> dict[str, SwanctlConfig]:
-    mine = {c.name for c in clients(lab.topo)}
-    return {n: cfg for n, cfg in swan.items() if n not in mine}
+def client_sas(lab: Lab, node: str, connect: Connect) -> list[P2sSa]:
+    """The P2S SAs of one node's charon (a gateway instance or a client), over the control seam."""
+    ctl = connect(lab.dir.vici_socket(node))
+    try:
+        return ctl.p2s_sas(CONN)
+    finally:
+        ctl.close()
 
 
-def client_configs(swan: dict[str, SwanctlConfig], lab: Lab) -> dict[str, SwanctlConfig]:
-    mine = {c.name for c in clients(lab.topo)}
-    return {n: cfg for n, cfg in swan.items() if n in mine}
-
-
-def refused(lab: Lab) -> dict[str, str]:
+def refused(lab: Lab, pki: Pki | None = None) -> dict[str, str]:
     """client -> why the gateway refuses it (the lab knows it in advance)."""
     out: dict[str, str] = {}
-    for g, gp in ensure_pki(lab.dir.root, lab.topo, None).items():
+    for g, gp in (ensure_pki(lab.dir.root, lab.topo, None) if pki is None else pki).items():
         out.update(revoked_names(lab.topo, g, gp))
     for c in clients(lab.topo):
         if not c.trusted:
@@ -59,11 +85,11 @@ def refused(lab: Lab) -> dict[str, str]:
     return out
 
 
-def expected(wants: Expected, lab: Lab) -> Expected:
+def expected(wants: Expected, lab: Lab, pki: Pki | None = None) -> Expected:
     """Drop the gateways' P2S responders (their SAs are the clients') and clients that must be refused."""
     if not any(gw.p2s for gw in lab.topo.gateways.values()):
         return wants
-    skip = set(refused(lab))
+    skip = set(refused(lab, pki))
     gw_nodes = {f"{g}-{i}" for g, gw in lab.topo.gateways.items() if gw.p2s for i in range(2)}
     out = {}
     for node, conns in wants.items():
@@ -81,14 +107,16 @@ EVIDENCE = ("was revoked", "no issuer", "constraint check failed", "no trusted c
             "EAP_FAILURE")
 
 
-def client_status(lab: Lab, running: set[str]) -> tuple[list[P2sClientStatus], list[str]]:
+def client_status(lab: Lab, running: set[str], connect: Connect,
+                  pki: Pki | None = None) -> tuple[list[P2sClientStatus], list[str]]:
     """Every client with its virtual IP (from the gateway's SAs) or why it is not connected; and problems
     (revoked thumbprints the lab cannot enforce)."""
     specs = clients(lab.topo)
     if not specs:
         return [], []
-    leases, problems = _leases(lab, running)
-    why = refused(lab)
+    pki = ensure_pki(lab.dir.root, lab.topo, None) if pki is None else pki
+    leases, problems = _leases(lab, running, connect)
+    why = refused(lab, pki)
     out = []
     for c in specs:
         sa = leases.get(c.identity)
@@ -102,14 +130,14 @@ def client_status(lab: Lab, running: set[str]) -> tuple[list[P2sClientStatus], l
         else:
             out.append(P2sClientStatus(name=c.name, gateway=c.gateway, public_ip=str(c.public_ip), state="down",
                                        reason=f"no established SA on the gateway (`lab logs {c.name}`)"))
-    for g, gp in ensure_pki(lab.dir.root, lab.topo, None).items():
+    for g, gp in pki.items():
         gaps = revocation_gaps(lab.topo, g, gp)
         problems += [f"gateways.{g}.p2s.revoked: thumbprint {t} matches no certificate the lab issued: not enforced "
                      "(the lab revokes by a CRL of its own root; docs/p2s.md)" for t in gaps]
     return out, problems
 
 
-def _leases(lab: Lab, running: set[str]) -> tuple[dict[str, P2sSa], list[str]]:
+def _leases(lab: Lab, running: set[str], connect: Connect) -> tuple[dict[str, P2sSa], list[str]]:
     """client identity -> its established P2S SA, from every running instance of each P2S gateway."""
     found: dict[str, P2sSa] = {}
     problems: list[str] = []
@@ -118,7 +146,7 @@ def _leases(lab: Lab, running: set[str]) -> tuple[dict[str, P2sSa], list[str]]:
             if node not in running:
                 continue
             try:
-                sas = p2s_sas(lab.dir.vici_socket(node), CONN)
+                sas = client_sas(lab, node, connect)
             except LabError as exc:
                 problems.append(f"node {node!r}: {exc.message}")
                 continue

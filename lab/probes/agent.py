@@ -25,12 +25,13 @@ MAX_UDP_PAYLOAD = 65535
 def _packets(probe: dict, marker: str, sport_base: int) -> list:
     """One packet per sequence number; the payload names the run (marker), the probe and the seq."""
     from scapy.layers.inet import ICMP, IP, UDP
-    from scapy.packet import Raw
+    from scapy.packet import Packet, Raw
 
     ident = random.randint(1, 0xFFFF)
     out = []
     for seq in range(int(probe["count"])):
         ip = IP(dst=probe["dst"], src=probe["src"]) if probe.get("src") else IP(dst=probe["dst"])
+        l4: Packet
         if probe["kind"] == "icmp":
             l4 = ICMP(type=8, id=ident, seq=seq)
         else:

@@ -54,7 +54,8 @@ def send_main(spec: dict) -> int:
     replies: dict[int, float] = {}
     stop = threading.Event()
     threading.Thread(target=_icmp_replies, args=(ident, replies, stop), daemon=True).start()
-    sent, pings = [], []
+    sent: list[list[float]] = []
+    pings: list[tuple[int, float]] = []  # (ICMP sequence number, when it was sent)
     rate, every = float(spec["rate"]), int(spec["icmp_every"])
     count = int(float(spec["duration"]) * rate)
     dst, dport, start = spec["dst"], int(spec["dport"]), time.time() + 0.2
@@ -67,7 +68,7 @@ def send_main(spec: dict) -> int:
         if seq % every == 0:
             iseq = (seq // every) & 0xFFFF
             raw.send(IP(dst=dst) / ICMP(id=ident, seq=iseq) / b"labstream")
-            pings.append([iseq, time.time()])
+            pings.append((iseq, time.time()))
     time.sleep(float(spec["grace"]))
     stop.set()
     _write(spec["out"], {"sent": sent, "icmp": [[s, t, replies.get(s)] for s, t in pings]})

@@ -28,7 +28,7 @@ def render_files(
     files: dict[PurePosixPath, str] = {}
     frr = render_frr_files(topo)  # BGP nodes: lab/routing
     for node in plan.nodes:
-        if not node.runs_charon:
+        if not node.runs("charon"):
             continue
         base = PurePosixPath(node.name)
         files[base / "strongswan.conf"] = render_strongswan_conf(dataplane, node.name in fast,

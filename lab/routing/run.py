@@ -7,10 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from lab.errors import LabError, TopologyError
+from lab.hooks import Feature, Rendered, Stage
+from lab.render.swanctl import SwanctlConfig
+from lab.routing.collect import peer_statuses
 from lab.routing.daemons import start_frr, stop_frr, wait_established
 from lab.routing.peers import by_node, sessions
 from lab.runtime.base import Runtime
 from lab.state import LabDir
+from lab.status import LabStatus
 from lab.topology.model import Topology
 
 FRR_CONF = "frr.conf"
@@ -83,3 +87,25 @@ def restart(topo: Topology, d: LabDir, runtime: Runtime, node: str) -> list[str]
     stuck = wait_established(runtime, topo.name, expected_peers(topo, [node]), RESTART_WAIT_S)
     said = "; ".join(f"{k} {v}" for k, v in sorted(stuck.items())) or "its BGP sessions are established"
     return [f"{node}: FRR restarted with {d.node(node) / FRR_CONF}: {said}"]
+
+
+class RoutingFeature(Feature):
+    """BGP in `lab up`'s stages: a BYO device's own frr.conf among the rendered files, FRR started (and its
+    sessions awaited) once the tunnels are up, BGP peers in `inspect`."""
+
+    def __init__(self, source: Path | None) -> None:
+        self.source = source  # the topology file's directory at `up`; None on a running lab
+
+    def render(self, st: Stage, out: Rendered) -> Rendered:
+        if self.source is None:
+            return out
+        files = {**out.files, **byo_frr_files(st.lab.topo, self.source)}
+        return Rendered(out.keys, dict(sorted(files.items())), out.swan, out.dataplane)
+
+    def running(self, st: Stage, swan: dict[str, SwanctlConfig]) -> None:
+        names = [n.name for n in st.lab.plan.nodes if n.runs("charon")]
+        start(st.lab.topo, st.lab.dir, st.runtime, names, st.progress, st.timeout)
+
+    def inspect(self, st: Stage, running: set[str], status: LabStatus) -> LabStatus:
+        nodes = frr_nodes(st.lab.dir, sorted(running))
+        return status.model_copy(update={"bgp_peers": peer_statuses(st.runtime, st.lab.topo.name, nodes)})

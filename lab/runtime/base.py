@@ -2,14 +2,18 @@
 
 Everything the runtime creates is named and labelled from the lab name alone (`lab-<lab>-<node>`,
 namespace `lab-<lab>`), so `down`/`status` find it again after a crash without any state file.
+A second backend (remote Docker, Kubernetes) is one module implementing `Runtime` plus one line in
+lab/runtime/registry.py; nothing above lab/runtime/ names a backend.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from lab.errors import RuntimeBackendError
 from lab.plan_types import NodePlan, Plan
 
 LABEL_LAB = "lab.topology"
@@ -20,6 +24,8 @@ LABEL_STATE = "lab.state"
 NAME_PREFIX = "lab-"
 # What `lab fault`/`lab restore` do to a node's container (docker kill/stop/start/pause/unpause).
 NodeAction = Literal["kill", "stop", "start", "pause", "unpause"]
+Dataplane = Literal["kernel", "libipsec"]
+Progress = Callable[[str], None]
 
 
 def container_name(lab: str, node: str) -> str:
@@ -52,9 +58,33 @@ class NodeInfo:
     node: str
     role: str
     group: str
-    container_name: str
-    status: str  # docker's: created, running, exited, ...
-    pid: int  # 0 when not running
+    container_name: str  # the backend's name for the node's instance (Docker: the container name)
+    status: str  # "running" when it runs; otherwise the backend's word (created, exited, paused, ...)
+    pid: int = 0  # changes whenever the node's instance restarts (Docker: its init's host pid); 0: not running
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight finding; `fix` says what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    checks: tuple[Check, ...]
+    dataplane: Dataplane  # the ESP data plane nodes will use: kernel ESP, or strongSwan's userspace libipsec
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if not check.ok)
 
 
 @dataclass(frozen=True)
@@ -73,7 +103,23 @@ class CaptureHandle(Protocol):
 
 
 class Runtime(Protocol):
-    """Runs a Plan's nodes and wires their links; `DockerRuntime` in production, a fake in unit tests."""
+    """Runs a Plan's nodes and wires their links; `DockerRuntime` in production, tests/fakes.py in unit tests.
+
+    What every backend promises: every packet of a lab stays inside what the lab created (nodes have no
+    network but the lab's own segments; the host's own network namespace gains no interface, address, route
+    or rule); everything is found again from the lab name alone; errors are RuntimeBackendError naming the
+    node and the fix."""
+
+    def preflight(self, requested: Dataplane | None = None) -> PreflightReport:
+        """Every check this backend needs before `up`, and the ESP data plane its nodes will use (`requested`
+        if it can run it). Never raises: a failed check is reported with its fix, so the user sees all
+        problems at once."""
+        ...
+
+    def ensure_image(self, containers_dir: Path, progress: Progress) -> str:
+        """The reference of the node image built from `containers_dir`; built only when no image of the
+        same inputs exists (its tag is a hash of them), with build output through `progress`."""
+        ...
 
     def create_node(self, lab: str, node: NodePlan, image: str, mount: Path) -> None:
         """Start the node's container (no network yet) with `mount` bind-mounted at /lab."""
@@ -105,11 +151,14 @@ class Runtime(Protocol):
         ...
 
     def lab_namespaces(self) -> list[str]:
-        """Existing `lab-*` namespaces, so `down --all` also finds labs whose containers are gone."""
+        """`lab-<lab>` names of what a lab left besides its nodes (Docker: network namespaces), so
+        `down --all` also finds labs whose nodes are gone."""
         ...
 
     def capture(self, lab: str, segment: str, path: Path) -> CaptureHandle:
-        """Start capturing every frame on a segment bridge (inside the lab namespace) into pcap `path`."""
+        """Start capturing every frame that crosses `segment` into the pcap file `path` on this machine.
+        Where the capture runs is the backend's business (Docker: tcpdump in the lab's namespace), never
+        in the host's own network namespace; returns once the capture is listening."""
         ...
 
     def node_action(self, lab: str, node: str, action: NodeAction) -> None:
@@ -135,3 +184,27 @@ class Runtime(Protocol):
     def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
         """Cap `iface`'s egress and ingress at rate_mbps each (a SKU's aggregate); None removes the cap."""
         ...
+
+
+def default_containers_dir() -> Path:
+    """containers/ of this checkout: the node image's inputs (any backend builds its image from them)."""
+    return Path(__file__).resolve().parents[2] / "containers"
+
+
+def enforce(report: PreflightReport, say: Progress) -> Dataplane:
+    """Report every failed check through `say` (all at once), then raise if any failed; say the data
+    plane chosen and why."""
+    for check in report.failed:
+        say(f"preflight {check.name}: {check.detail}" + (f" (fix: {check.fix})" if check.fix else ""))
+    if not report.ok:
+        names = ", ".join(check.name for check in report.failed)
+        fixes = "; ".join(check.fix for check in report.failed if check.fix)
+        raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
+    why = next((c.detail for c in report.checks if c.name == "dataplane"), report.dataplane)
+    say(f"data plane: {why}")
+    return report.dataplane
+
+
+def require_preflight(runtime: Runtime, say: Progress, requested: Dataplane | None = None) -> Dataplane:
+    """Run the runtime's preflight before `up`; see `enforce`."""
+    return enforce(runtime.preflight(requested), say)

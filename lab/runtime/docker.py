@@ -18,16 +18,20 @@ import requests
 
 from lab.errors import RuntimeBackendError
 from lab.plan_types import NodePlan, Plan
-from lab.runtime import links, shaping
+from lab.runtime import image, links, preflight, shaping
 from lab.runtime.base import (
     LABEL_GROUP,
     LABEL_LAB,
     LABEL_NODE,
     LABEL_ROLE,
     LABEL_STATE,
+    Dataplane,
     ExecResult,
     NodeAction,
     NodeInfo,
+    PreflightReport,
+    Progress,
+    Runtime,
     container_name,
     namespace_name,
 )
@@ -100,6 +104,14 @@ class DockerRuntime:
         """The injected client, for other lab.runtime code that needs Docker (image builds, preflight)."""
         return self._client
 
+    def preflight(self, requested: Dataplane | None = None) -> PreflightReport:
+        """docker reachable, /dev/net/tun, root, network namespaces, and the kernel's ESP data plane."""
+        return preflight.preflight(lambda: self._client, requested=requested)
+
+    def ensure_image(self, containers_dir: Path, progress: Progress) -> str:
+        """debootstrap base + node image, tagged by the hash of their inputs (see lab.runtime.image)."""
+        return image.ensure_image(self._client, containers_dir, progress)
+
     def create_node(self, lab: str, node: NodePlan, image: str, mount: Path) -> None:
         """Create and start the container; safe to call from several threads at once."""
         mount = mount.absolute()
@@ -117,7 +129,7 @@ class DockerRuntime:
                 hostname=node.name,
                 labels=labels,
                 network_mode="none",
-                cap_add=ROUTER_CAPS if node.runs_charon else CAPS,
+                cap_add=ROUTER_CAPS if node.runs("charon") else CAPS,
                 devices=DEVICES,
                 sysctls=SYSCTLS,
                 volumes={str(mount): {"bind": "/lab", "mode": "rw"}},
@@ -261,3 +273,8 @@ def _node_info(container: docker.models.containers.Container) -> NodeInfo:
         status=container.status,
         pid=int(container.attrs.get("State", {}).get("Pid") or 0),
     )
+
+
+def _is_a_runtime(client: docker.DockerClient) -> Runtime:
+    """Checked by mypy (`make lint`): DockerRuntime satisfies the Runtime protocol."""
+    return DockerRuntime(client)

@@ -22,6 +22,7 @@ import docker.errors
 import requests
 
 from lab.errors import LabError, RuntimeBackendError
+from lab.runtime.base import default_containers_dir as default_containers_dir  # re-exported
 
 SUITE = "bookworm"
 VARIANT = "minbase"
@@ -202,11 +203,6 @@ def _mounts_under(work: Path) -> list[str]:
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4] for line in mountinfo]
     return [p for p in points if p.startswith(prefix)]
-
-
-def default_containers_dir() -> Path:
-    """The image inputs beside the package (an editable install, as the README sets up)."""
-    return Path(__file__).resolve().parents[2] / "containers"
 
 
 def main() -> int:

@@ -7,45 +7,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import docker
 import docker.errors
 import requests
 
-from lab.errors import RuntimeBackendError
 from lab.runtime import links
-from lab.runtime.docker import DockerRuntime
+from lab.runtime.base import Check, Dataplane, PreflightReport
+from lab.runtime.base import enforce as enforce  # re-exported: callers that predate Runtime.preflight
+from lab.runtime.base import require_preflight as require_preflight
 from lab.state import LabDir
 
-Dataplane = Literal["kernel", "libipsec"]
 DOCKER_FIX = "run `make setup`, or start the daemon with `dockerd &`"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One preflight finding; `fix` says what to do when it failed."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
-
-
-@dataclass(frozen=True)
-class PreflightReport:
-    checks: tuple[Check, ...]
-    dataplane: Dataplane
-
-    @property
-    def ok(self) -> bool:
-        return all(check.ok for check in self.checks)
-
-    @property
-    def failed(self) -> tuple[Check, ...]:
-        return tuple(check for check in self.checks if not check.ok)
 
 
 def kernel_has_esp(root: Path, release: str) -> bool:
@@ -134,26 +108,6 @@ def detect_dataplane(state: LabDir | None = None, root: Path = Path("/")) -> Dat
     this kernel would get (for commands that only report it)."""
     recorded = state.read_dataplane() if state else None
     return recorded or choose_dataplane(root, os.uname().release)
-
-
-def require_preflight(runtime: DockerRuntime, say: Callable[[str], None],
-                      requested: Dataplane | None = None) -> Dataplane:
-    """Run preflight before `up`; see `enforce`."""
-    return enforce(preflight(lambda: runtime.client, requested=requested), say)
-
-
-def enforce(report: PreflightReport, say: Callable[[str], None]) -> Dataplane:
-    """Report every failed check through `say` (all at once), then raise if any failed; say the data
-    plane chosen and why."""
-    for check in report.failed:
-        say(f"preflight {check.name}: {check.detail}" + (f" (fix: {check.fix})" if check.fix else ""))
-    if not report.ok:
-        names = ", ".join(check.name for check in report.failed)
-        fixes = "; ".join(check.fix for check in report.failed if check.fix)
-        raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
-    why = next((c.detail for c in report.checks if c.name == "dataplane"), report.dataplane)
-    say(f"data plane: {why}")
-    return report.dataplane
 
 
 def mem_available_bytes(root: Path = Path("/")) -> int:

@@ -49,8 +49,9 @@ def start(name: str, home: Path, runtime: Runtime, connect: core.Connect, image:
     if lab_name:
         topo_path = _renamed_copy(scenario_dir(name, root), sc.topology, core.load(topo_path, home).topo.name,
                                   lab_name, home)
-    pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False)
-    lab_name = core.load(topo_path, home).topo.name
+    lab = core.load(topo_path, home)
+    pipeline.up(topo_path, home, runtime, connect, image, dataplane, progress, wait=False, lab=lab)
+    lab_name = lab.topo.name
     state = ScenarioState(name=name, lab=lab_name)
     write_state(home, state)
     lab = core.load_running(lab_name, home)

@@ -45,7 +45,8 @@ def _vici_in_xfrm(ev: Evidence) -> tuple[bool, list[str]]:
 def _counters(ev: Evidence, wire: Counter[SaId]) -> tuple[bool, list[str], list[JsonValue]]:
     """Per SA on the wire: the sender's and the receiver's XFRM counters grew by >= the frames captured."""
     kgrew, vgrew = xfrm_grew(ev.xfrm_before, ev.xfrm_after), grew(ev.before, ev.after)
-    ok, lines, data = True, [], []
+    ok, lines = True, []
+    data: list[JsonValue] = []
     for (spi, src, dst), n in sorted(wire.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         s_node, d_node = ev.targets.public_ips.get(src, "?"), ev.targets.public_ips.get(dst, "?")
         k_out, k_in = kgrew.get((s_node, spi, src, dst), 0), kgrew.get((d_node, spi, src, dst), 0)

@@ -14,11 +14,10 @@ from typing import cast
 
 from pydantic import JsonValue
 
-from lab.control.p2s import P2sSa, p2s_sas
-from lab.core import Lab
+from lab.control.base import P2sSa
+from lab.core import Connect, Lab
 from lab.p2s.model import ClientSpec, clients
-from lab.p2s.render import CONN
-from lab.p2s.run import refused
+from lab.p2s.run import client_sas, refused
 from lab.plan import INTERNET
 from lab.probes.pcap import WireFrame, read_frames
 from lab.runtime.base import Runtime
@@ -33,11 +32,12 @@ def has_p2s(lab: Lab) -> bool:
     return bool(clients(lab.topo))
 
 
-def verify_p2s(lab: Lab, runtime: Runtime, progress: Progress = lambda _m: None) -> list[CheckResult]:
+def verify_p2s(lab: Lab, runtime: Runtime, connect: Connect,
+               progress: Progress = lambda _m: None) -> list[CheckResult]:
     """Ping each VNet's first host from every expected client while capturing the Internet segment."""
     specs, why = clients(lab.topo), refused(lab)
     good = [c for c in specs if c.name not in why]
-    sas = _client_sas(lab, specs)
+    sas = _client_sas(lab, specs, connect)
     with tempfile.TemporaryDirectory(prefix="lab-verify-p2s-") as tmp:
         pcap = Path(tmp) / "p2s.pcap"
         progress(f"P2S: pinging the VNet from {len(good)} client(s) while capturing {INTERNET!r}")
@@ -61,10 +61,10 @@ def _ping_all(lab: Lab, runtime: Runtime, good: list[ClientSpec]) -> dict[str, b
         return dict(zip([c.name for c in good], pool.map(lambda c: _ping(lab, runtime, c), good), strict=True))
 
 
-def _client_sas(lab: Lab, specs: list[ClientSpec]) -> dict[str, P2sSa | None]:
+def _client_sas(lab: Lab, specs: list[ClientSpec], connect: Connect) -> dict[str, P2sSa | None]:
     """Every client's established P2S SA (or None), asked over vici WORKERS at a time."""
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(zip([c.name for c in specs], pool.map(lambda c: _client_sa(lab, c), specs), strict=True))
+        return dict(zip([c.name for c in specs], pool.map(lambda c: _client_sa(lab, c, connect), specs), strict=True))
 
 
 def _ping(lab: Lab, runtime: Runtime, c: ClientSpec) -> bool:
@@ -75,9 +75,9 @@ def _ping(lab: Lab, runtime: Runtime, c: ClientSpec) -> bool:
     return res.ok
 
 
-def _client_sa(lab: Lab, c: ClientSpec) -> P2sSa | None:
+def _client_sa(lab: Lab, c: ClientSpec, connect: Connect) -> P2sSa | None:
     try:
-        found = [s for s in p2s_sas(lab.dir.vici_socket(c.name), CONN) if s.state == "ESTABLISHED"]
+        found = [s for s in client_sas(lab, c.name, connect) if s.state == "ESTABLISHED"]
     except Exception:  # noqa: BLE001 - a client whose charon does not answer simply has no SA
         return None
     return found[0] if found else None

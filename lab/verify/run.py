@@ -84,7 +84,7 @@ def verify(lab: Lab, runtime: Runtime, connect: Connect, options: VerifyOptions 
         if _has_s2s(lab):
             checks, pcap = _verify_s2s(lab, runtime, connect, opt, marker, read_keys, progress, skip)
         if has_p2s(lab):  # point-to-site (lab/verify/p2s.py)
-            checks += verify_p2s(lab, runtime, progress)
+            checks += verify_p2s(lab, runtime, connect, progress)
         routed = check_routes(lab, runtime)  # BGP labs: learned routes reachable, carrying tunnels (routes.py)
         checks += [routed] if routed else []
     except ProbeError:
@@ -221,7 +221,7 @@ def _wait_echo_ready(lab: Lab, nodes: list[str], port: int) -> None:
 
 
 def _charon_nodes(lab: Lab, skip: frozenset[str] = frozenset()) -> list[str]:
-    return [n.name for n in lab.plan.nodes if n.runs_charon and n.name not in skip]
+    return [n.name for n in lab.plan.nodes if n.runs("charon") and n.name not in skip]
 
 
 def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) -> Snapshot:

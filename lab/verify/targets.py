@@ -88,7 +88,7 @@ def build_targets(topo: Topology, plan: Plan) -> Targets:
         inner.update({str(a.ip): f"{node.name} lo" for a in node.loopbacks})
         if node.role == "host":
             host_ips[node.name] = str(node.ifaces[0].addresses[0].ip)
-        if node.runs_charon:
+        if node.runs("charon"):
             groups[node.name] = node.group
     outside, spoofed = free_addresses(topo)
     inner.update({outside: "selector probe destination", spoofed: "selector probe spoofed source"})

@@ -14,7 +14,7 @@ from tests.topology.builders import base, model
 
 class FakeRuntime:
     def __init__(self, lab: str, nodes: list[str]) -> None:
-        self.infos = [NodeInfo(lab, n, "", "", f"lab-{lab}-{n}", "running", 1) for n in nodes]
+        self.infos = [NodeInfo(lab, n, "", "", f"lab-{lab}-{n}", "running") for n in nodes]
 
     def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
         return self.infos

@@ -12,7 +12,7 @@ from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.control.vici import event_from_vici, ike_sas_from_vici, vici_tree
 from lab.control.wait import diagnose_log, missing, wait_established
 from lab.errors import ControlError
-from lab.render.swanctl import SwanctlConfig
+from tests.fakes import FakeControl
 
 CHILD_INSTALLED_RAW = {
     "name": b"azgw-onprem",
@@ -229,40 +229,19 @@ def test_missing_names_connection_state_and_children() -> None:
     assert missing([_ike("c", children=[_child("c")])], [("c", ["c"])]) == []
 
 
-class FakeControl:
-    """Returns a scripted sequence of snapshots, the last one forever."""
-
-    def __init__(self, *snapshots: list[IkeSaStatus]) -> None:
-        self.snapshots = list(snapshots)
-        self.calls = 0
-
-    def load(self, config: SwanctlConfig) -> None: ...
-    def unload_conn(self, name: str) -> None: ...
-    def initiate(self, child: str, ike: str, timeout: float) -> None: ...
-    def terminate_ike(self, ike: str) -> None: ...
-    def conns(self) -> list[str]:
-        return []
-
-    def close(self) -> None: ...
-
-    def sas(self) -> list[IkeSaStatus]:
-        self.calls += 1
-        return self.snapshots[min(self.calls, len(self.snapshots)) - 1]
-
-
 def test_wait_established_returns_once_everything_is_installed() -> None:
     up = [_ike("c", children=[_child("c")])]
-    controls = {"gw": FakeControl([], [_ike("c", "CONNECTING")], up), "site": FakeControl(up)}
+    controls = {"gw": FakeControl([[], [_ike("c", "CONNECTING")], up]), "site": FakeControl([up])}
     result = wait_established(controls, {"gw": [("c", ["c"])]}, 2.0, lambda n: [], poll=0.001)
     assert result == {"gw": up, "site": up}
-    assert controls["gw"].calls == 3
+    assert controls["gw"].asked == 3
 
 
 def test_wait_established_timeout_names_node_cause_and_log() -> None:
     log = [f"Nov 25 17:39:45 01[IKE]   activating task {i}" for i in range(30)]
     log += ["Nov 25 17:39:45 13[IKE] queueing IKE_NATD task", "Nov 25 17:39:45 13[IKE] activating new tasks"]
     log += ["Nov 25 17:39:45 01[IKE] received NO_PROPOSAL_CHOSEN notify error"]
-    controls = {"azgw-0": FakeControl([_ike("azgw-onprem", "CONNECTING")])}
+    controls = {"azgw-0": FakeControl([[_ike("azgw-onprem", "CONNECTING")]])}
     expected = {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}
     with pytest.raises(ControlError, match=r"node 'azgw-0': connection 'azgw-onprem' stuck in CONNECTING") as err:
         wait_established(controls, expected, 0.05, lambda n: log, poll=0.01)
@@ -277,7 +256,7 @@ def test_wait_established_survives_an_unreadable_log() -> None:
     def no_log(node: str) -> list[str]:
         raise FileNotFoundError(2, "No such file or directory", f"/state/{node}/charon.log")
 
-    controls = {"site": FakeControl([])}
+    controls = {"site": FakeControl([[]])}
     with pytest.raises(ControlError, match=r"(?s)node 'site': connection 'c' has no IKE_SA.*cannot read the log"):
         wait_established(controls, {"site": [("c", ["c"])]}, 0.0, no_log)
 

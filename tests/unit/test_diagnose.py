@@ -11,6 +11,7 @@ from lab.device.diagnose import diagnose
 from lab.device.parse import parse_device, seconds
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
 from lab.topology.load import load_file
+from tests.fakes import FakeControl
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"azgw-onprem": "the-key"}
@@ -95,16 +96,6 @@ def test_seconds_units() -> None:
         28800, 27000, 2700, 27000, 90, None, None]
 
 
-class _StuckControl:
-    """A charon whose connection never comes up (satisfies the part of VpnControl the wait uses)."""
-
-    def sas(self) -> list:
-        return []
-
-    def close(self) -> None:
-        pass
-
-
 def test_up_timeout_error_names_the_cause() -> None:
     from lab.device.diagnose import TunnelsDownError, wait_diagnosed
 
@@ -113,7 +104,7 @@ def test_up_timeout_error_names_the_cause() -> None:
     byo = {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": GOOD.replace('"the-key"', '"x"')})}
     with pytest.raises(TunnelsDownError, match=r"(?s)^diagnosis: azgw-onprem \(azgw-0 <-> onprem\): auth-failed.*"
                                                r"connection 'azgw-onprem' has no IKE_SA") as info:
-        wait_diagnosed(topo, {"azgw-0": _StuckControl()}, {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}, 0.01,
+        wait_diagnosed(topo, {"azgw-0": FakeControl()}, {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}, 0.01,
                        lambda node, n: logs.get(node, []), byo, KEYS)
     assert info.value.report.errors[0].kind == "auth-failed"
     assert "the-key" not in info.value.message  # never a PSK in messages

@@ -85,7 +85,7 @@ class FakeRuntime:
             self.linkless.add(node)
 
     def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
-        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, "running", 1) for n in self.plan.nodes]
+        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, "running") for n in self.plan.nodes]
 
     def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
         ifaces = [] if node in self.linkless else self.plan.node(node).ifaces

@@ -10,9 +10,10 @@ from lab.ha import agents as ha
 from lab.ha.standby import fast_dpd_nodes, takeover_children
 from lab.plan import build_plan
 from lab.render.lab_files import render_files
-from lab.runtime.base import ExecResult, NodeInfo
+from lab.runtime.base import ExecResult
 from lab.state import LabDir
 from lab.topology.load import load_file
+from tests.fakes import FakeRuntime, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,27 +72,17 @@ def test_fast_dpd_renders_one_second_dpd_and_fast_retransmits() -> None:
     assert "retransmit_timeout = 2.0" in files[Path("azgw-0/strongswan.conf")]  # type: ignore[index]
 
 
-class DeadActiveRuntime:
+def dead_active(agents: set[str]) -> FakeRuntime:
     """azgw-0 exited, azgw-1 running; `kill -0` of an agent succeeds only on the nodes in `agents`."""
-
-    def __init__(self, agents: set[str]) -> None:
-        self.agents = agents
-        self.execs: list[tuple[str, list[str]]] = []
-
-    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
-        return [NodeInfo("as", n, "gateway", "azgw", f"lab-as-{n}", s, 0) for n, s in
-                (("azgw-0", "exited"), ("azgw-1", "running"))]
-
-    def exec(self, lab: str, node: str, argv: list[str], **kw: object) -> ExecResult:
-        self.execs.append((node, argv))
-        return ExecResult(0 if node in self.agents else 1, "")
+    nodes = running("as", ["azgw-0"], "exited") + running("as", ["azgw-1"])
+    return FakeRuntime(nodes, on_exec=lambda node, argv: ExecResult(0 if node in agents else 1, ""))
 
 
 def test_standby_problems_name_a_dead_instance_and_a_missing_agent() -> None:
-    none, standby_only = DeadActiveRuntime(set()), DeadActiveRuntime({"azgw-1"})
-    problems = ha.standby_problems(lab_of("active-standby"), none)  # type: ignore[arg-type]
+    none, standby_only = dead_active(set()), dead_active({"azgw-1"})
+    problems = ha.standby_problems(lab_of("active-standby"), none)
     assert problems == ["azgw-0 is not running", "azgw-1: no HA agent runs"]
-    assert ha.standby_problems(lab_of("active-standby"), standby_only) == ["azgw-0 is not running"]  # type: ignore[arg-type]
+    assert ha.standby_problems(lab_of("active-standby"), standby_only) == ["azgw-0 is not running"]
 
 
 def test_release_of_a_dead_instance_asks_neither_charon_nor_the_container(tmp_path: Path) -> None:
@@ -99,10 +90,10 @@ def test_release_of_a_dead_instance_asks_neither_charon_nor_the_container(tmp_pa
     lab = Lab(topo, build_plan(topo), LabDir(tmp_path))
     (pair,) = ha.standby_pairs(lab)
     lab.dir.node("azgw-0").mkdir(parents=True)
-    runtime = DeadActiveRuntime({"azgw-1"})
+    runtime = dead_active({"azgw-1"})
 
     def connect(path: Path) -> None:
         raise AssertionError(f"no vici for a dead instance: {path}")
 
     ha.release(lab, pair, "azgw-0", runtime, connect)  # type: ignore[arg-type]
-    assert ha.role(lab, "azgw-0") == "releasing" and runtime.execs == []
+    assert ha.role(lab, "azgw-0") == "releasing" and runtime.calls == []

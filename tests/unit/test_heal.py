@@ -33,7 +33,7 @@ class Runtime:
         self.lab, self.states, self.linkless, self.agents = lab, states, linkless, agents
 
     def list_nodes(self, name: str | None = None) -> list[NodeInfo]:
-        return [NodeInfo(name or "", n, "", "", n, s, 1) for n, s in self.states.items()]
+        return [NodeInfo(name or "", n, "", "", n, s) for n, s in self.states.items()]
 
     def live_links(self, name: str, node: str) -> dict[str, list[str]]:
         return {"lo": []} if node in self.linkless else {i.name: [] for i in self.lab.plan.node(node).ifaces}

@@ -12,6 +12,7 @@ from lab.plan import build_plan
 from lab.runtime.shaping import FRAME_BYTES, MAX_QUANTUM_BYTES, MIN_BURST_BYTES, htb_params, ifb_name
 from lab.state import LabDir
 from lab.topology.load import load_text
+from tests.fakes import FakeRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,20 +71,11 @@ def test_sites_and_hosts_are_never_capped() -> None:
     assert pipeline.gateway_caps(lab) == [("azgw-0", "eth0", 100), ("azgw-1", "eth0", 100)]
 
 
-class RecordingRuntime:
-    """Only what shape_gateways calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, str, int | None]] = []
-
-    def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
-        self.calls.append((lab, node, iface, rate_mbps))
-
-
 def test_shape_gateways_caps_and_uncaps() -> None:
     lab = _lab((ROOT / "tests/integration/data/basic-rb.yml").read_text())
-    rt = RecordingRuntime()
-    pipeline.shape_gateways(lab, rt)  # type: ignore[arg-type]
-    pipeline.shape_gateways(lab, rt, capped=False)  # type: ignore[arg-type]
-    assert rt.calls == [("bench-basic", "azgw-0", "eth0", 100), ("bench-basic", "azgw-1", "eth0", 100),
-                        ("bench-basic", "azgw-0", "eth0", None), ("bench-basic", "azgw-1", "eth0", None)]
+    rt = FakeRuntime()
+    pipeline.shape_gateways(lab, rt)
+    pipeline.shape_gateways(lab, rt, capped=False)
+    assert [c[2:] for c in rt.calls] == [("azgw-0", "eth0", 100), ("azgw-1", "eth0", 100),
+                                         ("azgw-0", "eth0", None), ("azgw-1", "eth0", None)]
+    assert {c[:2] for c in rt.calls} == {("shape", "bench-basic")}

@@ -96,7 +96,7 @@ class FakeRuntime:
 
     def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
         state = "running" if self.running else "exited"
-        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, state, 1) for n in self.lab.plan.nodes]
+        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, state) for n in self.lab.plan.nodes]
 
     def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
         return {i.name: [] for i in self.lab.plan.node(node).ifaces}
