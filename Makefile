@@ -29,7 +29,7 @@ demo: image
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/demo.sh $(TOPOLOGY)
 
 test: image
-	$(PYTHON) -m pytest -q -rs tests
+	$(PYTHON) -m pytest -q -rsR --reruns 1 --reruns-delay 5 tests
 
 # The kernel data plane (kernel ESP, XFRM) in a QEMU guest with Debian's stock kernel: this host's kernel has
 # no ESP. Builds the guest image once (cached in /var/cache/lab-guest), boots it without network, runs the
