@@ -98,3 +98,11 @@ def test_libipsec_wants_esp_in_udp_and_no_kernel_state() -> None:
     assert ok.passed and ok.summary.startswith("libipsec"), ok.evidence
     assert not check_dataplane(_evidence(False, "libipsec", [], [])).passed
     assert not check_dataplane(_evidence(True, "libipsec", KERNEL_GW, [])).passed
+
+
+def test_kernel_passes_with_a_warm_standby_holding_no_sa() -> None:
+    ev = _evidence(False, "kernel", KERNEL_GW, KERNEL_SITE)
+    ev = replace(ev, after={**ev.after, "azgw-1": []}, xfrm_after={**ev.xfrm_after, "azgw-1": []})
+    res = check_dataplane(ev)
+    assert res.passed, res.evidence
+    assert "ok  azgw-1: no CHILD_SA in vici, 0 XFRM state(s)" in res.evidence
