@@ -23,6 +23,7 @@ from lab.ha.failover import FailoverResult, Kind, Mark, SaCounter, Series, azure
 from lab.ops import faults
 from lab.plan import INTERNET
 from lab.runtime.base import Runtime
+from lab.timing import scaled
 
 Watch = Callable[[Path, Sequence[str], Callable[[VpnEvent], None], threading.Event], threading.Thread]
 STREAM_SOURCE = Path(__file__).parents[1] / "probes" / "stream.py"
@@ -108,7 +109,7 @@ def _start(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, obj
     for name in (f"stream-{mode}.ready", f"stream-{mode}.out", "stream.stop"):
         (d / name).unlink(missing_ok=True)
     runtime.exec(lab.topo.name, node, ["python3", "/lab/stream.py", mode, f"/lab/stream-{mode}.json"], detach=True)
-    _wait_file(d / f"stream-{mode}.ready", READY_S, node)
+    _wait_file(d / f"stream-{mode}.ready", scaled(READY_S), node)
     return d / f"stream-{mode}.out"
 
 
