@@ -41,7 +41,9 @@ def one_run(kind: str, name: str, duration: float, env: dict[str, str]) -> dict:
     if res.returncode:
         sys.exit(f"{kind} on {name} failed:\n{res.stderr}")
     r = json.loads(res.stdout)
-    return {"udp": outage_s(r["udp"], r["fault_at"]), "icmp": outage_s(r["icmp"], r["fault_at"])}
+    rev = r.get("udp_reverse")  # site -> VNet: the site's BGP withdrawal of the dead instance's routes
+    return {"udp": outage_s(r["udp"], r["fault_at"]), "icmp": outage_s(r["icmp"], r["fault_at"]),
+            "rev": outage_s(rev, r["fault_at"]) if rev else None}
 
 
 def run_case(kind: str, timers: str, runs: int, cap: float, env: dict[str, str]) -> list[dict]:
@@ -85,11 +87,11 @@ def main() -> None:
             for timers in [t for t in ("fast", "azure") if args.only in (None, t)]:
                 res = run_case(kind, timers, args.runs, args.cap, env)
                 rows.append((kind, timers, median_text([r["udp"] for r in res]),
-                             median_text([r["icmp"] for r in res])))
+                             median_text([r["rev"] for r in res]), median_text([r["icmp"] for r in res])))
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"| fault | bgp_timers (and dpd) | outage, worst UDP flow VNet->site (median of {args.runs}) "
-          "| outage, ICMP round trip |")
-    print("| --- | --- | --- | --- |")
+          "| worst UDP flow site->VNet | ICMP round trip |")
+    print("| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"uptime: {load}")
