@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from lab.azure.nat import translate
 from lab.p2s.model import client_nodes, pool_routes
 from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.topology.model import Gateway, Site, Topology
@@ -109,7 +110,7 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
                 group=name,
                 ifaces=(public, Iface("eth1", segment, _inside(gw, i))),
                 routes=(Route(DEFAULT, dev="eth0"),),
-                loopbacks=_bgp_loopback(gw.bgp.apipa if gw.bgp else [], i),
+                loopbacks=_bgp_loopback(gw.bgp.apipa if gw.bgp else [], i) + _nat_loopback(gw, i),
                 daemons=("charon",),
             )
         )
@@ -119,6 +120,18 @@ def gateway_nodes(name: str, gw: Gateway, segment: str) -> list[NodePlan]:
 def _bgp_loopback(addresses: list[IPv4Address], index: int) -> tuple[IPv4Interface, ...]:
     """A BGP peer address of instance `index` that is not on a link (APIPA, a device's loopback) goes on lo."""
     return (IPv4Interface(f"{addresses[index]}/32"),) if index < len(addresses) else ()
+
+
+def _nat_loopback(gw: Gateway, index: int) -> tuple[IPv4Interface, ...]:
+    """The instance's inside address as EgressSnat rules translate it: the local_ts the site narrows to is
+    the VNet's external prefix, and libipsec routes a CHILD_SA only with a local address inside it."""
+    inside = _inside(gw, index)[0].ip
+    out = []
+    for rule in gw.nat_rules.values():
+        if rule.mode == "EgressSnat" and rule.ip_configuration_id in (None, index) and inside in rule.internal:
+            net = translate([IPv4Network(f"{inside}/32")], [("", rule)])[0]
+            out.append(IPv4Interface(f"{net.network_address}/32"))
+    return tuple(dict.fromkeys(out))
 
 
 def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:

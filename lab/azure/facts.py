@@ -257,7 +257,20 @@ SOURCES = {
     # instance (being rebooted), to the standby instance ... The gateway keeps the public IP address it already
     # has ... issue the same command again to reboot the second VM instance (the new active gateway)"
     "reset": LEARN + "reset-gateway",
+    # NAT rules (checked 2026-11-30): "NAT is supported on the following SKUs: VpnGw2~5, VpnGw2AZ~5AZ";
+    # "NAT is supported on IPsec cross-premises connections only. VNet-to-VNet connections or P2S connections
+    # are not supported"; IngressSNAT maps an on-premises address space, EgressSNAT the VNet address space;
+    # "each NAT rule can only include one address prefix"; Static is a fixed 1:1 mapping, Dynamic traffic
+    # "must be initiated from the site that is represented in the Internal Mapping field".
+    "nat": LEARN + "nat-overview",
+    "nat_howto": LEARN + "nat-howto",
 }
+
+# NAT rules (SOURCES["nat"]): the lab models no AZ SKUs, so VpnGw2-5.
+NAT_SKUS = ("VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5")
+NatType = Literal["Static", "Dynamic"]
+NatMode = Literal["IngressSnat", "EgressSnat"]
+NAT_PREFIXES_PER_MAPPING = 1
 
 # GatewaySubnet: "you can create a gateway subnet as small as /29, we recommend that you create a gateway
 # subnet of /27 or larger" and no VMs may be deployed into it (SOURCES["gateway_subnet"], SOURCES["faq"]).

@@ -12,6 +12,7 @@ from itertools import chain
 
 from lab.azure import facts
 from lab.azure.algorithms import is_aead
+from lab.azure.nat import check_nat
 from lab.azure.proposals import custom_proposals
 from lab.findings import Finding
 from lab.p2s.rules import check_p2s
@@ -26,6 +27,7 @@ def check_azure_rules(topo: Topology) -> list[Finding]:
     found += _tunnel_limits(topo)
     found += check_p2s(topo)  # point-to-site (lab/p2s/rules.py)
     found += check_bgp(topo)  # BGP (lab/routing/rules.py)
+    found += check_nat(topo)  # NAT rules (lab/azure/nat.py)
     for c, conn in topo.connections.items():
         own = topo.gateways.get(conn.gateway)
         if own is not None:

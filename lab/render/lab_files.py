@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from lab.azure.nat import node_rules
 from lab.ha.standby import fast_dpd_nodes, standby_configs, standby_pairs
 from lab.p2s.render import client_nodes, eap_nodes, merge, render_p2s
+from lab.plan import instance_names
 from lab.plan_types import Plan
 from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.routing.nodes import render_frr_files
-from lab.topology.model import Topology
+from lab.topology.model import NatRule, Topology
 
 STANDBY_NOTE = "# Warm standby: loaded by lab.ha with start_action = none; it initiates only after a failover.\n"
 
@@ -35,7 +37,15 @@ def render_files(
                                                                    eap=node.name in eap)
         cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
-        files[base / "nftables.conf"] = render_nftables(refuse.get(mirrors.get(node.name, node.name)))
+        own = mirrors.get(node.name, node.name)
+        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own))
         if node.name in frr:
             files[base / "frr.conf"] = frr[node.name]
     return dict(sorted(files.items())), swan
+
+
+def _nat_of(topo: Topology, group: str, node: str) -> list[tuple[str, NatRule]]:
+    """The NAT rules a gateway instance applies (none on sites and clients)."""
+    gw = topo.gateways.get(group)
+    names = instance_names(group, gw) if gw else []
+    return node_rules(topo, group, names.index(node)) if node in names else []

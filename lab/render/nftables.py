@@ -12,6 +12,8 @@ carry the peer's SPI and pass.
 
 from __future__ import annotations
 
+from lab.topology.model import NatRule
+
 HEADER = """\
 # Rendered by lab: a LAN packet that no tunnel carries is dropped, never sent in clear to the Internet.
 table inet lab
@@ -33,11 +35,45 @@ REFUSE_RULES = (
 )
 
 
-def render_nftables(refuse: list[tuple[str, str]] | None = None) -> str:
-    """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections."""
+def nat_rules(rules: list[tuple[str, NatRule]]) -> list[tuple[str, str]]:
+    """(chain, rule) lines of a gateway instance's NAT rules. eth1 is the VNet: a packet from anywhere else
+    came out of a tunnel. One SNAT rule covers both directions, as Azure's does: the source is translated on
+    the way out and the destination on the way in (a Static rule only: Dynamic lets the internal side
+    initiate, and conntrack reverses its replies). Static rules are netmaps (`prefix to`): host bits kept."""
+    out = []
+    for name, r in rules:
+        into_vnet = r.mode == "IngressSnat"  # the internal side is on-prem: translated into the VNet
+        src_if = 'iifname != "eth1" oifname "eth1"' if into_vnet else 'iifname "eth1" oifname != "eth1"'
+        dst_if = 'iifname "eth1"' if into_vnet else 'iifname != "eth1"'
+        note = f'comment "{name}: {r.mode} {r.type} {r.internal} <-> {r.external}"'
+        if r.type == "Static":
+            out.append(("postrouting", f"{src_if} ip saddr {r.internal} snat ip prefix to {r.external} {note}"))
+            out.append(("prerouting", f"{dst_if} ip daddr {r.external} dnat ip prefix to {r.internal} {note}"))
+        else:
+            first, last = r.external.network_address, r.external.broadcast_address
+            out.append(("postrouting", f"{src_if} ip saddr {r.internal} snat ip to {first}-{last} {note}"))
+    return out
+
+
+NAT_HOOKS = {"prerouting": "dstnat", "postrouting": "srcnat"}
+
+
+def _nat_table(rules: list[tuple[str, NatRule]]) -> str:
+    lines = nat_rules(rules)
+    text = "table ip labnat\ndelete table ip labnat\ntable ip labnat {\n"
+    for chain, prio in NAT_HOOKS.items():
+        body = "".join(f"    {rule}\n" for c, rule in lines if c == chain)
+        text += f"  chain {chain} {{\n    type nat hook {chain} priority {prio}; policy accept;\n{body}  }}\n"
+    return text + "}\n"
+
+
+def render_nftables(refuse: list[tuple[str, str]] | None = None,
+                    nat: list[tuple[str, NatRule]] | None = None) -> str:
+    """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections, `nat`
+    the gateway instance's NAT rules (lab.azure.nat.node_rules)."""
     text = HEADER
     if refuse:
         rules = [rule.format(peer=peer, conn=conn) for peer, conn in sorted(refuse) for rule in REFUSE_RULES]
         text += "  chain input {\n    type filter hook input priority 0; policy accept;\n"
         text += "\n".join(rules) + "\n  }\n"
-    return text + "}\n"
+    return text + "}\n" + (_nat_table(nat) if nat else "")

@@ -17,6 +17,7 @@ from ipaddress import IPv4Network
 from itertools import product
 
 from lab.azure import facts
+from lab.azure.nat import instance_rules, translate
 from lab.azure.proposals import child_lifetime, gateway_proposals
 from lab.plan import device_names, instance_names
 from lab.topology.model import Connection, Gateway, Site, Topology
@@ -152,7 +153,8 @@ def site_to_site(cname: str, conn: Connection, gw: Gateway, site: Site) -> list[
         g_sfx, d_sfx = (f"-{i}" if gw.is_active_active else ""), (f"-{j}" if len(devices) > 1 else "")
         own = tuple(replace(c, name=c.name + d_sfx) for c in kids)
         azure = replace(azure_end(cname, conn, gw, inst, str(site.device_ips[j]), own, i), conn=cname + d_sfx)
-        peer = site_end(replace(azure, conn=cname, children=kids), conn, site, g_sfx, pairs, spaces)
+        seen = translate(spaces, instance_rules(conn, gw, "EgressSnat", i))  # the VNet as the site sees it
+        peer = site_end(replace(azure, conn=cname, children=kids), conn, site, g_sfx, pairs, seen)
         out.append(Tunnel(cname, f"ike-{cname}{g_sfx}{d_sfx}", conn.ike_version, azure, replace(peer, node=dev),
                           conn.connection_mode == "InitiatorOnly"))
     return out

@@ -122,6 +122,27 @@ class SiteBgp(Strict):
         return [self.peer_ip] if self.peer_ip is not None else []
 
 
+class NatRule(Strict):
+    """A VirtualNetworkGatewayNatRule (docs/azure-model.md "NAT rules"). IngressSnat: an on-prem prefix
+    (internal) as the VNet sees it (external); EgressSnat: a VNet prefix as on-prem sees it. Static maps 1:1
+    (same prefix length, both directions may initiate); Dynamic only lets the internal side initiate.
+    `ip_configuration_id`: the gateway instance (0 or 1) the rule applies on; unset, on every instance."""
+
+    type: facts.NatType = "Static"
+    mode: facts.NatMode
+    internal_mappings: list[IPv4Network] = Field(min_length=1)
+    external_mappings: list[IPv4Network] = Field(min_length=1)
+    ip_configuration_id: int | None = Field(default=None, ge=0, le=1)
+
+    @property
+    def internal(self) -> IPv4Network:
+        return self.internal_mappings[0]
+
+    @property
+    def external(self) -> IPv4Network:
+        return self.external_mappings[0]
+
+
 class Gateway(Strict):
     """An Azure virtual network gateway (type Vpn)."""
 
@@ -137,6 +158,7 @@ class Gateway(Strict):
     # the standby probes the active like Azure's platform and takes over after its misses (docs/ha.md).
     # fast (lab-only, for quick labs and tests): probes every 200 ms, takeover at once (< 1 s).
     ha_timing: Literal["azure", "fast"] = "azure"
+    nat_rules: dict[Name, NatRule] = Field(default_factory=dict)  # VpnGw2 and up; connections pick theirs
 
     @property
     def is_active_active(self) -> bool:
@@ -248,6 +270,9 @@ class Connection(Strict):
     enable_bgp: bool = False  # BGP on this connection (both ends need bgp settings)
     # azure: keepalive 60 s / hold 180 s, as Azure. fast (lab-only): 1 s / 3 s, for failover labs.
     bgp_timers: Literal["azure", "fast"] = "azure"
+    # Names of the gateway's nat_rules this connection uses, by mode (site-to-site only, as Azure).
+    ingress_nat_rules: list[Name] = Field(default_factory=list)
+    egress_nat_rules: list[Name] = Field(default_factory=list)
 
     @field_validator("shared_key", mode="before")
     @classmethod

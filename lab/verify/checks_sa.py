@@ -4,6 +4,7 @@ ESP decrypts with the logged keys to the probes that were sent."""
 from __future__ import annotations
 
 from collections import Counter
+from ipaddress import IPv4Address
 
 from pydantic import JsonValue
 
@@ -179,6 +180,14 @@ def _decrypt_lines(ev: Evidence, by_sa: dict[SaId, list[Decryption]]) -> list[st
     return lines
 
 
+def inner_pairs(decrypted: list[Decryption]) -> list[str]:
+    """"src -> dst" of every decrypted inner IPv4 packet, once each: the addresses inside ESP (with NAT rules,
+    the translated ones)."""
+    pairs = {f"{IPv4Address(d.inner[12:16])} -> {IPv4Address(d.inner[16:20])}"
+             for d in decrypted if d.ok and len(d.inner) >= 20 and d.inner[0] >> 4 == 4}
+    return sorted(pairs)
+
+
 def check_decryption(ev: Evidence) -> CheckResult:
     """Every ESP frame decrypts with a key from keys.log, and each direction's plaintext holds the marker."""
     by_sa: dict[SaId, list[Decryption]] = {}
@@ -190,10 +199,12 @@ def check_decryption(ev: Evidence) -> CheckResult:
     directions = {(src, dst) for _, src, dst in by_sa}
     marked = {(src, dst) for (_, src, dst), ds in by_sa.items() if any(d.ok and marker in d.inner for d in ds)}
     lines = _decrypt_lines(ev, by_sa)
+    if data_inner := inner_pairs(ev.decrypted):
+        lines.insert(0, "inside ESP: " + ", ".join(data_inner[:MAX_SHOWN]))
     if not ev.keys:
         lines.insert(0, "no ESP keys in any keys.log (strongswan.conf needs filelog keys with chd = 4)")
     data: dict[str, JsonValue] = {"esp_frames": len(ev.decrypted), "decrypted": ok, "with_marker": with_marker,
-                                  "keys_logged": len(ev.keys)}
+                                  "keys_logged": len(ev.keys), "inner": inner_pairs(ev.decrypted)}
     passed = bool(ev.decrypted) and ok == len(ev.decrypted) and directions == marked
     if passed:
         summary = f"{ok}/{len(ev.decrypted)} ESP frames decrypted with logged keys; marker found in {with_marker}"

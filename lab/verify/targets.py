@@ -8,13 +8,14 @@ outside every prefix; no tunnel may carry either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from ipaddress import IPv4Network
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 
+from lab.azure.nat import rules_of, translate
 from lab.plan import INTERNET
 from lab.plan_types import Plan
 from lab.probes.results import ProbeSpec
-from lab.topology.model import Topology
+from lab.topology.model import NatRule, Topology
 
 # Candidate /16s for addresses outside every selector, first free ones win (10.99.0.1 in the reference lab).
 OUTSIDE_CANDIDATES = tuple(IPv4Network(f"10.{b}.0.0/16") for b in range(99, 90, -1)) + (
@@ -49,6 +50,11 @@ class Targets:
     inner: dict[str, str]  # address -> what it is; none may appear in clear on the Internet link
     outside: str  # an address outside every prefix (selector probes)
     spoofed: str  # a source address outside every prefix (selector probes)
+    # (src host, dst host) -> the address src reaches dst at, where NAT rules translate it (lab.azure.nat)
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def dst_ip(self, src: str, dst: str) -> str:
+        return self.seen.get((src, dst), self.host_ips[dst])
 
     @property
     def echo_nodes(self) -> list[str]:
@@ -92,7 +98,30 @@ def build_targets(topo: Topology, plan: Plan) -> Targets:
             groups[node.name] = node.group
     outside, spoofed = free_addresses(topo)
     inner.update({outside: "selector probe destination", spoofed: "selector probe spoofed source"})
-    return Targets(tuple(dict.fromkeys(pairs)), host_ips, public, groups, inner, outside, spoofed)
+    seen = translated_views(topo)
+    inner.update({ip: f"{dst} (translated)" for (_, dst), ip in seen.items()})
+    return Targets(tuple(dict.fromkeys(pairs)), host_ips, public, groups, inner, outside, spoofed, seen)
+
+
+def translated_views(topo: Topology) -> dict[tuple[str, str], str]:
+    """Where NAT rules apply: a VNet host reaches a site host at its IngressSnat external address, and the
+    site host reaches the VNet host at its EgressSnat external address."""
+    seen = {}
+    for _, conn in sorted(topo.connections.items()):
+        if conn.site is None:
+            continue
+        gw, site = topo.gateways[conn.gateway], topo.sites[conn.site]
+        ingress, egress = rules_of(conn, gw, "IngressSnat"), rules_of(conn, gw, "EgressSnat")
+        for a, a_ip in gw.vnet.hosts.items():
+            for b, b_ip in site.hosts.items():
+                seen[(a, b)], seen[(b, a)] = _as_seen(b_ip, ingress), _as_seen(a_ip, egress)
+    return {k: str(v) for k, v in seen.items() if v is not None}
+
+
+def _as_seen(ip: IPv4Address, rules: list[tuple[str, NatRule]]) -> IPv4Address | None:
+    """The address translated by one of the rules, or None when none covers it."""
+    out = translate([IPv4Network(f"{ip}/32")], rules)[0].network_address
+    return out if out != ip else None
 
 
 def reach_specs(t: Targets, port: int, opt: ProbeOptions) -> list[ProbeSpec]:
@@ -102,7 +131,7 @@ def reach_specs(t: Targets, port: int, opt: ProbeOptions) -> list[ProbeSpec]:
         for src, dst in ((p.host_a, p.host_b), (p.host_b, p.host_a)):
             for kind in ("icmp", "udp"):
                 specs.append(ProbeSpec(id=f"{kind}:{src}>{dst}", purpose="reach", kind=kind, src_node=src,
-                                       dst=t.host_ips[dst], dst_node=dst, count=opt.count,
+                                       dst=t.dst_ip(src, dst), dst_node=dst, count=opt.count,
                                        interval_s=opt.interval_s, timeout_s=opt.timeout_s,
                                        port=port if kind == "udp" else 0))
     return specs
@@ -117,7 +146,7 @@ def selector_specs(t: Targets, opt: ProbeOptions) -> list[ProbeSpec]:
     for p in t.pairs:
         for src, dst in ((p.host_a, p.host_b), (p.host_b, p.host_a)):
             specs.append(base.model_copy(update={"id": f"spoofed:{src}>{dst}", "src_node": src, "src": t.spoofed,
-                                                 "dst": t.host_ips[dst], "dst_node": dst}))
+                                                 "dst": t.dst_ip(src, dst), "dst_node": dst}))
     return specs
 
 

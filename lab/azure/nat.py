@@ -1,0 +1,105 @@
+"""Azure VPN Gateway NAT rules: Azure's rules for them, and the address views they create.
+
+A connection's IngressSnat rules make its site's prefixes appear translated to the VNet; its EgressSnat rules
+make the VNet's prefixes appear translated to the site (facts.SOURCES["nat"]). The gateway does the
+translation (lab.render.nftables); the site's device sees only the external (post-NAT) VNet prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Network
+
+from lab.azure import facts
+from lab.findings import Finding
+from lab.topology.model import Connection, Gateway, NatRule, Topology
+
+WHY = f"Azure: {facts.SOURCES['nat']}"
+
+
+def check_nat(topo: Topology) -> Iterator[Finding]:
+    """Every NAT rule and every connection's use of one, each problem with its field path and fix."""
+    for g, gw in topo.gateways.items():
+        if gw.nat_rules and gw.sku not in facts.NAT_SKUS:
+            yield Finding(f"gateways.{g}.nat_rules", f"NAT rules need VpnGw2 or larger, not {gw.sku}",
+                          f"set the gateway's sku to one of {', '.join(facts.NAT_SKUS)} ({WHY})")
+        for r, rule in gw.nat_rules.items():
+            yield from _rule(f"gateways.{g}.nat_rules.{r}", gw, rule)
+    for c, conn in topo.connections.items():
+        gw = topo.gateways.get(conn.gateway)
+        if gw is not None:
+            yield from _connection(f"connections.{c}", conn, gw)
+
+
+def _rule(path: str, gw: Gateway, rule: NatRule) -> Iterator[Finding]:
+    for key in ("internal_mappings", "external_mappings"):
+        if len(getattr(rule, key)) != facts.NAT_PREFIXES_PER_MAPPING:
+            yield Finding(f"{path}.{key}", f"a NAT rule maps one prefix, found {len(getattr(rule, key))}",
+                          f"create one rule per prefix ({WHY})")
+    if rule.type == "Static" and rule.internal.prefixlen != rule.external.prefixlen:
+        yield Finding(f"{path}.external_mappings", f"a Static rule maps 1:1: {rule.internal} and {rule.external} "
+                      "differ in length", "use prefixes of the same length, or type: Dynamic")
+    if rule.ip_configuration_id is not None and rule.ip_configuration_id >= len(gw.public_ips):
+        yield Finding(f"{path}.ip_configuration_id", f"instance {rule.ip_configuration_id} does not exist",
+                      "use 0, or 1 on an active-active gateway (or omit it: every instance)")
+    if rule.mode == "EgressSnat" and not any(rule.internal.subnet_of(s) for s in gw.vnet.address_space):
+        yield Finding(f"{path}.internal_mappings", f"EgressSnat translates VNet prefixes: {rule.internal} is not "
+                      "inside the VNet's address space", "use a VNet prefix, or mode: IngressSnat")
+
+
+def _connection(path: str, conn: Connection, gw: Gateway) -> Iterator[Finding]:
+    for key, mode in (("ingress_nat_rules", "IngressSnat"), ("egress_nat_rules", "EgressSnat")):
+        names = getattr(conn, key)
+        if names and conn.use_policy_based_traffic_selectors:
+            yield Finding(f"{path}.{key}", "the lab does not model NAT with policy-based traffic selectors "
+                          "(emulation limit)", "set use_policy_based_traffic_selectors: false")
+        if names and conn.vnet_to_vnet:
+            yield Finding(f"{path}.{key}", "NAT rules are not supported on VNet-to-VNet connections",
+                          f"remove them; NAT applies to site-to-site connections only ({WHY})")
+            continue
+        for i, name in enumerate(names):
+            rule = gw.nat_rules.get(name)
+            if rule is None:
+                yield Finding(f"{path}.{key}[{i}]", f"NAT rule {name!r} is not defined on gateway {conn.gateway}",
+                              f"define it under gateways.{conn.gateway}.nat_rules or remove it")
+            elif rule.mode != mode:
+                yield Finding(f"{path}.{key}[{i}]", f"NAT rule {name!r} is {rule.mode}, not {mode}",
+                              f"list it under {'egress' if mode == 'IngressSnat' else 'ingress'}_nat_rules")
+
+
+def rules_of(conn: Connection, gw: Gateway, mode: str) -> list[tuple[str, NatRule]]:
+    """The connection's defined rules of one mode (undefined names are validate's job)."""
+    names = conn.ingress_nat_rules if mode == "IngressSnat" else conn.egress_nat_rules
+    return [(n, gw.nat_rules[n]) for n in names if n in gw.nat_rules]
+
+
+def translate(prefixes: list[IPv4Network], rules: list[tuple[str, NatRule]]) -> list[IPv4Network]:
+    """Prefixes as the other side sees them: a prefix a rule's internal mapping covers becomes its external one
+    (a prefix inside it maps to the same offset); the rest stay as they are."""
+    out: list[IPv4Network] = []
+    for net in prefixes:
+        out.append(next((_map(net, r) for _, r in rules if net.subnet_of(r.internal)), net))
+        out += [r.external for _, r in rules if r.internal.subnet_of(net) and r.internal != net]
+    return list(dict.fromkeys(out))
+
+
+def _map(net: IPv4Network, rule: NatRule) -> IPv4Network:
+    if rule.type == "Dynamic" or rule.internal.prefixlen != rule.external.prefixlen:
+        return rule.external
+    offset = int(net.network_address) - int(rule.internal.network_address)
+    return IPv4Network((int(rule.external.network_address) + offset, net.prefixlen))
+
+
+def instance_rules(conn: Connection, gw: Gateway, mode: str, instance: int) -> list[tuple[str, NatRule]]:
+    """The connection's rules of one mode that apply on one gateway instance (ip_configuration_id)."""
+    return [(n, r) for n, r in rules_of(conn, gw, mode) if r.ip_configuration_id in (None, instance)]
+
+
+def node_rules(topo: Topology, gateway: str, instance: int) -> list[tuple[str, NatRule]]:
+    """Every rule the gateway instance applies: the rules its site-to-site connections use, once each."""
+    gw, out = topo.gateways[gateway], {}
+    for _, conn in sorted(topo.connections.items()):
+        if conn.gateway == gateway and conn.site is not None:
+            for mode in ("IngressSnat", "EgressSnat"):
+                out.update(instance_rules(conn, gw, mode, instance))
+    return sorted(out.items())
