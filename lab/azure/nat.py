@@ -26,9 +26,9 @@ def check_nat(topo: Topology) -> Iterator[Finding]:
         for r, rule in gw.nat_rules.items():
             yield from _rule(f"gateways.{g}.nat_rules.{r}", gw, rule)
     for c, conn in topo.connections.items():
-        gw = topo.gateways.get(conn.gateway)
-        if gw is not None:
-            yield from _connection(f"connections.{c}", conn, gw)
+        own = topo.gateways.get(conn.gateway)
+        if own is not None:
+            yield from _connection(f"connections.{c}", conn, own)
 
 
 def _rule(path: str, gw: Gateway, rule: NatRule) -> Iterator[Finding]:
@@ -97,7 +97,7 @@ def instance_rules(conn: Connection, gw: Gateway, mode: str, instance: int) -> l
 
 def node_rules(topo: Topology, gateway: str, instance: int) -> list[tuple[str, NatRule]]:
     """Every rule the gateway instance applies: the rules its site-to-site connections use, once each."""
-    gw, out = topo.gateways[gateway], {}
+    gw, out = topo.gateways[gateway], dict[str, NatRule]()
     for _, conn in sorted(topo.connections.items()):
         if conn.gateway == gateway and conn.site is not None:
             for mode in ("IngressSnat", "EgressSnat"):

@@ -204,7 +204,7 @@ def check_decryption(ev: Evidence) -> CheckResult:
     if not ev.keys:
         lines.insert(0, "no ESP keys in any keys.log (strongswan.conf needs filelog keys with chd = 4)")
     data: dict[str, JsonValue] = {"esp_frames": len(ev.decrypted), "decrypted": ok, "with_marker": with_marker,
-                                  "keys_logged": len(ev.keys), "inner": inner_pairs(ev.decrypted)}
+                                  "keys_logged": len(ev.keys), "inner": list[JsonValue](inner_pairs(ev.decrypted))}
     passed = bool(ev.decrypted) and ok == len(ev.decrypted) and directions == marked
     if passed:
         summary = f"{ok}/{len(ev.decrypted)} ESP frames decrypted with logged keys; marker found in {with_marker}"
