@@ -70,3 +70,16 @@ def test_inner_pairs_names_addresses_of_decrypted_packets_once() -> None:
     ds = [Decryption(frame, True, inner=packet), Decryption(frame, True, inner=packet),
           Decryption(frame, False, inner=b"")]
     assert inner_pairs(ds) == ["10.2.0.10 -> 100.64.1.10"]
+
+
+def test_rule_with_ip_configuration_id_applies_on_that_instance_only() -> None:
+    topo, _ = load_file(ROOT / "topologies" / "nat.yml")
+    data = topo.model_dump(mode="json")
+    gw = data["gateways"]["azgw"]
+    gw.update(public_ips=["203.0.113.10", "203.0.113.11"], active_active=True)
+    gw["nat_rules"]["vnet-out"]["ip_configuration_id"] = 1
+    aa = type(topo).model_validate(data)
+    assert [n for n, _ in node_rules(aa, "azgw", 0)] == ["site-in"]
+    assert [n for n, _ in node_rules(aa, "azgw", 1)] == ["site-in", "vnet-out"]
+    by_instance = {t.azure.node: t.peer.children[0].remote_ts for t in tunnels(aa)}
+    assert by_instance == {"azgw-0": (N("10.1.0.0/24"),), "azgw-1": (N("100.64.1.0/24"),)}
