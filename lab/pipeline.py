@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab import tunnel_units
 from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
@@ -38,16 +39,19 @@ from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import TunnelIface, container_of
 from lab.render.tunnels import expected
 from lab.routing import run as routing_run
 from lab.routing.collect import peer_statuses
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
-from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
+from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelIfaceStatus, TunnelStatus
 from lab.timing import scaled
 
-CHARON = ["/usr/lib/ipsec/charon"]
+# A killed container keeps /var/run/charon.pid; after a restart its pid may belong to another process (a tunnel's
+# charon), and charon would refuse to start ("already running"): nothing runs the main charon at this point.
+CHARON = ["sh", "-c", "rm -f /var/run/charon.pid; exec /usr/lib/ipsec/charon"]
 IMAGE_FILE = "image"
 CHARON_ENV = {"STRONGSWAN_CONF": "/lab/strongswan.conf"}
 STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
@@ -73,7 +77,9 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
     files, swan = render_files(lab.topo, lab.plan, keys, dataplane)
     files, swan = override_files(files, byo, dataplane, fast_dpd_nodes(lab.topo)), without_byo(swan, byo)
     files.update(routing_run.byo_frr_files(lab.topo, path.parent))  # a BYO BGP device's own frr.conf
-    lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes], dataplane)
+    ifaces = tunnel_units.ifaces_of(lab)
+    units = tunnel_units.units(lab, swan, set(byo), ifaces=ifaces)
+    lab.dir.write(path.read_text(), keys, files, [n.name for n in lab.plan.nodes] + units, dataplane)
     (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
     with _rollback_on_error(lab, runtime, progress):
         progress(f"creating {len(lab.plan.nodes)} nodes")
@@ -82,9 +88,9 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
         runtime.wire(lab.plan)
         shape_gateways(lab, runtime)
         charon_nodes = [n for n in lab.plan.nodes if n.runs_charon]
-        progress(f"starting charon on {', '.join(n.name for n in charon_nodes)}")
-        _parallel(lambda n: start_byo_aware(runtime, lab.topo.name, n, byo), charon_nodes)
-        with open_controls(lab, [n.name for n in charon_nodes], connect) as controls:
+        progress(f"starting {len(units)} charons on {len(charon_nodes)} nodes")
+        _parallel(lambda n: start_byo_aware(runtime, lab, n, byo, swan, ifaces), charon_nodes)
+        with open_controls(lab, units, connect) as controls:
             for cfg in byo.values():  # BYO sites first: the gateways initiate as soon as they are loaded
                 load_byo(runtime, lab.topo.name, cfg)
             p2s_run.load_credentials(lab)  # P2S: certificates, CRL, pools; clients load after gateways
@@ -95,7 +101,8 @@ def _up_locked(lab: Lab, path: Path, runtime: Runtime, connect: Connect, image: 
                 wait_diagnosed(lab.topo, controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout),
                                lab.dir.log_tail, byo, keys)
         if dataplane == "libipsec":
-            _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), charon_nodes)
+            _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n),
+                      [n for n in charon_nodes if n.name in units])
         routing_run.start(lab.topo, lab.dir, runtime, [n.name for n in charon_nodes], progress,
                           timeout if wait else None)  # BGP (lab/routing)
         ha.start_agents(lab, runtime, connect)
@@ -155,34 +162,41 @@ def _load_nftables(runtime: Runtime, lab: str, node: NodePlan) -> None:
         raise RuntimeBackendError(f"node {node.name!r}: nftables ruleset refused: {res.output.strip()}")
 
 
-def _start_charon(runtime: Runtime, lab: str, node: NodePlan) -> None:
-    _load_nftables(runtime, lab, node)
-    runtime.exec(lab, node.name, CHARON, detach=True, env=CHARON_ENV)
-
-
-def start_byo_aware(runtime: Runtime, lab: str, node: NodePlan, byo: dict[str, ByoConfig]) -> None:
-    """charon as on every node, except a legacy ipsec.conf site, where strongswan-starter starts it."""
+def start_byo_aware(runtime: Runtime, lab: Lab, node: NodePlan, byo: dict[str, ByoConfig],
+                    swan: dict[str, SwanctlConfig], ifaces: tunnel_units.Ifaces) -> None:
+    """The node's tunnel interfaces and charons, then its main charon (not on a rendered site whose every
+    tunnel has its own), except a legacy ipsec.conf site, where strongswan-starter starts it."""
     cfg = byo.get(node.name)
     if cfg is None or cfg.format == "swanctl":
-        _start_charon(runtime, lab, node)
+        start_charons(runtime, lab, node, ifaces, tunnel_units.needs_main(lab, node.name, swan, set(byo), ifaces))
         return
-    _load_nftables(runtime, lab, node)
-    said = start_legacy(runtime, lab, node.name, cfg.sources)
-    wait_legacy_loaded(runtime, lab, node.name, sum(len(c.children) for c in cfg.conns()), said)
+    _load_nftables(runtime, lab.topo.name, node)
+    said = start_legacy(runtime, lab.topo.name, node.name, cfg.sources)
+    wait_legacy_loaded(runtime, lab.topo.name, node.name, sum(len(c.children) for c in cfg.conns()), said)
+
+
+def start_charons(runtime: Runtime, lab: Lab, node: NodePlan, ifaces: tunnel_units.Ifaces, main: bool = True) -> None:
+    """nftables, the tunnel interfaces with their charons, and (if `main`) the node's main charon."""
+    _load_nftables(runtime, lab.topo.name, node)
+    tunnel_units.setup(runtime, lab, node.name, ifaces)
+    tunnel_units.start(runtime, lab, node.name, ifaces)
+    if main:
+        runtime.exec(lab.topo.name, node.name, CHARON, detach=True, env=CHARON_ENV)
 
 
 def start_node_charon(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
                       swan: dict[str, SwanctlConfig], dataplane: str = "libipsec") -> None:
-    """Start charon on one node and load its config as `up` does (for `lab fault charon-restart`/restore)."""
-    _start_charon(runtime, lab.topo.name, node)
-    ctl = connect(lab.dir.vici_socket(node.name))
-    try:
-        p2s_run.load_credentials(lab, {node.name})
-        if node.name in swan:
-            ctl.load(swan[node.name])
-    finally:
-        ctl.close()
-    if dataplane == "libipsec":
+    """Start a node's charons and load their configs as `up` does (for `lab fault charon-restart`/restore)."""
+    ifaces = tunnel_units.ifaces_of(lab)
+    main = tunnel_units.needs_main(lab, node.name, swan, ifaces=ifaces)
+    start_charons(runtime, lab, node, ifaces, main)
+    with open_controls(lab, tunnel_units.units(lab, swan, nodes={node.name}), connect) as controls:
+        if main:
+            p2s_run.load_credentials(lab, {node.name})
+        for unit, ctl in controls.items():
+            if unit in swan:
+                ctl.load(swan[unit])
+    if dataplane == "libipsec" and main:
         _tune_dataplane(runtime, lab.topo.name, node)
 
 
@@ -196,15 +210,17 @@ def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
     """Stop charon on `names` (lab-rendered nodes: not a BYO site or a warm standby), start it again with the
     same config and wait for its tunnels. New sockets pick up host-wide defaults changed since `up`
     (net.core.rmem_default: `lab bench --tune-host`)."""
-    swan = {n: cfg for n, cfg in swanctl_configs(lab).items() if n in names}
+    swan = {n: cfg for n, cfg in swanctl_configs(lab).items() if container_of(n) in names}
     nodes = [lab.plan.node(n) for n in names]
     # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
     # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
+    ifaces = tunnel_units.ifaces_of(lab)
     for initiators in (True, False):
-        _parallel(lambda n: _stop_charon(runtime, lab.topo.name, n),
-                  [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
-    _parallel(lambda n: _start_charon(runtime, lab.topo.name, n), nodes)
-    with open_controls(lab, names, connect) as controls:
+        _parallel(lambda n: stop_charons(runtime, lab, n, ifaces),
+                  [n for n in nodes if _initiates(swan, n.name) == initiators])
+    _parallel(lambda n: start_charons(runtime, lab, n, ifaces,
+                                      tunnel_units.needs_main(lab, n.name, swan, ifaces=ifaces)), nodes)
+    with open_controls(lab, tunnel_units.units(lab, swan, nodes=set(names), ifaces=ifaces), connect) as controls:
         p2s_run.load_credentials(lab, set(names))
         _load_configs(controls, swan, lab.plan)
         wait_established(controls, p2s_run.expected(expected_sas(swan), lab), scaled(timeout), lab.dir.log_tail)
@@ -212,7 +228,17 @@ def restart_charons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
         _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), nodes)
 
 
-def _stop_charon(runtime: Runtime, lab: str, node: NodePlan, wait_s: float = 5.0) -> None:
+def _initiates(swan: dict[str, SwanctlConfig], node: str) -> bool:
+    return any(cfg.initiates() for unit, cfg in swan.items() if container_of(unit) == node)
+
+
+def stop_charons(runtime: Runtime, lab: Lab, node: NodePlan, ifaces: tunnel_units.Ifaces, wait_s: float = 5.0) -> None:
+    """Stop the node's tunnel charons, then its main one (whatever of them runs)."""
+    tunnel_units.stop(runtime, lab, node.name, ifaces)
+    _stop_main_charon(runtime, lab.topo.name, node, wait_s)
+
+
+def _stop_main_charon(runtime: Runtime, lab: str, node: NodePlan, wait_s: float = 5.0) -> None:
     """SIGTERM charon by its pid file (it sends DELETE for each IKE_SA); SIGKILL if still there after wait_s."""
     res = runtime.exec(lab, node.name, ["cat", CHARON_PID], timeout=5)
     pid = res.output.strip()
@@ -235,7 +261,10 @@ def _stop_charon(runtime: Runtime, lab: str, node: NodePlan, wait_s: float = 5.0
 def _load_configs(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig], plan: Plan) -> None:
     """Responders first (nodes that initiate nothing, then sites), so every start_action=start finds a
     peer with its config loaded (ResponderOnly sites and VNet-to-VNet initiate too)."""
-    order = sorted(controls, key=lambda n: (n in swan and swan[n].initiates(), plan.node(n).role == "gateway", n))
+    def rank(n: str) -> tuple[bool, bool, str]:
+        return n in swan and swan[n].initiates(), plan.node(container_of(n)).role == "gateway", n
+
+    order = sorted(controls, key=rank)
     for name in order:
         if name in swan:
             controls[name].load(swan[name])
@@ -245,7 +274,7 @@ def expected_sas(swan: dict[str, SwanctlConfig]) -> dict[str, list[tuple[str, li
     return {
         node: [(conn, [c for c in tree["children"] if expected(c)])  # type: ignore[union-attr]
                for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
-        for node, cfg in swan.items()
+        for node, cfg in swan.items() if cfg.connections
     }
 
 
@@ -275,7 +304,11 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
     """Nodes from the runtime (labels), tunnels from each charon over vici. Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
     expected = expected_now(lab)
-    nodes, tunnels, problems = [], [], []
+    swan, found = swanctl_configs(lab), tunnel_units.ifaces_of(lab)
+    nodes: list[NodeStatus] = []
+    tunnels: list[TunnelStatus] = []
+    problems: list[str] = []
+    ifaces: list[TunnelIfaceStatus] = []
     settings = sa_settings(lab.topo)
     for n in lab.plan.nodes:
         info = live.get(n.name)
@@ -286,23 +319,16 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str) -> LabS
             problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
                             f"supervisor heals it within 15 s, `lab restore` heals it now")
         elif n.runs_charon and state == "running":
-            try:
-                ctl = connect(lab.dir.vici_socket(n.name))
-                try:
-                    sas = ctl.sas()
-                finally:
-                    ctl.close()
-                tunnels += [_tunnel(n.name, sa, settings.get((n.name, sa.name))
-                                    or settings.get((f"{n.group}-0", sa.name))) for sa in sas]  # A/S standby
-                problems += _why_down(lab, n.name, sas, expected.get(n.name, []))
-            except LabError as exc:
-                problems.append(f"node {n.name!r}: {exc.message}")
+            for unit in tunnel_units.units(lab, swan, nodes={n.name}, ifaces=found):
+                t, p = _unit_status(lab, unit, connect, expected, settings, found.get(n.name, ()))
+                tunnels, problems = tunnels + t, problems + p
+            ifaces += tunnel_units.iface_status(runtime, lab, n.name, found)
     running = {n for n, i in live.items() if i.status == "running"}
     p2s_clients, p2s_problems = p2s_run.client_status(lab, running)  # point-to-site clients (lab/p2s/run.py)
     bgp = peer_statuses(runtime, lab.topo.name, routing_run.frr_nodes(lab.dir, sorted(running)))
     return LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                      nodes=nodes, tunnels=tunnels, problems=problems + p2s_problems, p2s_clients=p2s_clients,
-                     bgp_peers=bgp)
+                     bgp_peers=bgp, interfaces=ifaces)
 
 
 RESTARTED = "restarted, healing"
@@ -341,22 +367,45 @@ def expected_with_byo(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:
     return expected
 
 
+def _unit_status(lab: Lab, unit: str, connect: Connect, expected: dict[str, list[tuple[str, list[str]]]],
+                 settings: dict[tuple[str, str], SaSettings], node_ifaces: tuple[TunnelIface, ...]) \
+        -> tuple[list[TunnelStatus], list[str]]:
+    """One charon's tunnels and, for each expected connection not up, why (from its log)."""
+    node = container_of(unit)
+    mine = {i.unit: i for i in node_ifaces}
+    iface = mine[unit].ifname if unit in mine else ""
+    try:
+        ctl = connect(lab.dir.vici_socket(unit))
+        try:
+            sas = ctl.sas()
+        finally:
+            ctl.close()
+    except LabError as exc:
+        return [], [f"node {node!r}: {exc.message}"]
+    moved = {i.conn for i in mine.values()}
+    wants = [w for w in expected.get(node, []) if (w[0] == mine[unit].conn if unit in mine else w[0] not in moved)]
+    group = lab.plan.node(node).group
+    return [_tunnel(node, sa, settings.get((node, sa.name)) or settings.get((f"{group}-0", sa.name)), iface)
+            for sa in sas], _why_down(lab, unit, sas, wants)  # A/S standby: its active's settings
+
+
 def _why_down(lab: Lab, node: str, sas: list[IkeSaStatus], wants: list[tuple[str, list[str]]]) -> list[str]:
-    """A line per expected connection that is not up, with the likely cause read from charon's log."""
+    """A line per expected connection that is not up, with the likely cause read from charon's log
+    (`node`: a charon unit, the node's own or a tunnel's)."""
     stuck = missing(sas, wants)
     if not stuck:
         return []
     reason = diagnose_log(lab.dir.log_tail(node, STATUS_LOG_LINES))
     cause = f": {reason}" if reason else f" (`lab logs {node}` shows charon's log)"
-    return [f"node {node!r}: {problem}{cause}" for problem in stuck]
+    return [f"node {container_of(node)!r}: {problem}{cause}" for problem in stuck]
 
 
-def _tunnel(node: str, sa: IkeSaStatus, settings: SaSettings | None = None) -> TunnelStatus:
+def _tunnel(node: str, sa: IkeSaStatus, settings: SaSettings | None = None, interface: str = "") -> TunnelStatus:
     encr = f"{sa.encr_alg}-{sa.encr_keysize}" if sa.encr_keysize else sa.encr_alg
     prop = "/".join(p for p in (encr, sa.integ_alg, sa.prf_alg, sa.dh_group) if p)
     return TunnelStatus(
         node=node, connection=sa.name, state=sa.state, local=sa.local_host, remote=sa.remote_host,
-        version=sa.version, ike_proposal=prop, settings=settings,
+        version=sa.version, ike_proposal=prop, settings=settings, interface=interface,
         children=[
             ChildStatus(name=c.name, state=c.state, spi_in=c.spi_in, spi_out=c.spi_out,
                         encryption=f"{c.encr_alg}-{c.encr_keysize}" if c.encr_keysize else c.encr_alg or "",

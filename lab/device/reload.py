@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from lab import core, pipeline
-from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo
+from lab import core, pipeline, tunnel_units
+from lab.device.byo import SWANCTL_LOAD, ByoConfig, byo_from_state, load_byo, without_byo
 from lab.errors import ControlError, LabError
 from lab.ops import heal
+from lab.render.tunnel_ifaces import unit_of
 from lab.render.tunnels import Tunnel, tunnels
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
-
-PID_ALIVE = ["sh", "-c", f"kill -0 $(cat {pipeline.CHARON_PID})"]
 
 
 def _load(lab: core.Lab, node: str, runtime: Runtime, byo: dict[str, ByoConfig]) -> None:
@@ -30,7 +29,7 @@ def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, 
                 timeout: float) -> str:
     """From the end that initiates (a BYO site's own start_action does it on its side)."""
     end = t.azure if t.azure.initiates or t.peer.node in byo else t.peer
-    ctl = connect(lab.dir.vici_socket(end.node))
+    ctl = connect(lab.dir.vici_socket(unit_of(tunnel_units.ifaces_of(lab), end.node, end.conn)))  # route-based: own
     try:
         if any(sa.name == end.conn for sa in ctl.sas()):
             with suppress(ControlError):  # force: the SA is destroyed even when a dead peer never answers
@@ -40,6 +39,19 @@ def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, 
     finally:
         ctl.close()
     return f"{end.node}: {end.conn} up"
+
+
+def _alive(lab: core.Lab, node: str, runtime: Runtime, main: bool, ifaces: tunnel_units.Ifaces) -> bool:
+    pids = ([pipeline.CHARON_PID] if main else []) + [f"{i.dir}/charon.pid" for i in ifaces.get(node, ())]
+    test = " && ".join(f"kill -0 $(cat {p})" for p in pids) or "true"
+    return runtime.exec(lab.topo.name, node, ["sh", "-c", test], timeout=5).ok
+
+
+def _load_unit(lab: core.Lab, node: str, runtime: Runtime, conf: str, uri: str) -> None:
+    res = runtime.exec(lab.topo.name, node, ["swanctl", "--load-all", "--file", conf, "--uri", uri], timeout=20)
+    if not res.ok:
+        raise ControlError(f"node {node!r}: swanctl --load-all refused {conf}: {res.output.strip()[-300:]}",
+                           hint=f"fix {lab.dir.node(node)}{conf.removeprefix('/lab')}")
 
 
 def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connect,
@@ -55,10 +67,18 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
                        hint=f"lab restore --lab {lab.topo.name} heals it (the lab's supervisor does by itself)")
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     done = []
-    if not runtime.exec(lab.topo.name, node, PID_ALIVE, timeout=5).ok:
-        pipeline.start_byo_aware(runtime, lab.topo.name, plan, byo)
-        done.append(f"{node}: charon started")
-    _load(lab, node, runtime, byo)
+    swan, ifaces = without_byo(core.swanctl_configs(lab), byo), tunnel_units.ifaces_of(lab)
+    main = tunnel_units.needs_main(lab, node, swan, set(byo), ifaces)
+    if not _alive(lab, node, runtime, main, ifaces):  # any of its charons dead: restart them all
+        pipeline.stop_charons(runtime, lab, plan, ifaces)
+        pipeline.start_byo_aware(runtime, lab, plan, byo, swan, ifaces)
+        units = tunnel_units.units(lab, swan, set(byo), nodes={node}, ifaces=ifaces)
+        with pipeline.open_controls(lab, units, connect):  # each charon answers on vici before swanctl loads
+            done.append(f"{node}: charon started")
+    if main:
+        _load(lab, node, runtime, byo)
+    for i in ifaces.get(node, ()):  # each route-based tunnel's own charon, from its own swanctl.conf
+        _load_unit(lab, node, runtime, f"{i.dir}/swanctl.conf", f"unix://{i.dir}/run/charon.vici")
     done.append(f"{node}: config re-loaded from {lab.dir.node(node)}")
     for t in tunnels(lab.topo):
         if node in (t.azure.node, t.peer.node):

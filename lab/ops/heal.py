@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lab import core, pipeline
+from lab import core, pipeline, tunnel_units
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
 from lab.device.byo import byo_from_state, load_byo
@@ -26,6 +26,7 @@ from lab.ops import faults
 from lab.ops.faults import NODE_FAULTS, Fault, load_loss, read_faults
 from lab.plan_types import NodePlan, Plan
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import by_unit
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
 
@@ -202,12 +203,12 @@ def _start_daemons(lab: Lab, node: NodePlan, pair: ha.StandbyPair | None, active
     """charon (or starter for a legacy BYO site) with the config of the node's role."""
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     if node.name in byo:
-        pipeline.start_byo_aware(runtime, lab.topo.name, node, byo)
+        pipeline.start_byo_aware(runtime, lab, node, byo, swan, tunnel_units.ifaces_of(lab))
         if byo[node.name].format == "swanctl":
             load_byo(runtime, lab.topo.name, byo[node.name])
         return
-    cfg = faults.config_for(lab, node.name, swan, active)
-    pipeline.start_node_charon(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+    pipeline.start_node_charon(lab, node, runtime, connect, faults.configs_for(lab, node.name, swan, active),
+                               dataplane)  # its main charon and each route-based tunnel's own
 
 
 def _reapply_link_faults(lab: Lab, node: str, runtime: Runtime) -> None:
@@ -226,6 +227,6 @@ def expected_now(lab: Lab, runtime: Runtime) -> dict[str, list[tuple[str, list[s
 
 
 def wait_tunnels(lab: Lab, runtime: Runtime, connect: Connect, timeout: float) -> None:
-    expected = expected_now(lab, runtime)
+    expected = by_unit(expected_now(lab, runtime), tunnel_units.ifaces_of(lab))  # route-based: own charons
     with pipeline.open_controls(lab, list(expected), connect) as controls:
         wait_established(controls, expected, timeout, lambda node: lab.dir.log_tail(node, 200))

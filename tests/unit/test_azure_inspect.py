@@ -7,7 +7,7 @@ from pathlib import Path
 from lab import core, pipeline
 from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.plan import build_plan
-from lab.runtime.base import NodeInfo
+from lab.runtime.base import ExecResult, NodeInfo
 from lab.state import LabDir
 from tests.topology.builders import base, model
 
@@ -21,6 +21,9 @@ class FakeRuntime:
 
     def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
         return {f"eth{i}": [] for i in range(4)}
+
+    def exec(self, lab: str, node: str, argv: list[str], **kw: object) -> ExecResult:
+        return ExecResult(0, "")  # `ip link` / `ip route`: no tunnel interface found (state "missing")
 
 
 class FakeControl:
@@ -42,17 +45,17 @@ def up_sa(name: str) -> IkeSaStatus:
 def make_lab(tmp_path: Path) -> core.Lab:
     topo = model(base())
     d = LabDir.of(tmp_path, topo.name)
-    for node in ("azgw-0", "onprem"):
-        d.node(node).mkdir(parents=True)
+    for unit in ("azgw-0", "azgw-0/tunnels/c1", "onprem/tunnels/c1"):  # onprem: only its tunnel's charon
+        d.node(unit).mkdir(parents=True)
     return core.Lab(topo, build_plan(topo), d)
 
 
 def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path) -> None:
     lab = make_lab(tmp_path)
-    lab.dir.charon_log("onprem").write_text("12[IKE] received proposals unacceptable\n")
-    sas: dict[str, list[IkeSaStatus]] = {"azgw-0": [], "onprem": []}
+    lab.dir.charon_log("onprem/tunnels/c1").write_text("12[IKE] received proposals unacceptable\n")
+    sas: dict[str, list[IkeSaStatus]] = {"azgw-0": [], "azgw-0/tunnels/c1": [], "onprem/tunnels/c1": []}
     st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
-                         lambda sock: FakeControl(sas[sock.parent.parent.name]), "libipsec")  # type: ignore[arg-type]
+                         lambda sock: FakeControl(sas[unit_of(lab, sock)]), "libipsec")  # type: ignore[arg-type]
     onprem = [p for p in st.problems if p.startswith("node 'onprem'")]
     assert len(onprem) == 1
     assert "connection 'c1' has no IKE_SA" in onprem[0] and ": no proposal chosen" in onprem[0]
@@ -62,7 +65,15 @@ def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path)
 
 def test_inspect_is_quiet_when_every_expected_tunnel_is_up(tmp_path: Path) -> None:
     lab = make_lab(tmp_path)
-    lab.dir.charon_log("azgw-0").write_text("old: NO_PROPOSAL_CHOSEN\n")
+    lab.dir.charon_log("azgw-0/tunnels/c1").write_text("old: NO_PROPOSAL_CHOSEN\n")
     st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
                          lambda sock: FakeControl([up_sa("c1")]), "libipsec")  # type: ignore[arg-type]
-    assert st.problems == [] and len(st.tunnels) == 2
+    assert st.problems == [] and len(st.tunnels) == 3  # azgw-0's main charon answers too (the fake's c1)
+    assert {t.interface for t in st.tunnels} == {"", "vti-c1"}
+    assert [(i.node, i.interface, i.state) for i in st.interfaces] == [("azgw-0", "vti-c1", "missing"),
+                                                                     ("onprem", "vti-c1", "missing")]
+
+
+def unit_of(lab: pipeline.Lab, sock: Path) -> str:
+    """The charon unit a vici socket belongs to: nodes/<unit>/run/charon.vici."""
+    return str(sock.parent.parent.relative_to(lab.dir.root / "nodes"))

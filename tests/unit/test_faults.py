@@ -132,7 +132,7 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     rt = FakeRuntime(lab.plan)
 
     def connect(sock: Path) -> FakeControl:
-        return FakeControl(sock.parent.parent.name, swan)
+        return FakeControl(str(sock.parent.parent.relative_to(lab.dir.root / "nodes")), swan)
 
     faults.inject(lab, Fault(kind="kill", node="onprem"), rt, connect, "libipsec")  # type: ignore[arg-type]
     faults.inject(lab, Fault(kind="loss", node="pc1", iface="eth0", percent=20), rt, connect,  # type: ignore[arg-type]
@@ -144,8 +144,9 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     assert [f.kind for f in undone] == ["kill", "loss"]
     assert done == ["onprem: restarted -> re-wired, daemons started"]
     assert rt.calls[0] == ("action", "onprem", "start")
-    assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "/usr/lib/ipsec/charon"))
-    assert ("exec", "onprem", "/usr/lib/ipsec/charon") in rt.calls
+    # onprem's tunnels have their own charons (it runs no main one): namespaces after the rewire, then each charon
+    assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "sh", "/lab/tunnels/setup.sh"))
+    assert ("exec", "onprem", "sh", "/lab/tunnels/start.sh") in rt.calls
     assert ("exec", "pc1", "nft", "delete", "table") in rt.calls
     assert faults.read_faults(lab.dir.root) == []
     assert not (lab.dir.node("pc1") / "faults.nft").exists()
