@@ -11,34 +11,18 @@ UDP flow in each direction (VNet -> site, site -> VNet) and of the ICMP round tr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import statistics
-import subprocess
-import sys
 import tempfile
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from failover_common import ROOT, measure, medians
+
 AZURE = {("active-active", "unplanned"): "no figure (device DPD decides)", ("active-standby", "planned"): "10-15 s",
          ("active-standby", "unplanned"): "60-90 s"}
 # (gateway, failover, what varies, its values): A/A by the site's DPD, A/S by the gateway's HA timing.
 CASES = [("active-active", "unplanned", "dpd"), ("active-standby", "planned", "ha_timing"),
          ("active-standby", "unplanned", "ha_timing")]
-
-
-def lab(*args: str, env: dict[str, str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lab", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def outage_s(stats: dict, fault_at: float) -> float | None:
-    """Worst-flow outage in s; None when the stream never recovered (the largest gap ended before the fault)."""
-    if stats["lost"] and stats["flow_outage_to"] < fault_at:
-        return None
-    return stats["flow_outage_ms"] / 1000
 
 
 def topology(mode: str, name: str, knob: str, value: str) -> str:
@@ -52,33 +36,8 @@ def topology(mode: str, name: str, knob: str, value: str) -> str:
 
 def run_case(mode: str, kind: str, knob: str, value: str, runs: int, env: dict[str, str]) -> list[dict]:
     name = f"bf{mode[7]}{kind[0]}{value[0]}-{uuid.uuid4().hex[:4]}"
-    topo = Path(env["LAB_HOME"]) / f"{name}.yml"
-    topo.write_text(topology(mode, name, knob, value))
-    up = lab("up", str(topo), env=env)
-    if up.returncode:
-        sys.exit(f"lab up {name} failed:\n{up.stderr}")
-    out = []
-    try:
-        for _ in range(runs):
-            res = lab("failover", "azgw", f"--{kind}", "--lab", name, "--json", env=env)
-            if res.returncode:
-                sys.exit(f"lab failover on {name} failed:\n{res.stderr}")
-            r = json.loads(res.stdout)
-            out.append({"udp": outage_s(r["udp"], r["fault_at"]), "rev": outage_s(r["udp_reverse"], r["fault_at"]),
-                        "icmp": outage_s(r["icmp"], r["fault_at"])})
-            print(f"  {mode} {kind} {knob}={value}: {out[-1]}", file=sys.stderr)
-            restore = lab("restore", "--lab", name, env=env)
-            if restore.returncode:
-                sys.exit(f"lab restore {name} failed:\n{restore.stderr}")
-    finally:
-        lab("down", name, env=env)
-    return out
-
-
-def median_text(values: list[float | None], cap: float) -> str:
-    if any(v is None for v in values):
-        return f"> stream ({sum(v is None for v in values)}/{len(values)} runs never recovered)"
-    return f"{statistics.median(values):.2f} s"  # type: ignore[type-var]
+    return measure(name, topology(mode, name, knob, value), runs, lambda: [f"--{kind}"],
+                   f"{mode} {kind} {knob}={value}", env, timeout=400)
 
 
 def main() -> None:
@@ -92,9 +51,7 @@ def main() -> None:
         for mode, kind, knob in CASES:
             for value in [v for v in ("fast", "azure") if args.only in (None, v)]:
                 res = run_case(mode, kind, knob, value, args.runs, env)
-                rows.append((mode, kind, f"{knob} {value}", median_text([r["udp"] for r in res], 0),
-                             median_text([r["rev"] for r in res], 0), median_text([r["icmp"] for r in res], 0),
-                             AZURE[(mode, kind)]))
+                rows.append((mode, kind, f"{knob} {value}", *medians(res), AZURE[(mode, kind)]))
     print(f"| gateway | failover | setting | worst UDP flow VNet->site (median of {args.runs}) | worst UDP flow "
           "site->VNet | ICMP round trip | Azure documents |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
