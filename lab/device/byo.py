@@ -27,7 +27,7 @@ from lab.plan_types import NodePlan
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
-from lab.topology.load import read_file
+from lab.topology.load import read_file, read_site_file
 from lab.topology.model import Topology
 
 LEGACY_READY_S = 10.0
@@ -56,11 +56,7 @@ def byo_sites(topo: Topology, base: Path) -> dict[str, ByoConfig]:
     for name, site in sorted(topo.sites.items()):
         if site.device.config is None:
             continue
-        path = base / site.device.config
-        if not path.is_file():
-            raise TopologyError(f"sites.{name}.device.config: {path} is not a file",
-                                hint="the path is relative to the topology file")
-        text = read_file(path, "a strongSwan config")
+        path, text = read_site_file(base, f"sites.{name}.device.config", site.device.config, "a strongSwan config")
         fmt = detect_format(text)
         files = {"swanctl.conf" if fmt == "swanctl" else "ipsec.conf": text}
         if fmt == "ipsec.conf":

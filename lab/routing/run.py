@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
-from lab.errors import LabError, TopologyError
+from lab.errors import LabError
 from lab.hooks import Feature, Rendered, Stage
 from lab.render.swanctl import SwanctlConfig
 from lab.routing.collect import peer_statuses
@@ -15,6 +15,7 @@ from lab.routing.peers import by_node, sessions
 from lab.runtime.base import Runtime
 from lab.state import LabDir
 from lab.status import LabStatus
+from lab.topology.load import read_site_file
 from lab.topology.model import Topology
 
 FRR_CONF = "frr.conf"
@@ -27,11 +28,8 @@ def byo_frr_files(topo: Topology, base: Path) -> dict[PurePosixPath, str]:
     for name, site in sorted(topo.sites.items()):
         if site.device.frr_config is None:
             continue
-        path = base / site.device.frr_config
-        if not path.is_file():
-            raise TopologyError(f"sites.{name}.device.frr_config: {path} is not a file",
-                                hint="the path is relative to the topology file")
-        out[PurePosixPath(name) / FRR_CONF] = path.read_text()
+        _, text = read_site_file(base, f"sites.{name}.device.frr_config", site.device.frr_config, "an FRR config")
+        out[PurePosixPath(name) / FRR_CONF] = text
     return out
 
 

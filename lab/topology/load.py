@@ -107,6 +107,15 @@ def read_file(path: Path, what: str = "a topology") -> str:
     return decode_text(data, str(path), what)
 
 
+def read_site_file(base: Path, field: str, rel: str, what: str) -> tuple[Path, str]:
+    """A site device's own file (`field` is its path in the topology, `rel` relative to the topology file's
+    directory): missing, binary or non-UTF-8 raise TopologyError naming the field (exit 2)."""
+    path = base / rel
+    if not path.is_file():
+        raise TopologyError(f"{field}: {path} is not a file", hint="the path is relative to the topology file")
+    return path, read_file(path, what)
+
+
 def decode_text(data: bytes, source: str, what: str) -> str:
     if b"\0" in data:
         line = data[:data.index(b"\0")].count(b"\n") + 1
