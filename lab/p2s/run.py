@@ -16,6 +16,7 @@ from lab.core import Connect, Lab
 from lab.errors import LabError
 from lab.hooks import Expected, Feature, Rendered, Stage
 from lab.p2s.creds import GatewayPki, ensure_pki, node_creds, revocation_gaps, revoked_names
+from lab.p2s.evidence import refusal_evidence
 from lab.p2s.model import clients
 from lab.p2s.render import CONN
 from lab.status import LabStatus, P2sClientStatus
@@ -102,9 +103,6 @@ def expected(wants: Expected, lab: Lab, pki: Pki | None = None) -> Expected:
 
 
 LOG_LINES = 2000
-EVIDENCE = ("was revoked", "no issuer", "constraint check failed", "no trusted certificate",
-            "method failed",  # a refusal connection's EAP (lab.p2s.render.refusal_tree)
-            "EAP_FAILURE")
 
 
 def client_status(lab: Lab, running: set[str], connect: Connect,
@@ -157,13 +155,5 @@ def _leases(lab: Lab, running: set[str], connect: Connect) -> tuple[dict[str, P2
 
 
 def _evidence(lab: Lab, gw: str, identity: str) -> str:
-    """The gateway log line that says why `identity` was refused (the lines after its certificate shows up)."""
-    lines = lab.dir.log_tail(f"{gw}-0", LOG_LINES)
-    for i in range(len(lines) - 1, -1, -1):
-        if identity in lines[i]:  # the last attempt's lines: a few before and after its last mention
-            window = lines[max(0, i - 12):i + 3]
-            for key in EVIDENCE:  # the most specific cause first
-                hit = next((line for line in window if key in line), None)
-                if hit:
-                    return hit.split("] ", 1)[-1].strip()
-    return ""
+    """The gateway log line that says why `identity` was refused."""
+    return refusal_evidence(lab.dir.log_tail(f"{gw}-0", LOG_LINES), identity)
