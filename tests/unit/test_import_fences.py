@@ -17,7 +17,8 @@ from tests.unit.lab_imports import LAB, import_graph
 
 # floor name -> module path prefixes under lab/ (a module takes the floor of its longest matching prefix)
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors.py", "findings.py", "state.py", "lock.py", "plan_types.py", "timing.py", "p2s/pki.py")),
+    ("base", ("errors.py", "findings.py", "state.py", "lock.py", "plan_types.py", "timing.py", "p2s/pki.py",
+              "p2s/evidence.py")),
     ("model", ("topology/", "azure/", "plan.py", "secrets.py", "p2s/model.py", "p2s/rules.py", "routing/rules.py")),
     ("render", ("render/", "p2s/render.py", "ha/standby.py", "routing/peers.py", "routing/frr_conf.py",
                 "routing/nodes.py", "routing/frr_parse.py", "routing/views.py")),
