@@ -17,6 +17,7 @@ from lab.plan import build_plan
 from lab.plan_types import Plan
 from lab.render.lab_files import render_files
 from lab.render.swanctl import SwanctlConfig
+from lab.routing.nodes import with_frr
 from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.topology.load import load_file, load_text
@@ -36,9 +37,14 @@ class Lab:
     warnings: tuple[Finding, ...] = ()
 
 
+def lab_plan(topo: Topology) -> Plan:
+    """The plan with every node's daemons: charon from lab.plan, FRR where BGP runs (lab/routing)."""
+    return with_frr(build_plan(topo), topo)
+
+
 def load(path: Path, home: Path) -> Lab:
     topo, found = load_file(path)
-    return Lab(topo, build_plan(topo), LabDir.of(home, topo.name), tuple(found))
+    return Lab(topo, lab_plan(topo), LabDir.of(home, topo.name), tuple(found))
 
 
 def load_running(name: str, home: Path) -> Lab:
@@ -47,7 +53,7 @@ def load_running(name: str, home: Path) -> Lab:
     if not d.topology.exists():
         raise LabError(f"lab {name!r} has no state directory at {d.root}", hint="lab up FILE first; lab down NAME")
     topo, found = load_text(d.topology.read_text(), str(d.topology))
-    return Lab(topo, build_plan(topo), d, tuple(found))
+    return Lab(topo, lab_plan(topo), d, tuple(found))
 
 
 def swanctl_configs(lab: Lab) -> dict[str, SwanctlConfig]:

@@ -8,7 +8,7 @@ inside a stage: each plugs into the stages' named hooks (lab/hooks.py), listed o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,11 +119,14 @@ def start_daemons(st: Stage, feats: Sequence[Feature]) -> None:
     _parallel(lambda n: start_node(st, n, feats), nodes)
 
 
-def start_node(st: Stage, node: NodePlan, feats: Sequence[Feature]) -> None:
-    """One node's firewall and daemons; a feature may start a daemon its own way (a legacy BYO site)."""
-    if node.runs(daemons.CHARON.name):
+def start_node(st: Stage, node: NodePlan, feats: Sequence[Feature], only: Collection[str] | None = None) -> None:
+    """One node's firewall and daemons (`only`: just those, the others still run); a feature may start a daemon
+    its own way (a legacy BYO site)."""
+    if node.runs(daemons.CHARON.name) and (only is None or daemons.CHARON.name in only):
         _load_nftables(st.runtime, st.lab.topo.name, node)
     for daemon in daemons.of(node):
+        if only is not None and daemon.name not in only:
+            continue
         if not any(f.start_daemon(st, node, daemon) for f in feats):
             daemons.start(st.runtime, st.lab.topo.name, node.name, daemon)
 
@@ -162,11 +165,12 @@ def tune_dataplane(lab: Lab, runtime: Runtime, dataplane: str, names: Iterable[s
 
 def start_node_daemons(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
                        swan: dict[str, SwanctlConfig], dataplane: str = "libipsec",
-                       feats: Sequence[Feature] | None = None) -> None:
-    """Start one node's daemons and load its config as `up` does (`lab fault charon-restart`, restore)."""
+                       feats: Sequence[Feature] | None = None, only: Collection[str] | None = None) -> None:
+    """Start one node's daemons (`only`: just those) and load its config as `up` does (`lab fault
+    charon-restart`, heal)."""
     feats = features(lab, None) if feats is None else feats
     st = Stage(lab, runtime, connect)
-    start_node(st, node, feats)
+    start_node(st, node, feats, only)
     with open_controls(lab, [node.name] if node.runs(daemons.CHARON.name) else [], connect) as controls:
         load_configs(st, controls, {n: c for n, c in swan.items() if n == node.name}, feats)
     tune_dataplane(lab, runtime, dataplane, [node.name] if node.runs(daemons.CHARON.name) else [])

@@ -56,11 +56,11 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     done = []
     if not daemons.alive(runtime, lab.topo.name, node, charon_of(byo.get(node))):
-        pipeline.start_node(Stage(lab, runtime, connect), plan, [ByoFeature(byo)])
+        pipeline.start_node(Stage(lab, runtime, connect), plan, [ByoFeature(byo)], only={CHARON.name})
         done.append(f"{node}: charon started")
     _load(lab, node, runtime, byo)
     done.append(f"{node}: config re-loaded from {lab.dir.node(node)}")
     for t in tunnels(lab.topo):
         if node in (t.azure.node, t.peer.node):
             done.append(_reinitiate(lab, t, connect, byo, timeout))
-    return done + routing_run.restart(lab.topo, lab.dir, runtime, node)  # its FRR, if it runs BGP
+    return done + routing_run.restart(lab, runtime, node)  # its FRR, if it runs BGP

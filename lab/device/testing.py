@@ -95,7 +95,7 @@ def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Conn
                                 error=exc.message, diagnosis=exc.report)
     try:
         progress("waiting for the gateway's BGP sessions")
-        routing_run.wait_gateway_sessions(lab.topo, lab.dir, runtime, timeout)  # lab/routing: none without BGP
+        routing_run.wait_gateway_sessions(lab, runtime, timeout)  # lab/routing: none without BGP
         progress("verifying")
         try:
             report: VerifyReport | None = verify(lab, runtime, connect, VerifyOptions(), progress=progress)

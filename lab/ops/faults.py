@@ -22,7 +22,6 @@ from lab.lock import lab_lock
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
 from lab.routing import run as routing_run
-from lab.routing.daemons import stop_frr
 from lab.runtime.base import Runtime
 from lab.runtime.faults import LOSS_FILE, delete_argv, loss_ruleset
 
@@ -105,7 +104,7 @@ def parse_fault(lab: core.Lab, kind: str, target: str, percent: float | None) ->
         raise LabError(f"{where}: a node fault takes a node name only", hint=f"lab fault {kind} {node_name}")
     if kind == "charon-restart" and not node.runs("charon"):
         raise LabError(f"{where}: node {node_name!r} runs no charon", hint="gateways and sites run charon")
-    if kind == "bgpd-kill" and not routing_run.frr_nodes(lab.dir, [node_name]):
+    if kind == "bgpd-kill" and not routing_run.frr_nodes(lab.plan, [node_name]):
         raise LabError(f"{where}: node {node_name!r} runs no BGP", hint="nodes of a connection with enable_bgp")
     return Fault(kind=kind, node=node_name, iface=iface or None,  # type: ignore[arg-type]
                  percent=percent if kind == "loss" else None)
@@ -161,12 +160,13 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
     elif fault.kind == "pause":
         runtime.node_action(name, node.name, "pause")
     elif fault.kind == "bgpd-kill":  # SIGKILL: the kernel closes its TCP sessions, zebra drops its routes
-        stop_frr(runtime, name, node.name, ("bgpd",), signal="KILL")
+        daemons.stop(runtime, name, node.name, daemons.BGPD, kill=True)
     elif fault.kind == "charon-restart":
         stop_charon(runtime, name, node.name)
         swan = core.swanctl_configs(lab)
         cfg = config_for(lab, node.name, swan)
-        pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+        pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane,
+                                    only={daemons.CHARON.name})
         initiate_as_active(lab, node.name, connect, swan)
         kick_peers(lab, {node.name}, connect, swan, runtime)
         return
@@ -228,7 +228,7 @@ def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime) ->
     if fault.kind in ("kill", "stop"):
         runtime.node_action(name, node, "start")  # links, charon, FRR: lab.ops.heal, as for any restart
     elif fault.kind == "bgpd-kill":
-        routing_run.restart(lab.topo, lab.dir, runtime, node)
+        routing_run.restart(lab, runtime, node)
     elif fault.kind == "pause":
         runtime.node_action(name, node, "unpause")
     elif fault.kind == "link-down":

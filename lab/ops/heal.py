@@ -12,7 +12,7 @@ address, role or SA) is taken from the instance that carries traffic. `lab resto
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -73,11 +73,12 @@ def restore(lab: Lab, target: str | None, runtime: Runtime, connect: Connect, da
     """`lab restore`: undo the recorded faults (on `target`, or all), heal every node not as `lab up` left it,
     restart HA agents that died (roles untouched), then wait for every tunnel when no fault is left."""
     undone = faults.restore(lab, target, runtime)
-    done = heal(lab, find_broken(lab, runtime), runtime, connect, dataplane, image, progress, timeout, wait=False)
+    broken = find_broken(lab, runtime)
+    done = heal(lab, broken, runtime, connect, dataplane, image, progress, timeout, wait=False)
     done += ensure_agents(lab, runtime)
     if not read_faults(lab.dir.root):
         progress("waiting for tunnels")
-        wait_tunnels(lab, runtime, connect, timeout)
+        wait_tunnels(lab, runtime, connect, timeout, [b.node for b in broken])
     return undone, done
 
 
@@ -111,7 +112,7 @@ def heal(lab: Lab, broken: list[Broken], runtime: Runtime, connect: Connect, dat
     faults.kick_peers(lab, healed, connect, swan, runtime, roles)
     if wait and not read_faults(lab.dir.root):
         progress("waiting for tunnels")
-        wait_tunnels(lab, runtime, connect, timeout)
+        wait_tunnels(lab, runtime, connect, timeout, sorted(healed))
     return done
 
 
@@ -152,8 +153,8 @@ def _becomes_active(lab: Lab, node: str, runtime: Runtime) -> bool:
 
 def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connect: Connect, dataplane: str,
               image: str | None, swan: dict[str, SwanctlConfig]) -> str:
-    """One node: container, links (in its role), shaping, nftables and charon with its config, recorded link
-    faults, HA agent. `active` is None for nodes outside an active-standby pair."""
+    """One node: container, links (in its role), shaping, nftables and its daemons (charon with its config, FRR
+    where it runs BGP), recorded link faults, HA agent. `active` is None for nodes outside an active-standby pair."""
     name, node = lab.topo.name, lab.plan.node(b.node)
     if b.why == "paused":
         runtime.node_action(name, b.node, "unpause")
@@ -167,7 +168,6 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
             runtime.shape(name, n, iface, mbps)
     if node.runs("charon"):
         _start_daemons(lab, node, pair, active, runtime, connect, dataplane, swan)
-    routing_run.restart(lab.topo, lab.dir, runtime, b.node)  # its FRR, if it runs BGP
     _reapply_link_faults(lab, b.node, runtime)
     role = ""
     if pair is not None:
@@ -200,7 +200,7 @@ def _with_node(plan: Plan, node: NodePlan) -> Plan:
 
 def _start_daemons(lab: Lab, node: NodePlan, pair: ha.StandbyPair | None, active: bool | None, runtime: Runtime,
                    connect: Connect, dataplane: str, swan: dict[str, SwanctlConfig]) -> None:
-    """charon (or starter for a legacy BYO site) with the config of the node's role."""
+    """The plan's daemons (charon, or starter for a legacy BYO site, with the config of the node's role; FRR)."""
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     if node.name in byo:
         pipeline.start_node(Stage(lab, runtime, connect), node, [ByoFeature(byo)])
@@ -226,7 +226,10 @@ def expected_now(lab: Lab, runtime: Runtime) -> dict[str, list[tuple[str, list[s
     return {n: w for n, w in pipeline.expected_now(lab).items() if n in running and w}
 
 
-def wait_tunnels(lab: Lab, runtime: Runtime, connect: Connect, timeout: float) -> None:
+def wait_tunnels(lab: Lab, runtime: Runtime, connect: Connect, timeout: float, healed: Sequence[str] = ()) -> None:
+    """Every expected tunnel up (or ControlError), then the healed nodes' BGP sessions for a while (lab/routing:
+    a session that stays down is `lab inspect`'s to show, not a failed heal)."""
     expected = expected_now(lab, runtime)
     with pipeline.open_controls(lab, list(expected), connect) as controls:
         wait_established(controls, expected, timeout, lambda node: lab.dir.log_tail(node, 200))
+    routing_run.settle(lab, runtime, list(healed))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from lab.device.diagnose import Diagnosis
 from lab.plan import instance_names
-from lab.routing.daemons import vtysh_json
 from lab.routing.diagnose import Evidence, diagnose_bgp
 from lab.routing.frr_parse import parse_frr
 from lab.routing.peers import Session, by_node, sessions
 from lab.routing.views import BgpPeerStatus, RouteRow, advertised_routes, learned_routes, peer_status
+from lab.routing.vtysh import vtysh_json
 from lab.runtime.base import Runtime
 from lab.topology.model import Topology
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from ipaddress import IPv4Network
 
 from lab.plan import device_names, instance_names, standby_name
+from lab.plan_types import Plan
 from lab.routing.frr_conf import Node, render_frr
 from lab.routing.peers import Session, by_node, gateway_bgp_ip, sessions
 from lab.topology.model import Gateway, Topology
@@ -19,6 +20,22 @@ def frr_nodes(topo: Topology) -> dict[str, Node]:
         if built is not None:
             out[node] = built
     return out
+
+
+FRR = ("zebra", "staticd", "bgpd")  # the daemons (lab/daemons.py) a BGP node runs after charon, in start order
+
+
+def with_frr(plan: Plan, topo: Topology) -> Plan:
+    """The plan with FRR's daemons on every node that has an frr.conf: rendered, or a device's own."""
+    names = frr_node_names(topo)
+    return replace(plan, nodes=tuple(replace(n, daemons=n.daemons + FRR) if n.name in names else n
+                                     for n in plan.nodes))
+
+
+def frr_node_names(topo: Topology) -> set[str]:
+    """The nodes that run FRR: those the lab renders an frr.conf for and the devices that bring their own."""
+    byo = {n for s, site in topo.sites.items() if site.device.frr_config for n in device_names(s, site)}
+    return set(render_frr_files(topo)) | byo
 
 
 def render_frr_files(topo: Topology) -> dict[str, str]:

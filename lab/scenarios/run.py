@@ -81,7 +81,7 @@ def _scenario_grades(sc: Scenario, lab: core.Lab, runtime: Runtime, connect: cor
 
 def _bgp_grade(lab: core.Lab, runtime: Runtime) -> Grade:
     """Every BGP session Established on both ends, and no BGP diagnosis (lab/routing)."""
-    nodes = routing_run.frr_nodes(lab.dir, [n.name for n in lab.plan.nodes])
+    nodes = routing_run.frr_nodes(lab.plan, [n.name for n in lab.plan.nodes])
     wanted = routing_run.expected_peers(lab.topo, nodes)  # not a warm standby's idle sessions
     down = [f"{p.node} -> {p.peer} ({p.state})" for p in peer_statuses(runtime, lab.topo.name, list(wanted))
             if p.state != "Established" and p.peer in wanted[p.node]]

@@ -3,14 +3,19 @@ their pid file (never by name), a daemon that ignores SIGTERM gets SIGKILL, relo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from lab import daemons
+from lab import core, daemons
 from lab.daemons import CHARON, CHARON_BY_STARTER, Daemon
 from lab.errors import RuntimeBackendError
 from lab.plan_types import NodePlan
+from lab.routing.nodes import FRR, frr_node_names
 from lab.runtime.base import ExecResult
 from tests.fakes import FakeRuntime
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Node:
@@ -97,7 +102,54 @@ def test_reload_runs_each_command_and_stops_at_the_first_failure() -> None:
 def test_a_node_lists_its_daemons_in_start_order() -> None:
     node = NodePlan(name="gw", role="gateway", ifaces=(), daemons=("charon",))
     assert daemons.of(node) == [CHARON] and node.runs("charon") and not node.runs("bgpd")
-    with pytest.raises(RuntimeBackendError, match="no daemon named bgpd"):
-        daemons.of(NodePlan(name="gw", role="gateway", ifaces=(), daemons=("charon", "bgpd")))
-    extra = Daemon("bgpd", ("/usr/lib/frr/bgpd", "-d"), "/var/run/frr/bgpd.pid")
+    bgp = NodePlan(name="gw", role="gateway", ifaces=(), daemons=("charon", "zebra", "staticd", "bgpd"))
+    assert daemons.of(bgp) == [CHARON, daemons.ZEBRA, daemons.STATICD, daemons.BGPD]
+    with pytest.raises(RuntimeBackendError, match="no daemon named ospfd"):
+        daemons.of(NodePlan(name="gw", role="gateway", ifaces=(), daemons=("charon", "ospfd")))
+    extra = Daemon("ospfd", ("/usr/lib/frr/ospfd", "-d"), "/var/run/frr/ospfd.pid")
     assert extra.detach and extra.reload == ()
+
+
+def test_bgp_nodes_run_frr_after_charon_and_others_do_not() -> None:
+    lab = core.load(ROOT / "topologies" / "bgp-active-active.yml", Path("/nonexistent"))
+    runs = {n.name: n.daemons for n in lab.plan.nodes}
+    assert runs["azgw-0"] == runs["azgw-1"] == ("charon", *FRR)
+    assert all(runs[n] == ("charon", *FRR) for n in frr_node_names(lab.topo))
+    assert {n for n, d in runs.items() if "bgpd" in d} == frr_node_names(lab.topo)
+    assert all(d == () for n, d in runs.items() if lab.plan.node(n).role == "host")
+    static = core.load(ROOT / "topologies" / "s2s-route-based.yml", Path("/nonexistent"))
+    assert not any(n.runs("bgpd") for n in static.plan.nodes)
+
+
+def test_frr_daemons_wait_for_their_vty_socket_and_bgpd_loads_the_config() -> None:
+    zebra, bgpd = " ".join(daemons.ZEBRA.start), " ".join(daemons.BGPD.start)
+    assert not daemons.ZEBRA.detach and daemons.ZEBRA.pid_file == "/var/run/frr/zebra.pid"
+    assert "chown frr:frr /var/run/frr" in zebra and "-i /var/run/frr/zebra.pid" in zebra
+    assert "[ -S /var/run/frr/zebra.vty ]" in zebra and "vtysh -f" not in zebra
+    assert bgpd.index("[ -S /var/run/frr/staticd.vty ]") < bgpd.index("vtysh -f /lab/frr.conf")
+    assert daemons.BGPD.reload == ()  # `vtysh -f` only adds: FRR re-reads its config by a restart
+
+
+def test_a_daemon_that_does_not_start_names_itself_and_where_to_look() -> None:
+    failing = FakeRuntime(on_exec=lambda node, argv: ExecResult(1, "line 3: % Unknown command: router bgpp"))
+    with pytest.raises(RuntimeBackendError, match="`/usr/lib/frr/bgpd -d, then vtysh -f /lab/frr.conf` failed: "
+                                                  "line 3") as err:
+        daemons.start(failing, "lab", "azgw-0", daemons.BGPD)
+    assert err.value.hint == "lab exec azgw-0 -- cat /lab/frr.log"
+
+
+def test_kill_sends_sigkill_at_once_and_restart_stops_last_first() -> None:
+    node = Node()
+    rt = FakeRuntime(on_exec=node)
+    daemons.start(rt, "lab", "gw", CHARON)
+    daemons.stop(rt, "lab", "gw", CHARON, kill=True)
+    argv = [c[2:] for c in rt.calls]
+    assert ("kill", "-KILL", "101") in argv and ("kill", "-TERM", "101") not in argv and node.procs == set()
+    rt.calls.clear()
+    node.files |= {daemons.ZEBRA.pid_file: "7\n", daemons.BGPD.pid_file: "9\n"}
+    node.procs |= {"7", "9"}
+    daemons.restart(rt, "lab", "gw", [daemons.ZEBRA, daemons.BGPD])
+    order = [(c[2], c[3]) for c in rt.calls if c[2] in ("kill", "sh") and c[3] != "-0"]
+    assert order == [("kill", "-TERM"), ("kill", "-TERM"), ("sh", "-c"), ("sh", "-c")]
+    terms = [c[4] for c in rt.calls if c[2:4] == ("kill", "-TERM")]
+    assert terms == ["9", "7"]  # bgpd before zebra

@@ -158,10 +158,8 @@ def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
         faults.restore(lab, "onprem", FakeRuntime())  # type: ignore[arg-type]
 
 
-def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab) -> None:
+def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab, tmp_path: Path) -> None:
     with pytest.raises(LabError, match="runs no BGP"):
         faults.parse_fault(lab, "bgpd-kill", "azgw-0", None)
-    node_dir = lab.dir.node("azgw-0")
-    node_dir.mkdir(parents=True)
-    (node_dir / "frr.conf").write_text("router bgp 65515\n")
-    assert faults.parse_fault(lab, "bgpd-kill", "azgw-0", None).kind == "bgpd-kill"
+    bgp = core.load(ROOT / "topologies" / "bgp-active-active.yml", tmp_path)  # its plan runs FRR there
+    assert faults.parse_fault(bgp, "bgpd-kill", "azgw-0", None).kind == "bgpd-kill"
