@@ -16,6 +16,7 @@ from lab.findings import Finding
 from lab.plan import build_plan
 from lab.plan_types import Plan
 from lab.render.lab_files import render_files
+from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
 from lab.routing.nodes import with_frr
 from lab.secrets import resolve_keys
@@ -35,6 +36,21 @@ class Lab:
     plan: Plan
     dir: LabDir
     warnings: tuple[Finding, ...] = ()
+
+    @property
+    def dataplane(self) -> Dataplane:
+        """The ESP data plane `lab up` chose for this lab: read from its state directory, where `up` recorded it,
+        so commands on a running lab use the same one and never probe the host kernel themselves."""
+        return recorded_dataplane(self.dir)
+
+
+def recorded_dataplane(d: LabDir) -> Dataplane:
+    """The data plane recorded in a lab's state directory; LabError when there is none (the lab is not up)."""
+    found = d.read_dataplane()
+    if found is None:
+        raise LabError(f"lab {d.root.name!r} has no data plane recorded in {d.dataplane_file}: it is not up here",
+                       hint=f"lab down {d.root.name}, then lab up FILE")
+    return found
 
 
 def lab_plan(topo: Topology) -> Plan:

@@ -32,12 +32,11 @@ def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-re
           lab: LabOpt = None) -> None:
     """Break a running lab on purpose: kill/stop/pause a node, restart its charon, cut or degrade a link."""
     from lab.ops import faults
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     applied = faults.parse_fault(loaded, kind, target, percent)
-    faults.inject(loaded, applied, runtime, connect, detect_dataplane(loaded.dir))
+    faults.inject(loaded, applied, runtime, connect, loaded.dataplane)
     undo = "charon is back with its config" if applied.kind == "charon-restart" else "`lab restore` undoes it"
     err.print(f"lab {loaded.topo.name}: fault {applied.describe()} applied; {undo}")
 
@@ -49,7 +48,6 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
             timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 60.0) -> None:
     """Undo faults (all, or those on one node or link) and wait until every tunnel is up again."""
     from lab.ops import faults
-    from lab.runtime.preflight import detect_dataplane
 
     if target and all_faults:
         raise LabError("give a target or --all, not both", hint="lab restore --all")
@@ -59,7 +57,7 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor may be healing this lab right now
-        undone, done = heal.restore(loaded, target, runtime, connect, detect_dataplane(loaded.dir), None, progress,
+        undone, done = heal.restore(loaded, target, runtime, connect, loaded.dataplane, None, progress,
                                     timeout)
     for line in done:
         err.print(f"  {line}", markup=False, highlight=False)
@@ -80,7 +78,6 @@ def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: fl
     from lab.control.vici import watch_events
     from lab.ha.failover_run import StreamOptions, default_duration, measure
     from lab.report.failover_view import show_failover
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
@@ -90,7 +87,7 @@ def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: fl
     # fine for outages of seconds to minutes, and the capture stays small enough to read back quickly.
     opts = StreamOptions(duration_s=duration, fault_after_s=min(3.0, duration / 3),
                          pps=200.0 if duration <= LONG_STREAM_S else 50.0)
-    plane = detect_dataplane(loaded.dir)
+    plane = loaded.dataplane
     res = measure(loaded, gw, kind, runtime, connect, watch_events, plane, opts)  # type: ignore[arg-type]
     if plot:
         from lab.report.timeline_plot import plot_timeline
@@ -136,10 +133,9 @@ def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
     instance, after the gateway failed over to the standby (with its ha_timing)."""
     from lab.ha.reset import reset as reset_gateway
     from lab.lock import lab_lock
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor must not heal the instance being rebooted
-        done = reset_gateway(loaded, gateway, instance, runtime, connect, detect_dataplane(loaded.dir), timeout)
+        done = reset_gateway(loaded, gateway, instance, runtime, connect, loaded.dataplane, timeout)
     err.print(f"lab {loaded.topo.name}: {done}")

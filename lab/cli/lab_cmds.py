@@ -98,11 +98,10 @@ def down(name: Annotated[str | None, typer.Argument(help="lab name or topology f
 def inspect(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonOpt = False) -> None:
     """Nodes, addresses and tunnels (state, SPIs, bytes) of a running lab."""
     from lab.report.status_view import show_status
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     lab = core.load_running(only_lab(name, runtime), home())
-    st = pipeline.status(lab, runtime, connect, detect_dataplane(lab.dir))
+    st = pipeline.status(lab, runtime, connect, lab.dataplane)
     if json_out:
         print(st.model_dump_json(indent=2))
     else:
@@ -169,14 +168,13 @@ def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
     """iperf3 through each tunnel and all at once (beside the SKU cap), uncapped, and over a plain veth."""
     from lab.ops.bench import BenchOptions, run_bench
     from lab.report.bench_view import show_bench
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(name, runtime), home())
     opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host)
     if cc:
         opts = dataclasses.replace(opts, congestions=tuple(cc))
-    res = run_bench(loaded, runtime, connect, detect_dataplane(loaded.dir), opts, progress)
+    res = run_bench(loaded, runtime, connect, loaded.dataplane, opts, progress)
     if json_out:
         print(res.model_dump_json(indent=2))
     else:
@@ -189,11 +187,8 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
            json_out: JsonOpt = False) -> None:
     """Change a running lab in place as Azure allows: connections, keys, policies, resize within a SKU family."""
     from lab.ops.apply import apply_file
-    from lab.runtime.preflight import detect_dataplane
-    from lab.state import LabDir
 
-    plane = detect_dataplane(LabDir.of(home(), lab_name_of(str(file))))
-    res = apply_file(file, home(), make_runtime(), connect, plane, progress, timeout, dry_run)
+    res = apply_file(file, home(), make_runtime(), connect, progress, timeout, dry_run)
     if json_out:
         print(res.model_dump_json(indent=2))
     else:
@@ -253,10 +248,8 @@ def supervise(name: str) -> None:
     import datetime
 
     from lab.ops import supervisor
-    from lab.runtime.preflight import detect_dataplane
-    from lab.state import LabDir
 
     def log(line: str) -> None:
         print(f"{datetime.datetime.now().isoformat(timespec='seconds')} {line}", flush=True)
 
-    supervisor.run(name, home(), make_runtime(), connect, detect_dataplane(LabDir.of(home(), name)), log)
+    supervisor.run(name, home(), make_runtime(), connect, log)

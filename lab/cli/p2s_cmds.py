@@ -44,11 +44,10 @@ def p2s_reconnect(gateway: str, lab: LabOpt = None,
                   json_out: JsonOpt = False) -> None:
     """Fail a P2S gateway over (or restart its charon) and time until every client reaches the VNet again."""
     from lab.p2s.measure import gateway_event, measure_reconnect
-    from lab.runtime.preflight import detect_dataplane
 
     runtime = make_runtime()
     loaded = core.load_running(only_lab(lab, runtime), home())
-    trigger = gateway_event(loaded, gateway, event, runtime, connect, detect_dataplane(loaded.dir))
+    trigger = gateway_event(loaded, gateway, event, runtime, connect, loaded.dataplane)
     res = measure_reconnect(loaded, runtime, trigger, gateway, timeout)
     if json_out:
         print(json.dumps({**res.model_dump(), "all_back_s": res.all_back_s}, indent=2))

@@ -99,12 +99,9 @@ def scenario_reset() -> None:
 @scenario_app.command("solve")
 def scenario_solve() -> None:
     """Apply the scenario's known fix (for instructors and tests; `check` should pass afterwards)."""
-    from lab.runtime.preflight import detect_dataplane
     from lab.scenarios import run as scenario_run
-    from lab.state import LabDir
 
-    plane = detect_dataplane(LabDir.of(home(), scenario_run.read_state(home()).lab))
-    for line in scenario_run.apply_fix(home(), make_runtime(), connect, plane):
+    for line in scenario_run.apply_fix(home(), make_runtime(), connect):
         err.print(line, highlight=False)
 
 

@@ -238,8 +238,8 @@ class Prepared:
     loaded: frozenset[str]  # nodes whose swanctl.conf the lab loads itself (swan and warm standbys)
 
 
-def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
-               progress: Callable[[str], None], timeout: float = 30.0, dry_run: bool = False) -> ApplyResult:
+def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, progress: Callable[[str], None],
+               timeout: float = 30.0, dry_run: bool = False) -> ApplyResult:
     """Diff; refuse (nothing touched), or apply live and record the new topology in the state directory."""
     new = core.load(path, home)
     old = core.load_running(new.topo.name, home)
@@ -247,7 +247,7 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, 
         raise TopologyError(f"lab {new.topo.name!r} is not running", hint=f"lab up {path}")
     changes = plan_changes(old.topo, new.topo)
     refuse(changes, new.topo.name, path)
-    prep = prepare(old, new, path, dataplane)
+    prep = prepare(old, new, path, old.dataplane)  # the data plane `lab up` recorded
     refuse(file_changes(_on_disk(old, prep.files), prep.files, prep.loaded) + lab_state_refusals(old),
            new.topo.name, path)
     kept = {n: sorted(c for c in cfg.connections if n not in prep.work or c not in prep.work[n].load)

@@ -37,10 +37,10 @@ def pid_path(state_root: Path) -> Path:
     return state_root / PID_FILE
 
 
-def run(name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: str,
-        log: Callable[[str], None]) -> None:
+def run(name: str, home: Path, runtime: Runtime, connect: Connect, log: Callable[[str], None]) -> None:
     """Watch and heal until the lab is gone."""
     lab = core.load_running(name, home)
+    dataplane = lab.dataplane  # as `lab up` recorded it
     pid_path(lab.dir.root).write_text(f"{os.getpid()}\n")
     log(f"supervising lab {name} (pid {os.getpid()})")
     # nothing seen yet: the first window sweeps at once (a node may have restarted while we were starting)

@@ -17,7 +17,6 @@ from lab.runtime import links
 from lab.runtime.base import Check, Dataplane, PreflightReport
 from lab.runtime.base import enforce as enforce  # re-exported: callers that predate Runtime.preflight
 from lab.runtime.base import require_preflight as require_preflight
-from lab.state import LabDir
 
 DOCKER_FIX = "run `make setup`, or start the daemon with `dockerd &`"
 
@@ -103,11 +102,10 @@ def preflight(client_factory: Callable[[], docker.DockerClient], root: Path = Pa
     return PreflightReport(checks, requested or choose_dataplane(root, release))
 
 
-def detect_dataplane(state: LabDir | None = None, root: Path = Path("/")) -> Dataplane:
-    """The data plane a running lab was brought up with (its state directory records it), else the one
-    this kernel would get (for commands that only report it)."""
-    recorded = state.read_dataplane() if state else None
-    return recorded or choose_dataplane(root, os.uname().release)
+def host_dataplane(root: Path = Path("/")) -> Dataplane:
+    """The data plane this kernel would give a new lab. A running lab's is not this: it is what its `lab up`
+    recorded (lab.core.Lab.dataplane), whatever the kernel has loaded since."""
+    return choose_dataplane(root, os.uname().release)
 
 
 def mem_available_bytes(root: Path = Path("/")) -> int:

@@ -127,8 +127,7 @@ def check(home: Path, runtime: Runtime, connect: core.Connect, progress: core.Pr
     return grades
 
 
-def apply_fix(home: Path, runtime: Runtime, connect: core.Connect, dataplane: Dataplane,
-              root: Path = SCENARIOS_DIR) -> list[str]:
+def apply_fix(home: Path, runtime: Runtime, connect: core.Connect, root: Path = SCENARIOS_DIR) -> list[str]:
     """The scenario's known fix, step by step (what the tests do; a learner does it by hand)."""
     state = read_state(home)
     lab = core.load_running(state.lab, home)
@@ -147,7 +146,7 @@ def apply_fix(home: Path, runtime: Runtime, connect: core.Connect, dataplane: Da
             res = runtime.exec(state.lab, step.exec.node, step.exec.argv, timeout=20)
             done.append(f"{step.exec.node}: {' '.join(step.exec.argv)} -> exit {res.code}")
         if step.restore:
-            done.append(restore_all(lab, runtime, connect, dataplane))
+            done.append(restore_all(lab, runtime, connect, lab.dataplane))
     return done
 
 

@@ -174,7 +174,7 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
         after = _snapshot(lab, connect, skip)
         xfrm_after = _xfrm_snapshot(lab, runtime)
     return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats,
-                    dataplane=lab_dataplane(lab), xfrm_before=xfrm_before, xfrm_after=xfrm_after)
+                    dataplane=lab.dataplane, xfrm_before=xfrm_before, xfrm_after=xfrm_after)
 
 
 def _run_phase(lab: Lab, runtime: Runtime, marker: str, specs: list[ProbeSpec]) -> list[ProbeResult]:
@@ -234,13 +234,6 @@ def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) ->
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return dict(pool.map(one, _charon_nodes(lab, skip)))
-
-
-def lab_dataplane(lab: Lab) -> str:
-    """The data plane the lab was brought up with (recorded by `lab up`), else this kernel's."""
-    from lab.runtime.preflight import detect_dataplane
-
-    return detect_dataplane(lab.dir)
 
 
 def _xfrm_snapshot(lab: Lab, runtime: Runtime) -> XfrmSnapshot:

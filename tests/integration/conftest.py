@@ -49,9 +49,9 @@ def cleanup_lab(lab_home: Path) -> Iterator[list[str]]:
 
 def usable_dataplane(plane: str) -> str:
     """`plane`, or skip the test when this kernel cannot run it."""
-    from lab.runtime.preflight import detect_dataplane
+    from lab.runtime.preflight import host_dataplane
 
-    if plane == "kernel" and detect_dataplane() != "kernel":
+    if plane == "kernel" and host_dataplane() != "kernel":
         pytest.skip(NO_ESP)
     return plane
 

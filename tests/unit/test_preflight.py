@@ -8,7 +8,7 @@ import docker.errors
 import pytest
 import requests
 
-from lab.errors import RuntimeBackendError
+from lab.errors import LabError, RuntimeBackendError
 from lab.runtime.preflight import (
     PreflightReport,
     check_dataplane,
@@ -20,6 +20,7 @@ from lab.runtime.preflight import (
     kernel_has_esp,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "6.1.0-test-amd64"
 
 
@@ -165,11 +166,22 @@ def test_requested_dataplane_overrides_or_fails_with_the_fix(tmp_path: Path) -> 
 
 
 def test_running_lab_keeps_the_dataplane_it_was_brought_up_with(tmp_path: Path) -> None:
-    from lab.runtime.preflight import detect_dataplane
-    from lab.state import LabDir
+    from lab import core
+    from lab.runtime.preflight import host_dataplane
 
-    d = LabDir.of(tmp_path / "home", "k1")
-    d.write("name: k1\n", {}, {}, [], "kernel")
-    assert d.read_dataplane() == "kernel"
-    assert detect_dataplane(d, tmp_path / "no-esp") == "kernel"
-    assert detect_dataplane(LabDir.of(tmp_path / "home", "other"), tmp_path / "no-esp") == "libipsec"
+    topo = ROOT / "topologies" / "s2s-route-based.yml"
+    lab = core.load(topo, tmp_path / "home")
+    lab.dir.write(topo.read_text(), {}, {}, [], "kernel")
+    assert host_dataplane(tmp_path / "no-esp") == "libipsec"  # this "kernel" has no esp4 ...
+    assert core.load_running(lab.topo.name, tmp_path / "home").dataplane == "kernel"  # ... the lab keeps its own
+    lab.dir.dataplane_file.unlink()
+    with pytest.raises(LabError, match="has no data plane recorded in .*dataplane: it is not up here"):
+        _ = core.load_running(lab.topo.name, tmp_path / "home").dataplane
+
+
+def test_commands_on_a_running_lab_never_probe_the_host_kernel() -> None:
+    """Only preflight (`lab up`, test-device, scenario start) chooses a data plane; every other command reads
+    the one `lab up` recorded (Lab.dataplane)."""
+    probing = [str(p.relative_to(ROOT)) for p in (ROOT / "lab").rglob("*.py") if p.parent.name != "runtime"
+               and any(f in p.read_text() for f in ("host_dataplane", "choose_dataplane", "kernel_has_esp"))]
+    assert probing == []

@@ -132,6 +132,7 @@ def fake_lab(tmp_path: Path) -> Lab:
     d = LabDir.of(tmp_path, topo.name)
     for n in ("vm1", "pc1"):
         d.node(n).mkdir(parents=True)
+    d.dataplane_file.write_text("libipsec\n")  # as `lab up` records it
     return Lab(topo, build_plan(topo), d)
 
 
