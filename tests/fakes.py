@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.control.base import Creds, IkeSaStatus, P2sSa, VpnControl
+from lab.control.base import ChildSaStatus, Creds, IkeSaStatus, P2sSa, VpnControl
 from lab.plan_types import NodePlan, Plan
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import (
@@ -37,6 +37,19 @@ def running(lab: str, nodes: Iterable[str | NodePlan], status: str = "running") 
     return out
 
 
+def established(config: SwanctlConfig) -> list[IkeSaStatus]:
+    """What a charon that loaded `config` reports once every connection is up: each IKE_SA ESTABLISHED, each of
+    its CHILD_SAs INSTALLED."""
+    out = []
+    for conn, tree in config.connections.items():
+        children = tree.get("children")
+        kids = [ChildSaStatus(name=c, uniqueid=1, state="INSTALLED") for c in (children if isinstance(children, dict)
+                                                                                else {})]
+        out.append(IkeSaStatus(name=conn, uniqueid=1, state="ESTABLISHED", version=2, local_host="", remote_host="",
+                               children=kids))
+    return out
+
+
 class FakeCapture:
     """A capture that saw nothing: stop() writes an empty pcap."""
 
@@ -50,12 +63,19 @@ class FakeCapture:
 
 @dataclass
 class FakeRuntime:
-    """Records every call in `calls`; `exec` answers with `on_exec` (default: success, no output)."""
+    """Records every call in `calls`; `exec` answers with `on_exec` (default: success, no output). A node in
+    `linkless` has only lo, as a container Docker restarted: `node_action(start)` puts it there (a fresh
+    network namespace) and `rewire_node` takes it out."""
 
     nodes: list[NodeInfo] = field(default_factory=list)
     on_exec: Exec = lambda node, argv: ExecResult(0, "")
     dataplane: str = "libipsec"
     calls: list[tuple[object, ...]] = field(default_factory=list)
+    linkless: set[str] = field(default_factory=set)
+
+    def execs(self, node: str | None = None) -> list[tuple[str, ...]]:
+        """The argv of every exec (on `node`), in order."""
+        return [tuple(str(a) for a in c[2:]) for c in self.calls if c[0] == "exec" and node in (None, c[1])]
 
     def ensure_image(self, containers_dir: Path, progress: Callable[[str], None]) -> str:
         self.calls.append(("image", str(containers_dir)))
@@ -86,8 +106,8 @@ class FakeRuntime:
         return []
 
     def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
-        """Every interface up, with no address (the node is as `up` wired it)."""
-        up: dict[str, list[str]] = {f"eth{i}": [] for i in range(4)}
+        """Every interface up, with no address (the node is as `up` wired it); only lo on a linkless node."""
+        up: dict[str, list[str]] = {} if node in self.linkless else {f"eth{i}": [] for i in range(4)}
         return {**up, "lo": []}
 
     def events(self, lab: str, since: float, until: float) -> list[tuple[str, str]]:
@@ -99,12 +119,15 @@ class FakeRuntime:
 
     def node_action(self, lab: str, node: str, action: NodeAction) -> None:
         self.calls.append(("action", node, action))
+        if action == "start":
+            self.linkless.add(node)
 
     def set_link(self, plan: Plan, node: str, iface: str, up: bool) -> None:
         self.calls.append(("link", node, iface, up))
 
     def rewire_node(self, plan: Plan, node: str) -> None:
         self.calls.append(("rewire", node))
+        self.linkless.discard(node)
 
     def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
         self.calls.append(("shape", lab, node, iface, rate_mbps))

@@ -7,31 +7,9 @@ from pathlib import Path
 from lab import core, pipeline
 from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.plan import build_plan
-from lab.runtime.base import NodeInfo
 from lab.state import LabDir
+from tests.fakes import FakeControl, FakeRuntime, running
 from tests.topology.builders import base, model
-
-
-class FakeRuntime:
-    def __init__(self, lab: str, nodes: list[str]) -> None:
-        self.infos = [NodeInfo(lab, n, "", "", f"lab-{lab}-{n}", "running") for n in nodes]
-
-    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
-        return self.infos
-
-    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
-        return {f"eth{i}": [] for i in range(4)}
-
-
-class FakeControl:
-    def __init__(self, sas: list[IkeSaStatus]) -> None:
-        self._sas = sas
-
-    def sas(self) -> list[IkeSaStatus]:
-        return self._sas
-
-    def close(self) -> None:
-        pass
 
 
 def up_sa(name: str) -> IkeSaStatus:
@@ -51,8 +29,8 @@ def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path)
     lab = make_lab(tmp_path)
     lab.dir.charon_log("onprem").write_text("12[IKE] received proposals unacceptable\n")
     sas: dict[str, list[IkeSaStatus]] = {"azgw-0": [], "onprem": []}
-    st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
-                         lambda sock: FakeControl(sas[sock.parent.parent.name]), "libipsec")  # type: ignore[arg-type]
+    st = pipeline.status(lab, FakeRuntime(nodes=running(lab.topo.name, ["azgw-0", "onprem"])),
+                         lambda sock: FakeControl(snapshots=[sas[sock.parent.parent.name]]), "libipsec")
     onprem = [p for p in st.problems if p.startswith("node 'onprem'")]
     assert len(onprem) == 1
     assert "connection 'c1' has no IKE_SA" in onprem[0] and ": no proposal chosen" in onprem[0]
@@ -63,6 +41,6 @@ def test_inspect_names_the_connection_and_the_cause_from_the_log(tmp_path: Path)
 def test_inspect_is_quiet_when_every_expected_tunnel_is_up(tmp_path: Path) -> None:
     lab = make_lab(tmp_path)
     lab.dir.charon_log("azgw-0").write_text("old: NO_PROPOSAL_CHOSEN\n")
-    st = pipeline.status(lab, FakeRuntime("t", ["azgw-0", "onprem"]),  # type: ignore[arg-type]
-                         lambda sock: FakeControl([up_sa("c1")]), "libipsec")  # type: ignore[arg-type]
+    st = pipeline.status(lab, FakeRuntime(nodes=running(lab.topo.name, ["azgw-0", "onprem"])),
+                         lambda sock: FakeControl(snapshots=[[up_sa("c1")]]), "libipsec")
     assert st.problems == [] and len(st.tunnels) == 2

@@ -16,6 +16,7 @@ from lab.device.parse import STRONGSWAN_DEFAULT_IKE, legacy_proposals, with_defa
 from lab.errors import DeviceConfigError
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
 from lab.topology.load import load_file, load_text
+from tests.fakes import FakeControl
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"azgw-onprem": "the-key"}
@@ -84,14 +85,6 @@ def test_trap_policy_is_named_with_the_fix(mode: str, severity: str) -> None:
         assert "start_action = start (ipsec.conf: auto=start)" in found[0].summary
 
 
-class _Stuck:
-    def sas(self) -> list:
-        return []
-
-    def close(self) -> None:
-        pass
-
-
 def test_fatal_log_line_ends_the_wait_and_no_contradiction() -> None:
     topo = load_file(ROOT / "topologies" / "s2s-route-based.yml")[0]
     sw = render_swanctl_device(topo, "azgw", "onprem", KEYS)
@@ -101,7 +94,7 @@ def test_fatal_log_line_ends_the_wait_and_no_contradiction() -> None:
                        "01[IKE] received AUTHENTICATION_FAILED notify error"]}
     t0 = time.monotonic()
     with pytest.raises(TunnelsDownError) as info:
-        wait_diagnosed(topo, {"azgw-0": _Stuck()}, {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}, 20,
+        wait_diagnosed(topo, {"azgw-0": FakeControl()}, {"azgw-0": [("azgw-onprem", ["azgw-onprem"])]}, 20,
                        lambda node, n: logs.get(node, []), byo, KEYS)
     assert time.monotonic() - t0 < 3  # not the 20 s timeout
     message = info.value.message

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from lab import core
-from lab.control.base import ChildSaStatus, IkeSaStatus
 from lab.errors import LabError
 from lab.ops import faults, heal
 from lab.ops.faults import Fault
-from lab.runtime.base import ExecResult, NodeInfo
+from lab.render.swanctl import SwanctlConfig
+from tests.fakes import FakeControl, FakeRuntime, established, running
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -70,83 +70,27 @@ def test_merge_replaces_loss_and_refuses_second_node_fault() -> None:
         faults.merge([down], down)
 
 
-class FakeRuntime:
-    """Records node actions, link changes, rewires and exec argv (every exec succeeds). A started container
-    comes back link-less (a fresh namespace) until it is rewired."""
-
-    def __init__(self, plan: object = None) -> None:
-        self.calls: list[tuple[object, ...]] = []
-        self.plan = plan
-        self.linkless: set[str] = set()
-
-    def node_action(self, lab: str, node: str, action: str) -> None:
-        self.calls.append(("action", node, action))
-        if action == "start":
-            self.linkless.add(node)
-
-    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
-        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, "running") for n in self.plan.nodes]
-
-    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
-        ifaces = [] if node in self.linkless else self.plan.node(node).ifaces
-        return {"lo": [], **{i.name: [] for i in ifaces}}
-
-    def shape(self, lab: str, node: str, iface: str, rate: object) -> None:
-        self.calls.append(("shape", node, iface))
-
-    def set_link(self, plan: object, node: str, iface: str, up: bool) -> None:
-        self.calls.append(("link", node, iface, up))
-
-    def rewire_node(self, plan: object, node: str) -> None:
-        self.calls.append(("rewire", node))
-        self.linkless.discard(node)
-
-    def exec(self, lab: str, node: str, argv: list[str], **kw: object) -> ExecResult:
-        self.calls.append(("exec", node, argv[0], *argv[1:3]))
-        return ExecResult(1 if argv[0] == "pgrep" else 0, "")
-
-
-class FakeControl:
-    """A charon whose every loaded connection is up at once."""
-
-    def __init__(self, node: str, swan: dict) -> None:  # noqa: ANN401
-        self.node, self.swan = node, swan
-
-    def load(self, config: object) -> None: ...
-    def terminate_ike(self, ike: str) -> None: ...
-    def initiate(self, child: str, ike: str, timeout: float) -> None: ...
-    def close(self) -> None: ...
-
-    def sas(self) -> list[IkeSaStatus]:
-        conns = self.swan[self.node].connections
-        return [IkeSaStatus(name=c, uniqueid=1, state="ESTABLISHED", version=2, local_host="", remote_host="",
-                            children=[ChildSaStatus(name=ch, uniqueid=1, state="INSTALLED")
-                                      for ch in tree["children"]])
-                for c, tree in conns.items()]
-
-
 def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     for node in lab.plan.nodes:
         lab.dir.node(node.name).mkdir(parents=True)
     swan = core.swanctl_configs(lab)
-    rt = FakeRuntime(lab.plan)
+    rt = FakeRuntime(nodes=running(lab.topo.name, lab.plan.nodes))
 
-    def connect(sock: Path) -> FakeControl:
-        return FakeControl(sock.parent.parent.name, swan)
+    def connect(sock: Path) -> FakeControl:  # a charon whose every loaded connection is up at once
+        return FakeControl(snapshots=[established(swan.get(sock.parent.parent.name, SwanctlConfig()))])
 
-    faults.inject(lab, Fault(kind="kill", node="onprem"), rt, connect, "libipsec")  # type: ignore[arg-type]
-    faults.inject(lab, Fault(kind="loss", node="pc1", iface="eth0", percent=20), rt, connect,  # type: ignore[arg-type]
-                  "libipsec")
+    faults.inject(lab, Fault(kind="kill", node="onprem"), rt, connect, "libipsec")
+    faults.inject(lab, Fault(kind="loss", node="pc1", iface="eth0", percent=20), rt, connect, "libipsec")
     assert [f.kind for f in faults.read_faults(lab.dir.root)] == ["kill", "loss"]
     assert (lab.dir.node("pc1") / "faults.nft").exists()
     rt.calls.clear()
-    undone, done = heal.restore(lab, None, rt, connect, "libipsec", "img", lambda _: None, 5.0)  # type: ignore[arg-type]
+    undone, done = heal.restore(lab, None, rt, connect, "libipsec", "img", lambda _: None, 5.0)
     assert [f.kind for f in undone] == ["kill", "loss"]
     assert done == ["onprem: restarted -> re-wired, daemons started"]
     assert rt.calls[0] == ("action", "onprem", "start")
     assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "/usr/lib/ipsec/charon"))
-    assert ("exec", "onprem", "/usr/lib/ipsec/charon") in rt.calls
-    assert ("exec", "pc1", "nft", "delete", "table") in rt.calls
+    assert ("/usr/lib/ipsec/charon",) in rt.execs("onprem")
+    assert any(argv[:3] == ("nft", "delete", "table") for argv in rt.execs("pc1"))
     assert faults.read_faults(lab.dir.root) == []
     assert not (lab.dir.node("pc1") / "faults.nft").exists()
 
@@ -155,7 +99,7 @@ def test_restore_of_unfaulted_target_says_what_is_active(lab: core.Lab) -> None:
     lab.dir.root.mkdir(parents=True)
     faults.write_faults(lab.dir.root, [Fault(kind="pause", node="vm1")])
     with pytest.raises(LabError, match="lab restore onprem: no active fault there"):
-        faults.restore(lab, "onprem", FakeRuntime())  # type: ignore[arg-type]
+        faults.restore(lab, "onprem", FakeRuntime())
 
 
 def test_bgpd_kill_needs_a_node_that_runs_bgp(lab: core.Lab, tmp_path: Path) -> None:

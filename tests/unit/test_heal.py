@@ -13,7 +13,8 @@ from lab import core
 from lab.ha import agents as ha
 from lab.ops import faults, heal, supervisor
 from lab.ops.faults import Fault
-from lab.runtime.base import NodeInfo
+from lab.runtime.base import ExecResult, NodeInfo
+from tests.fakes import FakeRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,20 +29,11 @@ def lab(tmp_path: Path) -> core.Lab:
     return loaded
 
 
-class Runtime:
-    def __init__(self, lab: core.Lab, states: dict[str, str], linkless: set[str], agents: bool = True) -> None:
-        self.lab, self.states, self.linkless, self.agents = lab, states, linkless, agents
-
-    def list_nodes(self, name: str | None = None) -> list[NodeInfo]:
-        return [NodeInfo(name or "", n, "", "", n, s) for n, s in self.states.items()]
-
-    def live_links(self, name: str, node: str) -> dict[str, list[str]]:
-        return {"lo": []} if node in self.linkless else {i.name: [] for i in self.lab.plan.node(node).ifaces}
-
-    def exec(self, name: str, node: str, argv: list[str], **kw: object) -> object:
-        from lab.runtime.base import ExecResult
-
-        return ExecResult(0 if self.agents else 1, "")
+def fake(lab: core.Lab, states: dict[str, str], linkless: set[str], agents: bool = True) -> FakeRuntime:
+    """Nodes in `states` (node -> container status), `linkless` ones restarted; every exec (the HA agents'
+    liveness check among them) fails when `agents` is False."""
+    return FakeRuntime(nodes=[NodeInfo(lab.topo.name, n, "", "", n, s) for n, s in states.items()],
+                       linkless=set(linkless), on_exec=lambda node, argv: ExecResult(0 if agents else 1, ""))
 
 
 def _states(lab: core.Lab, **override: str) -> dict[str, str]:
@@ -49,8 +41,9 @@ def _states(lab: core.Lab, **override: str) -> dict[str, str]:
 
 
 def test_find_broken_skips_recorded_faults(lab: core.Lab) -> None:
-    rt = Runtime(lab, {**_states(lab), "vm1": "exited", "pc1": "paused"}, {"azgw-0"})
-    del rt.states["onprem"]
+    states = {**_states(lab), "vm1": "exited", "pc1": "paused"}
+    del states["onprem"]
+    rt = fake(lab, states, {"azgw-0"})
     assert heal.find_broken(lab, rt) == [heal.Broken("azgw-0", "restarted"), heal.Broken("vm1", "stopped"),
                                          heal.Broken("onprem", "missing"), heal.Broken("pc1", "paused")]
     faults.write_faults(lab.dir.root, [Fault(kind="kill", node="vm1")])
@@ -59,15 +52,15 @@ def test_find_broken_skips_recorded_faults(lab: core.Lab) -> None:
 
 def test_restarted_active_comes_back_as_standby_when_the_other_took_over(lab: core.Lab) -> None:
     ha.set_role(lab, "azgw-1", "active")  # its agent took over
-    rt = Runtime(lab, _states(lab), {"azgw-0"})
+    rt = fake(lab, _states(lab), {"azgw-0"})
     assert heal.decide_roles(lab, ["azgw-0"], rt) == {"azgw-0": False}
 
 
 def test_instance_comes_back_active_when_the_other_cannot_carry(lab: core.Lab,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(lab, _states(lab), {"azgw-0", "azgw-1"})
+    rt = fake(lab, _states(lab), {"azgw-0", "azgw-1"})
     assert heal.decide_roles(lab, ["azgw-0", "azgw-1"], rt) == {"azgw-0": True, "azgw-1": False}
-    rt = Runtime(lab, _states(lab), {"azgw-0"}, agents=False)  # standby up, but its agent is dead
+    rt = fake(lab, _states(lab), {"azgw-0"}, agents=False)  # standby up, but its agent is dead
     monkeypatch.setattr(heal, "TAKEOVER_WAIT_S", 0.2)
     assert heal.decide_roles(lab, ["azgw-0"], rt) == {"azgw-0": True}
 

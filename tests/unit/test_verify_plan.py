@@ -11,12 +11,13 @@ from lab.core import Lab
 from lab.errors import ProbeError, RuntimeBackendError
 from lab.plan import build_plan
 from lab.probes.results import ProbeSpec, agent_argv, parse_agent_output
-from lab.runtime.base import CaptureStats, ExecResult, NodeInfo
+from lab.runtime.base import ExecResult
 from lab.runtime.capture import TcpdumpCapture, tcpdump_argv
 from lab.state import LabDir
 from lab.topology.load import load_file, load_text
 from lab.verify.run import VerifyOptions, verify
 from lab.verify.targets import ProbeOptions, build_targets, free_addresses, reach_specs, selector_specs
+from tests.fakes import Exec, FakeControl, FakeRuntime, running
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -79,52 +80,30 @@ def test_capture_runs_in_the_lab_namespace_only() -> None:
         TcpdumpCapture("lab-no-such-lab-ns", "inet", Path("/tmp/none.pcap"))
 
 
-class FakeCapture:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def stop(self) -> CaptureStats:
-        self.path.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))  # no packets
-        return CaptureStats(self.path, 0, 0)
-
-
-class FakeRuntime:
-    """Answers every probe (as if the tunnel worked) but the capture sees nothing: verify must notice."""
-
-    def __init__(self, lab: Lab, running: bool = True) -> None:
-        self.lab, self.running, self.calls = lab, running, []
-
-    def list_nodes(self, lab: str | None = None) -> list[NodeInfo]:
-        state = "running" if self.running else "exited"
-        return [NodeInfo(lab or "", n.name, n.role, n.group, n.name, state) for n in self.lab.plan.nodes]
-
-    def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
-        return {i.name: [] for i in self.lab.plan.node(node).ifaces}
-
-    def exec(self, lab: str, node: str, argv: list[str], *, detach: bool = False, env=None,  # noqa: ANN001
-             timeout: float | None = None) -> ExecResult:
-        self.calls.append((node, argv[2]))
+def agent(lab: Lab) -> Exec:
+    """Nodes that answer every probe (as if the tunnel worked) while the capture (tests/fakes.py) sees nothing:
+    verify must notice."""
+    def on_exec(node: str, argv: list[str]) -> ExecResult:
         if argv[:3] == ["ip", "-s", "xfrm"]:
             return ExecResult(0, "")  # libipsec: the kernel holds no SA
         if argv[2] == "echo":
             ready = argv[argv.index("--ready") + 1]
-            self.lab.dir.node(node).joinpath(Path(ready).name).write_text("1")
+            lab.dir.node(node).joinpath(Path(ready).name).write_text("1")
             return ExecResult(0, "")
         probes = json.loads(argv[3])["probes"]
         res = [{"id": p["id"], "sent": p["count"], "received": p["count"] if p["src"] is None and
                 not p["dst"].startswith("10.99") else 0, "rtts_ms": [], "start": 1, "end": 2} for p in probes]
         return ExecResult(0, json.dumps({"results": res}))
-
-    def capture(self, lab: str, segment: str, path: Path) -> FakeCapture:
-        return FakeCapture(path)
+    return on_exec
 
 
-class FakeControl:
-    def sas(self) -> list:
-        return []
+def fake_runtime(lab: Lab, status: str = "running") -> FakeRuntime:
+    return FakeRuntime(nodes=running(lab.topo.name, lab.plan.nodes, status), on_exec=agent(lab))
 
-    def close(self) -> None:
-        pass
+
+def asked(rt: FakeRuntime, what: str) -> list[tuple[str, str]]:
+    """(node, agent command) of each exec whose third word is `what`."""
+    return sorted((str(c[1]), what) for c in rt.calls if c[0] == "exec" and c[4:5] == (what,))
 
 
 def fake_lab(tmp_path: Path) -> Lab:
@@ -138,21 +117,21 @@ def fake_lab(tmp_path: Path) -> Lab:
 
 def test_verify_orchestration_with_fakes(tmp_path: Path) -> None:
     lab = fake_lab(tmp_path)
-    rt = FakeRuntime(lab)
-    report = verify(lab, rt, lambda _p: FakeControl(), VerifyOptions(), read_keys=lambda d, n: [])  # type: ignore[arg-type]
+    rt = fake_runtime(lab)
+    report = verify(lab, rt, lambda _p: FakeControl(), VerifyOptions(), read_keys=lambda d, n: [])
     by = {c.name: c.passed for c in report.checks}
     assert by == {"reachability": True, "encrypted": False, "spis": False, "selectors": False,
                   "decryption": False, "dataplane": False}
-    assert sorted(c for c in rt.calls if c[1] == "xfrm") == [("azgw-0", "xfrm"), ("azgw-0", "xfrm"),
+    assert asked(rt, "xfrm") == [("azgw-0", "xfrm"), ("azgw-0", "xfrm"),
                                                            ("azgw-1", "xfrm"), ("azgw-1", "xfrm"),
                                                            ("onprem", "xfrm"), ("onprem", "xfrm")]
     assert "the capture is empty" in " ".join(report.check("encrypted").evidence)
     assert (lab.dir.node("vm1") / "agent.py").exists()
-    assert sorted(c for c in rt.calls if c[1] == "echo") == [("pc1", "echo"), ("vm1", "echo")]
+    assert asked(rt, "echo") == [("pc1", "echo"), ("vm1", "echo")]
     assert not report.passed and report.marker.startswith("labverify-")
 
 
 def test_verify_refuses_a_lab_that_is_not_running(tmp_path: Path) -> None:
     lab = fake_lab(tmp_path)
     with pytest.raises(ProbeError, match="node 'azgw-0' of lab 's2s-rb' is exited"):
-        verify(lab, FakeRuntime(lab, running=False), lambda _p: FakeControl())  # type: ignore[arg-type]
+        verify(lab, fake_runtime(lab, "exited"), lambda _p: FakeControl())
