@@ -112,8 +112,10 @@ class DockerRuntime:
         """debootstrap base + node image, tagged by the hash of their inputs (see lab.runtime.image)."""
         return image.ensure_image(self._client, containers_dir, progress)
 
-    def create_node(self, lab: str, node: NodePlan, image: str, mount: Path) -> None:
-        """Create and start the container; safe to call from several threads at once."""
+    def create_node(self, lab: str, node: NodePlan, image: str, mount: Path,
+                    extra_labels: dict[str, str] | None = None) -> None:
+        """Create and start the container; safe to call from several threads at once. `extra_labels`: what
+        another backend built on this one adds (the swarm runtime: the node's host)."""
         mount = mount.absolute()
         labels = {
             LABEL_LAB: lab,
@@ -121,6 +123,7 @@ class DockerRuntime:
             LABEL_ROLE: node.role,
             LABEL_GROUP: node.group,
             LABEL_STATE: str(mount.parent),
+            **(extra_labels or {}),
         }
         with _docker_errors(f"node {node.name!r}", lab):
             self._client.containers.run(
@@ -139,7 +142,7 @@ class DockerRuntime:
 
     def wire(self, plan: Plan) -> None:
         """Wire every node of `plan`; all its containers must be running."""
-        pids = {node.name: self._pid(plan.lab, node.name) for node in plan.nodes}
+        pids = {node.name: self.pid(plan.lab, node.name) for node in plan.nodes}
         links.wire(plan, pids)
 
     def exec(
@@ -209,13 +212,13 @@ class DockerRuntime:
     def rewire_node(self, plan: Plan, node: str) -> None:
         """Wire one (re)started node again (its container must be running); running peers forget its
         old MACs."""
-        links.rewire_node(plan, plan.node(node), self._pid(plan.lab, node))
+        links.rewire_node(plan, plan.node(node), self.pid(plan.lab, node))
         running = {n.node: n.pid for n in self.list_nodes(plan.lab) if n.status == "running" and n.pid}
         links.forget_neighbours(plan, plan.node(node), running)
 
     def live_links(self, lab: str, node: str) -> dict[str, list[str]]:
         try:
-            pid = self._pid(lab, node)
+            pid = self.pid(lab, node)
         except RuntimeBackendError:
             return {}
         return links.live_links(pid)
@@ -230,7 +233,7 @@ class DockerRuntime:
     def shape(self, lab: str, node: str, iface: str, rate_mbps: int | None) -> None:
         """HTB on `iface` and on an IFB for its ingress, in the node's namespace (see lab.runtime.shaping)."""
         params = shaping.htb_params(rate_mbps) if rate_mbps is not None else None
-        shaping.shape_link(f"/proc/{self._pid(lab, node)}/ns/net", f"node {node!r}", iface, params)
+        shaping.shape_link(f"/proc/{self.pid(lab, node)}/ns/net", f"node {node!r}", iface, params)
 
     def _remove_container(self, lab: str, container_id: str, name: str) -> str | None:
         """Remove one container; None when it was already gone (a concurrent `down`)."""
@@ -243,7 +246,7 @@ class DockerRuntime:
             raise
         return name
 
-    def _pid(self, lab: str, node: str) -> int:
+    def pid(self, lab: str, node: str) -> int:
         """Host pid of the node's init process, whose /proc/<pid>/ns/net is the node's namespace."""
         name = container_name(lab, node)
         with _docker_errors(f"node {node!r}", lab):

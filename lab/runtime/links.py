@@ -77,7 +77,7 @@ def probe_namespace(name: str) -> None:
     netns.create(name)
     try:
         with IPRoute(netns=name, flags=0) as ipr:
-            ipr.link("set", index=_index(ipr, "lo"), state="up")
+            ipr.link("set", index=index_of(ipr, "lo"), state="up")
     finally:
         netns.remove(name)
 
@@ -105,8 +105,15 @@ def segments(plan: Plan) -> tuple[str, ...]:
     return tuple(names)
 
 
-def wire(plan: Plan, pids: Mapping[str, int]) -> None:
-    """Build the lab namespace with its bridges and veths, then configure every node's namespace."""
+# Makes the bridge-side port `name` of (node, iface) in the lab namespace (open as `ipr`) and the node's end
+# inside the node's namespace (by pid) under iface.name: a veth pair here; a VXLAN pair on a swarm (vxlan.py).
+PortMaker = Callable[[IPRoute, IoctlEthtool, str, NodePlan, Iface, int], None]
+
+
+def wire(plan: Plan, pids: Mapping[str, int], make_port: PortMaker | None = None) -> None:
+    """Build the lab namespace with its bridges and ports (veths by default), then configure every node's
+    namespace."""
+    make_port = make_port or add_veth
     names = veth_names(plan)
     ns = namespace_name(plan.lab)
     hint = DOWN_HINT.format(lab=plan.lab)
@@ -117,14 +124,14 @@ def wire(plan: Plan, pids: Mapping[str, int]) -> None:
         netns.create(ns)
         _run_in_namespace(ns, _write_sysctls)
     with _step(where, "open", hint), IPRoute(netns=ns, flags=0) as ipr, _ethtool(ns) as eth:
-        ipr.link("set", index=_index(ipr, "lo"), state="up")
+        ipr.link("set", index=index_of(ipr, "lo"), state="up")
         for seg in segments(plan):
             with _step(where, f"bridge {seg}", hint):
                 ipr.link("add", ifname=seg, kind="bridge", state="up")
         for node in plan.nodes:
             for iface in node.ifaces:
                 with _step(f"node {node.name!r}", f"veth {iface.name} on {iface.segment}", hint):
-                    _add_veth(ipr, eth, names[(node.name, iface.name)], iface, pids[node.name])
+                    make_port(ipr, eth, names[(node.name, iface.name)], node, iface, pids[node.name])
     for node in plan.nodes:
         configure_node(node, pids[node.name], hint)
 
@@ -134,7 +141,7 @@ def configure_node(node: NodePlan, pid: int, hint: str | None = None) -> None:
     path = f"/proc/{pid}/ns/net"
     where = f"node {node.name!r}"
     with _step(where, "open container namespace", hint), IPRoute(netns=path, flags=0) as ipr, _ethtool(path) as eth:
-        lo = _index(ipr, "lo")
+        lo = index_of(ipr, "lo")
         with _step(where, "lo", hint):
             ipr.link("set", index=lo, state="up")
         for addr in node.loopbacks:
@@ -148,8 +155,9 @@ def configure_node(node: NodePlan, pid: int, hint: str | None = None) -> None:
                 ipr.route("add", **_route_spec(ipr, route))
 
 
-def rewire_node(plan: Plan, node: NodePlan, pid: int) -> None:
+def rewire_node(plan: Plan, node: NodePlan, pid: int, make_port: PortMaker | None = None) -> None:
     """Re-create one node's veths (stale bridge-side ends are deleted first), then configure it."""
+    make_port = make_port or add_veth
     names = veth_names(plan)
     ns = namespace_name(plan.lab)
     hint = DOWN_HINT.format(lab=plan.lab)
@@ -160,7 +168,7 @@ def rewire_node(plan: Plan, node: NodePlan, pid: int) -> None:
             with _step(where, f"veth {iface.name} on {iface.segment}", hint):
                 for index in ipr.link_lookup(ifname=name):
                     ipr.link("del", index=index)
-                _add_veth(ipr, eth, name, iface, pid)
+                make_port(ipr, eth, name, node, iface, pid)
         configure_node(node, pid, hint)
         for iface in node.ifaces:
             with _step(where, f"veth {iface.name} carrier", hint):
@@ -212,7 +220,7 @@ def forget_neighbours(plan: Plan, node: NodePlan, pids: Mapping[str, int]) -> No
 
 def _forwarding(ipr: IPRoute, name: str) -> bool:
     """Operationally up, and (as a bridge port) in the forwarding state."""
-    link = ipr.get_links(_index(ipr, name))[0]
+    link = ipr.get_links(index_of(ipr, name))[0]
     info = link.get_attr("IFLA_LINKINFO")
     port = info.get_attr("IFLA_INFO_SLAVE_DATA") if info is not None else None
     state = port.get_attr("IFLA_BRPORT_STATE") if port is not None else BR_STATE_FORWARDING
@@ -228,22 +236,22 @@ def set_link_state(plan: Plan, node: str, iface: str, up: bool) -> None:
     state = "up" if up else "down"
     where = f"set {name} {state} in namespace {ns!r}"
     with _step(f"node {node!r}", where, f"is lab {plan.lab!r} up?"), IPRoute(netns=ns, flags=0) as ipr:
-        ipr.link("set", index=_index(ipr, name), state=state)
+        ipr.link("set", index=index_of(ipr, name), state=state)
         if up:
             _wait_operstate_up(ipr, name)
 
 
-def _add_veth(ipr: IPRoute, eth: IoctlEthtool, name: str, iface: Iface, pid: int) -> None:
+def add_veth(ipr: IPRoute, eth: IoctlEthtool, name: str, node: NodePlan, iface: Iface, pid: int) -> None:
     """A veth `name` on the segment bridge here; its peer is born in the container as iface.name."""
-    bridge = _index(ipr, iface.segment)
+    bridge = index_of(ipr, iface.segment)
     peer = {"ifname": iface.name, "net_ns_pid": pid}
     ipr.link("add", ifname=name, kind="veth", master=bridge, state="up", peer=peer)
-    _tx_checksum_off(eth, name)
+    tx_checksum_off(eth, name)
 
 
 def _configure_iface(ipr: IPRoute, eth: IoctlEthtool, iface: Iface) -> None:
-    index = _index(ipr, iface.name)
-    _tx_checksum_off(eth, iface.name)
+    index = index_of(ipr, iface.name)
+    tx_checksum_off(eth, iface.name)
     for addr in iface.addresses:
         ipr.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
     ipr.link("set", index=index, state="up")
@@ -252,7 +260,7 @@ def _configure_iface(ipr: IPRoute, eth: IoctlEthtool, iface: Iface) -> None:
 def _route_spec(ipr: IPRoute, route: Route) -> dict[str, object]:
     """netlink route arguments: ECMP for several gateways, on-link (scope link) when only a device."""
     spec: dict[str, object] = {"dst": str(route.dst)}
-    dev = {"oif": _index(ipr, route.dev)} if route.dev else {}
+    dev = {"oif": index_of(ipr, route.dev)} if route.dev else {}
     if len(route.via) > 1:
         spec["multipath"] = [{"gateway": str(gw), **dev} for gw in route.via]
     elif route.via:
@@ -269,14 +277,14 @@ def _describe(route: Route) -> str:
     return f"{route.dst}{via}{f' dev {route.dev}' if route.dev else ''}"
 
 
-def _index(ipr: IPRoute, ifname: str) -> int:
+def index_of(ipr: IPRoute, ifname: str) -> int:
     found = ipr.link_lookup(ifname=ifname)
     if not found:
         raise OSError(errno.ENODEV, f"no interface {ifname!r}")
     return int(found[0])
 
 
-def _tx_checksum_off(eth: IoctlEthtool, ifname: str) -> None:
+def tx_checksum_off(eth: IoctlEthtool, ifname: str) -> None:
     """`ethtool -K <if> tx off`: veths otherwise hand on packets with only a partial checksum, which
     captures show as bad and userspace consumers (libipsec via TUN, scapy) may pass on unfixed."""
     eth.change_ifname(ifname)

@@ -16,6 +16,7 @@ from lab.runtime.base import Runtime
 
 BACKENDS = {
     "docker": "lab.runtime.docker",
+    "swarm": "lab.runtime.swarm",
 }
 DEFAULT = "docker"
 ENV = "LAB_RUNTIME"
