@@ -43,7 +43,6 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNDERLAY = IPv4Network("198.19.254.0/24")
 UNDERLAY_MTU = 1600  # room for VXLAN's 50 bytes around a 1500-byte lab frame
 UP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
 DAEMON_JSON = {
     "bridge": "none",  # no docker0: lab nodes run with network none; the swarm needs no default bridge
     "shutdown-timeout": 2,
@@ -313,16 +312,6 @@ def leftovers(name: str) -> list[str]:
     return found
 
 
-def _dockerd_pids(name: str) -> list[int]:
-    pids = []
-    for pidfile in (ROOT / name).glob("*/docker.pid"):
-        try:
-            pids.append(int(pidfile.read_text().strip()))
-        except (OSError, ValueError):
-            continue
-    return pids
-
-
 def _signal_all(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:
@@ -341,15 +330,14 @@ def _wait_gone(name: str, timeout: float) -> bool:
 
 
 def down(name: str) -> list[str]:
-    """Stop every engine (TERM, then KILL whatever remains), then remove cgroups, namespaces and files."""
+    """Kill every process of the simulation (its state is thrown away, so nothing needs a clean stop), then
+    remove cgroups, namespaces and files."""
     _check_name(name)
     before = leftovers(name)
-    _signal_all(_dockerd_pids(name), signal.SIGTERM)
-    if not _wait_gone(name, STOP_TIMEOUT_S):
-        for _ in range(5):
-            _signal_all(_sim_pids(name), signal.SIGKILL)
-            if _wait_gone(name, 2.0):
-                break
+    for _ in range(10):  # engines may still be starting processes while the first ones die
+        _signal_all(_sim_pids(name), signal.SIGKILL)
+        if _wait_gone(name, 2.0):
+            break
     for cg in _sim_cgroups(name):
         for sub in sorted(cg.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [cg]:
             if sub.is_dir():

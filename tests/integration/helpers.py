@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = time_scale()  # LAB_TIME_SCALE (lab/timing.py)
 
 
-def run_lab(*args: str, home: Path, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real `lab` CLI in a subprocess, as a user would."""
-    env = {**os.environ, "LAB_HOME": str(home)}
+def run_lab(*args: str, home: Path, timeout: float = 120, check: bool = False,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `lab` CLI in a subprocess, as a user would (`env`: extra variables, e.g. a runtime)."""
+    env = {**os.environ, **(env or {}), "LAB_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
                           env=env, timeout=timeout * TIME_SCALE, check=check, cwd=ROOT)
 

@@ -1,0 +1,165 @@
+"""The swarm runtime on a simulated 3-host Docker Swarm (lab/runtime/swarm_sim.py), one swarm for the module:
+the harness builds it (three dockerds in their own namespaces, image by save | load); the reference lab comes
+up with the gateway's instances on different hosts, passes `lab verify` and goes down leaving nothing on any
+host; P2S clients spread over the hosts connect; an active-active lab keeps carrying traffic when the host of
+one instance dies (its dockerd and everything on it), and `lab down` still removes the rest; the harness's
+teardown leaves no process, mount, cgroup, namespace or file, and the host's own network never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import yaml
+
+from lab.runtime import swarm_sim
+from lab.runtime.swarm import LABEL_HOST
+from tests.integration.helpers import ROOT, TIME_SCALE, host_network, run_lab
+
+pytestmark = pytest.mark.integration
+HUB = 0  # the manager (first host) holds the lab namespace: crash another host
+
+
+@pytest.fixture(scope="module")
+def sim(image: str) -> Iterator[swarm_sim.SimSwarm]:
+    name = f"sw{uuid.uuid4().hex[:6]}"
+    before = host_network()
+    t0 = time.monotonic()
+    swarm = swarm_sim.up(name, 3, [image])
+    print(f"swarm sim {name} up in {time.monotonic() - t0:.1f} s: {swarm.timings}")
+    try:
+        yield swarm
+    finally:
+        swarm_sim.down(name)
+        assert not swarm_sim.leftovers(name)
+        assert host_network() == before
+
+
+def _topology(tmp_path: Path, file: str, name: str) -> Path:
+    data = yaml.safe_load((ROOT / "topologies" / file).read_text())
+    data["name"] = name
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _hosts_of(sim: swarm_sim.SimSwarm, lab: str) -> dict[str, str]:
+    """node -> the host whose engine runs it, read from every engine."""
+    out = {}
+    for host in sim.hosts:
+        try:
+            client = docker.DockerClient(base_url=host.url)
+        except docker.errors.DockerException:
+            continue  # a crashed host
+        try:
+            for box in client.containers.list(all=True, filters={"label": f"lab.topology={lab}"}):
+                assert box.labels[LABEL_HOST] == host.name
+                out[box.labels["lab.node"]] = host.name
+        finally:
+            client.close()
+    return out
+
+
+def _down_and_check(sim: swarm_sim.SimSwarm, lab: str, home: Path) -> None:
+    res = run_lab("down", lab, home=home, env=sim.env(), timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert _hosts_of(sim, lab) == {}
+    assert f"lab-{lab}" not in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
+
+
+def test_harness_builds_three_ready_hosts_with_the_image(sim: swarm_sim.SimSwarm, image: str) -> None:
+    client = docker.DockerClient(base_url=sim.manager.url)
+    try:
+        nodes = client.nodes.list()
+        assert sorted(n.attrs["Description"]["Hostname"] for n in nodes) == [h.name for h in sim.hosts]
+        assert all(n.attrs["Status"]["State"] == "ready" for n in nodes)
+        assert {n.attrs["Spec"]["Labels"]["lab.engine"] for n in nodes} == {h.url for h in sim.hosts}
+    finally:
+        client.close()
+    for host in sim.hosts:
+        engine = docker.DockerClient(base_url=host.url)
+        try:
+            assert engine.images.get(image)
+            assert engine.info()["Name"] == host.name
+        finally:
+            engine.close()
+
+
+def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_sim.SimSwarm, lab_home: Path,
+                                                                     tmp_path: Path) -> None:
+    lab = f"swref-{uuid.uuid4().hex[:4]}"
+    res = run_lab("up", str(_topology(tmp_path, "s2s-route-based.yml", lab)), home=lab_home, env=sim.env(),
+                  timeout=300)
+    try:
+        assert res.returncode == 0, res.stderr
+        where = _hosts_of(sim, lab)
+        assert where["azgw-0"] != where["azgw-1"], where
+        assert len(set(where.values())) >= 2
+        verify = run_lab("verify", lab, home=lab_home, env=sim.env(), timeout=180)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "all checks passed" in verify.stdout
+    finally:
+        _down_and_check(sim, lab, lab_home)
+
+
+def test_p2s_clients_spread_over_hosts_connect(sim: swarm_sim.SimSwarm, lab_home: Path, tmp_path: Path) -> None:
+    lab = f"swp2s-{uuid.uuid4().hex[:4]}"
+    res = run_lab("up", str(_topology(tmp_path, "p2s.yml", lab)), "--timeout", "90", home=lab_home,
+                  env=sim.env(), timeout=300)
+    try:
+        assert res.returncode == 0, res.stderr
+        where = _hosts_of(sim, lab)
+        clients = {n: h for n, h in where.items() if "client" in n}
+        assert len(set(clients.values())) >= 2, clients
+        inspect = run_lab("inspect", lab, "--json", home=lab_home, env=sim.env(), check=True)
+        states = {c["name"]: c["state"] for c in json.loads(inspect.stdout)["p2s_clients"]}
+        assert [states[f"azgw-client{i}"] for i in (1, 2, 3)] == ["connected"] * 3, states
+        ping = run_lab("exec", "--lab", lab, "azgw-client1", "--", "ping", "-c", "2", "-W", "2", "10.1.0.10",
+                       home=lab_home, env=sim.env())
+        assert ping.returncode == 0, ping.stdout
+    finally:
+        _down_and_check(sim, lab, lab_home)
+
+
+def test_active_active_survives_the_loss_of_one_instance_host(sim: swarm_sim.SimSwarm, lab_home: Path,
+                                                               tmp_path: Path) -> None:
+    """Runs last but one: the crashed host stays dead for the rest of the module."""
+    lab = f"swaa-{uuid.uuid4().hex[:4]}"
+    res = run_lab("up", str(_topology(tmp_path, "active-active.yml", lab)), home=lab_home, env=sim.env(),
+                  timeout=300)
+    try:
+        assert res.returncode == 0, res.stderr
+        where = _hosts_of(sim, lab)
+        assert where["azgw-0"] != where["azgw-1"], where
+        victim = next(n for n in ("azgw-0", "azgw-1") if where[n] != sim.hosts[HUB].name)
+        survivor = "azgw-1" if victim == "azgw-0" else "azgw-0"
+        swarm_sim.crash(sim.name, where[victim])
+        deadline = time.monotonic() + 30 * TIME_SCALE
+        while True:  # the VNet agent drops the dead hop, the site's DPD (fast) drops the dead SA
+            ping = run_lab("exec", "--lab", lab, "vm1", "--", "ping", "-c", "3", "-W", "1", "10.2.0.10",
+                           home=lab_home, env=sim.env())
+            if ping.returncode == 0 or time.monotonic() > deadline:
+                break
+        assert ping.returncode == 0, ping.stdout
+        status = json.loads(run_lab("inspect", lab, "--json", home=lab_home, env=sim.env(), check=True).stdout)
+        states = {n["name"]: n["state"] for n in status["nodes"]}
+        assert states[victim] != "running" and states[survivor] == "running", states
+        assert survivor in {t["node"] for t in status["tunnels"] if t["state"] == "ESTABLISHED"}
+    finally:
+        res = run_lab("down", lab, home=lab_home, env=sim.env(), timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert "unreachable" in res.stdout + res.stderr
+        assert _hosts_of(sim, lab) == {}
+
+
+def test_harness_teardown_leaves_nothing(sim: swarm_sim.SimSwarm) -> None:
+    assert swarm_sim.leftovers(sim.name)
+    swarm_sim.down(sim.name)
+    assert swarm_sim.leftovers(sim.name) == []
