@@ -12,6 +12,7 @@ die() { printf 'host-setup: ERROR: %s\n' "$*" >&2; exit 1; }
 declare -A wanted=(
   [docker.io]=dockerd [debootstrap]=debootstrap [tshark]=tshark
   [iproute2]=ip [ethtool]=ethtool [nftables]=nft [tcpdump]=tcpdump [util-linux]=nsenter
+  [chromium]=chromium [chromium-driver]=chromedriver  # `lab ui`'s browser tests (tests/integration/test_ui.py)
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

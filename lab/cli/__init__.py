@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 # isort: off
-from lab.cli import lab_cmds, fault_cmds, device_cmds, scenario_cmds, p2s_cmds, routing_cmds  # noqa: F401 (registers commands)
+from lab.cli import lab_cmds, fault_cmds, device_cmds, scenario_cmds, p2s_cmds, routing_cmds, ui_cmds  # noqa: F401 (registers commands)
 # isort: on
 import typer
 from rich.markup import escape

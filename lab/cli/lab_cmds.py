@@ -87,10 +87,13 @@ def down(name: Annotated[str | None, typer.Argument(help="lab name or topology f
     names = pipeline.running_labs(runtime) if all_labs else [lab_name_of(name or "")]
     from lab.ops import supervisor
     from lab.state import LabDir
+    from lab.ui import process as ui_process
 
     for lab in names:
         stopped = supervisor.stop(LabDir.of(home(), lab).root, lab)
-        removed = pipeline.down_locked(lab, home(), runtime) + (["supervisor process"] if stopped else [])
+        ui = ui_process.stop(LabDir.of(home(), lab).root)
+        removed = pipeline.down_locked(lab, home(), runtime) + (["supervisor process"] if stopped else []) \
+            + (["lab ui server"] if ui else [])
         err.print(f"lab {lab}: removed {len(removed)} object(s)" + "".join(f"\n  {r}" for r in removed))
 
 

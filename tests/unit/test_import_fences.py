@@ -30,7 +30,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("pipeline", ("pipeline.py",)),
     ("running", ("ops/", "verify/", "scenarios/", "ha/failover.py", "ha/failover_run.py", "ha/reset.py",
                  "p2s/measure.py",
-                 "device/testing.py", "device/reload.py")),
+                 "device/testing.py", "device/reload.py", "ui/")),
     ("entry", ("report/", "cli/", "pytest_plugin.py", "__main__.py", "__init__.py", "guest/")),
 ]
 # library -> the package prefixes (relative module paths) allowed to import it

@@ -1,0 +1,268 @@
+"""`lab ui`'s pure parts: the graph model from `lab inspect` data, its SVG, the timeline's parsing and
+diffing, the token check, the secret scrubber, the actions' validation; and the HTTP server refusing every
+request without the token (a real server on loopback, with a stand-in collector)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from lab.plan import build_plan
+from lab.routing.views import BgpPeerStatus
+from lab.status import ChildStatus, LabStatus, NodeStatus, P2sClientStatus, TunnelStatus
+from lab.topology.load import load_file
+from lab.ui import actions
+from lab.ui.auth import MASK, authorized, new_token, redact
+from lab.ui.events import CharonParser, LogTail, Summary, diff, parse_supervisor
+from lab.ui.model import Live, build_graph, tunnel_state
+from lab.ui.server import UiServer
+from lab.ui.svg import render_svg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):  # noqa: ANN202
+    topo, _ = load_file(ROOT / "topologies" / f"{name}.yml")
+    return topo, build_plan(topo)
+
+
+def _node(name: str, role: str = "gateway", state: str = "running") -> NodeStatus:
+    return NodeStatus(name=name, role=role, group="g", container=f"c-{name}", state=state, addresses=[])
+
+
+def _sa(node: str, conn: str, state: str = "ESTABLISHED", child: str | None = "INSTALLED") -> TunnelStatus:
+    kids = [ChildStatus(name=conn, state=child or "", spi_in="c1", spi_out="c2", encryption="AES_GCM_16-256",
+                        local_ts=[], remote_ts=[], bytes_in=10, bytes_out=20, packets_in=1, packets_out=2)]
+    return TunnelStatus(node=node, connection=conn, state=state, local="203.0.113.10", remote="198.51.100.10",
+                        version=2, ike_proposal="AES", children=kids if child else [])
+
+
+def _status(plan, tunnels: list[TunnelStatus], down: tuple[str, ...] = (), **kw) -> LabStatus:  # noqa: ANN001
+    nodes = [_node(n.name, n.role, "exited" if n.name in down else "running") for n in plan.nodes]
+    return LabStatus(name=plan.lab, state_dir="/x", dataplane="libipsec", nodes=nodes, tunnels=tunnels, **kw)
+
+
+# ---- graph model ----------------------------------------------------------------------------------------
+
+
+def test_reference_graph_has_every_node_and_one_tunnel_edge() -> None:
+    topo, plan = _load("s2s-route-based")
+    st = _status(plan, [_sa("azgw-0", "azgw-onprem"), _sa("onprem", "azgw-onprem")])
+    g = build_graph(topo, plan, Live(st))
+    assert {n.id for n in g.nodes} == {n.name for n in plan.nodes} | {"internet"}
+    [edge] = [e for e in g.edges if e.kind == "tunnel"]
+    assert (edge.a, edge.b, edge.state) == ("azgw-0", "onprem", "up")
+    assert g.node("azgw-0").active and g.node("azgw-1").kind == "standby"
+    svg = render_svg(g)
+    for n in plan.nodes:
+        assert f'data-node="{n.name}"' in svg
+    assert 'data-edge="azgw-0~azgw-onprem" data-kind="tunnel" data-state="up"' in svg
+
+
+@pytest.mark.parametrize(("sas", "down", "want"), [
+    ([("azgw-0", "ESTABLISHED", "INSTALLED"), ("onprem", "ESTABLISHED", "INSTALLED")], (), "up"),
+    ([("azgw-0", "ESTABLISHED", "INSTALLED"), ("onprem", "ESTABLISHED", "INSTALLED")], ("onprem",), "down"),
+    ([("azgw-0", "CONNECTING", None)], (), "connecting"),
+    ([("azgw-0", "ESTABLISHED", "INSTALLED"), ("onprem", "ESTABLISHED", "INSTALLING")], (), "connecting"),
+    ([], (), "down"),
+])
+def test_tunnel_state(sas: list, down: tuple[str, ...], want: str) -> None:
+    _, plan = _load("s2s-route-based")
+    st = _status(plan, [_sa(n, "azgw-onprem", s, c) for n, s, c in sas], down)
+    assert tunnel_state(st, [("azgw-0", "azgw-onprem"), ("onprem", "azgw-onprem")]) == want
+
+
+def test_active_standby_tunnel_follows_the_active_instance() -> None:
+    topo, plan = _load("s2s-route-based")
+    st = _status(plan, [_sa("azgw-1", "azgw-onprem"), _sa("onprem", "azgw-onprem")])
+    g = build_graph(topo, plan, Live(st, active={"azgw": "azgw-1"}, faults={"onprem": "pause onprem"}))
+    [edge] = [e for e in g.edges if e.kind == "tunnel"]
+    assert (edge.a, edge.state) == ("azgw-1", "up")
+    assert g.node("azgw-1").active and g.node("azgw-0").kind == "standby"
+    assert g.node("onprem").fault == "pause onprem"
+    assert ">PAUSE<" in render_svg(g)
+
+
+def test_active_active_bgp_edges_carry_prefix_counts() -> None:
+    topo, plan = _load("bgp-active-active")
+    tunnels = [e for e in build_graph(topo, plan, Live(_status(plan, []))).edges if e.kind == "tunnel"]
+    assert len(tunnels) == 2 and all(e.state == "down" for e in tunnels)
+    node, conn = tunnels[0].ends[0]
+    peers = [BgpPeerStatus(node=node, peer="169.254.21.1", asn=65050, local_asn=65515, state="Established",
+                           prefixes_in=3, prefixes_out=2, connection=conn)]
+    g = build_graph(topo, plan, Live(_status(plan, [], bgp_peers=peers)))
+    edge = next(e for e in g.edges if e.ends == tunnels[0].ends)
+    assert edge.bgp == "BGP Established, 3 in / 2 out"
+    assert "BGP Established, 3 in / 2 out" in render_svg(g)
+
+
+def test_p2s_clients_are_nodes_with_edges() -> None:
+    topo, plan = _load("p2s")
+    clients = [P2sClientStatus(name="azgw-client1", gateway="azgw", public_ip="198.51.100.101",
+                               state="connected", virtual_ip="172.16.201.2"),
+               P2sClientStatus(name="azgw-rogue", gateway="azgw", public_ip="198.51.100.105", state="refused",
+                               reason="untrusted")]
+    g = build_graph(topo, plan, Live(_status(plan, [], p2s_clients=clients)))
+    p2s = {e.b: e.state for e in g.edges if e.kind == "p2s"}
+    assert p2s == {"azgw-client1": "up", "azgw-rogue": "down"}
+    assert {n.id for n in g.nodes if n.kind == "client"} == {n.name for n in plan.nodes if n.role == "client"}
+    assert g.node("azgw-client1").sub == ("P2S · 172.16.201.2",)
+
+
+def test_vnet_to_vnet_peer_is_drawn_right_of_the_internet() -> None:
+    topo, plan = _load("vnet-to-vnet")
+    g = build_graph(topo, plan, Live(_status(plan, [])))
+    gateways = sorted(topo.gateways)
+    xs = {g.node(f"{name}-0").x for name in gateways}
+    assert len(xs) == 2 and min(xs) < g.node("internet").x < max(xs)
+
+
+# ---- timeline ----------------------------------------------------------------------------------------
+
+
+CHARON = (Path(__file__).parent / "data" / "ui_charon.log").read_text()  # lines from a real charon.log
+
+
+def test_charon_log_becomes_timeline_events() -> None:
+    p = CharonParser("azgw-0", 2026)
+    evs = [e for line in CHARON.splitlines() if (e := p.parse(line))]
+    got = [(e.kind, e.text) for e in evs]
+    assert got == [
+        ("daemon", "charon started"),
+        ("dpd", "peer not responding: gave up after 3 retransmits"),
+        ("dpd", "DPD action: restarting CHILD_SA azgw-onprem"),
+        ("ike", "IKE_SA azgw-onprem up (203.0.113.10[203.0.113.10] ... 198.51.100.10[198.51.100.10])"),
+        ("child", "CHILD_SA azgw-onprem up, SPIs in 20cd513d out ef3e55eb, 10.1.0.0/16 === 10.2.0.0/16"),
+        ("rekey", "CHILD_SA azgw-onprem rekeyed, new SPIs in 964d127d out 720551c8"),
+        ("rekey", "CHILD_SA azgw-onprem closed (SPIs in 20cd513d, 0 B; out ef3e55eb, 0 B)"),  # the old SA
+        ("rekey", "IKE_SA azgw-onprem rekeyed"),
+        ("ike", "IKE_SA azgw-onprem down"),
+        ("child", "CHILD_SA azgw-onprem closed (SPIs in 964d127d, 84 B; out 720551c8, 84 B)"),  # really down
+        ("error", "peer sent AUTHENTICATION_FAILED"),
+    ]
+    assert all(e.node == "azgw-0" for e in evs)
+    assert evs[3].t - evs[0].t == 126  # 19:29:35 -> 19:31:41
+
+
+def test_supervisor_log_heals() -> None:
+    e = parse_supervisor("2026-11-30T19:40:01 healed onprem in 3.1 s")
+    assert e is not None and (e.kind, e.node) == ("heal", "onprem")
+    assert parse_supervisor("2026-11-30T19:29:36 supervising lab x (pid 1)") is None
+
+
+def test_snapshot_diff_names_what_changed() -> None:
+    before = Summary(nodes={"onprem": "running"}, tunnels={"azgw-0~c": ("c", "up")}, active={"azgw": "azgw-0"})
+    after = Summary(nodes={"onprem": "exited"}, tunnels={"azgw-0~c": ("c", "down")},
+                    faults={"onprem": "kill onprem"}, active={"azgw": "azgw-1"})
+    got = {(e.kind, e.text) for e in diff(before, after, 1.0)}
+    assert got == {("node", "node onprem: running -> exited"), ("fault", "fault kill onprem"),
+                   ("failover", "gateway azgw: active instance azgw-0 -> azgw-1"),
+                   ("tunnel", "tunnel c: up -> down")}
+    assert {(e.kind, e.text) for e in diff(after, before, 2.0)} >= {("restore", "restored kill onprem")}
+
+
+def test_log_tail_reads_new_lines_and_starts_over_on_a_new_file(tmp_path: Path) -> None:
+    log = tmp_path / "charon.log"
+    log.write_text("a\nb\npart")
+    tail = LogTail(log)
+    assert tail.read() == ["a", "b"]
+    with log.open("a") as f:
+        f.write("ial\nc\n")
+    assert tail.read() == ["partial", "c"]
+    assert tail.read() == []
+    log.unlink()
+    log.write_text("new\n")  # a restarted node writes its log afresh
+    assert tail.read() == ["new"]
+
+
+# ---- token, scrubber, actions ---------------------------------------------------------------------------
+
+
+def test_token_check() -> None:
+    token = new_token()
+    assert len(token) >= 32 and new_token() != token
+    assert authorized(f"/lab/x?token={token}", {}, token)
+    assert authorized("/api/state", {"X-Lab-Token": token}, token)
+    assert not authorized("/lab/x", {}, token)
+    assert not authorized("/lab/x?token=wrong", {}, token)
+    assert not authorized(f"/lab/x?token={token[:-1]}", {}, token)
+    assert not authorized("/lab/x?token=", {}, "")  # a server without a token answers nothing
+
+
+def test_redact_removes_keys_and_pem() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
+    text = redact(f"psk=Sup3rSecretKey and {pem} and Sup3rSecretKey2", ["Sup3rSecretKey", "Sup3rSecretKey2"])
+    assert "Sup3r" not in text and "MIIB" not in text and text.count(MASK) == 3
+
+
+def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
+    topo, plan = _load("s2s-route-based")
+    lab = SimpleNamespace(topo=topo, plan=plan)
+    a = actions.plan_action({"action": "fault", "kind": "kill", "node": "onprem"}, lab, None, tmp_path)
+    assert a.argv == ("fault", "kill", "onprem", "--lab", "s2s-rb")
+    a = actions.plan_action({"action": "fault", "kind": "loss", "node": "onprem", "percent": 30}, lab, None, tmp_path)
+    assert a.argv == ("fault", "loss", "onprem:eth0", "30", "--lab", "s2s-rb")
+    assert actions.plan_action({"action": "restore"}, lab, None, tmp_path).argv == ("restore", "--lab", "s2s-rb")
+    a = actions.plan_action({"action": "failover", "gateway": "azgw", "planned": False}, lab, None, tmp_path)
+    assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb")
+    a = actions.plan_action({"action": "scenario-check"}, lab, "s2s-rb", tmp_path)
+    assert a.argv == ("scenario", "check", "--json")
+    for bad, field in [({"action": "fault", "kind": "kill", "node": "evil; rm -rf /"}, "node"),
+                       ({"action": "fault", "kind": "explode", "node": "onprem"}, "kind"),
+                       ({"action": "fault", "kind": "loss", "node": "onprem", "percent": 0}, "percent"),
+                       ({"action": "fault", "kind": "link-down", "node": "onprem", "iface": "eth9"}, "iface"),
+                       ({"action": "reset", "gateway": "nope"}, "gateway"),
+                       ({"action": "scenario-hint"}, "action"),
+                       ({"action": "rm"}, "action")]:
+        with pytest.raises(actions.ActionError, match=f"^{field}:"):
+            actions.plan_action(bad, lab, None, tmp_path)
+
+
+# ---- the server refuses requests without the token -------------------------------------------------------
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # noqa: ANN201
+    notes: list[str] = []
+    col = SimpleNamespace(name="ui-unit", snapshot={}, action={"running": None},
+                          lab=SimpleNamespace(dir=SimpleNamespace(root=tmp_path)),
+                          state_json=lambda with_svg=True: json.dumps({"lab": "ui-unit"}),
+                          note=lambda *a: notes.append(a), set_action=lambda *a: notes.append(a))
+    srv = UiServer(("127.0.0.1", 0), col, new_token(), notes.append)  # type: ignore[arg-type]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv, notes
+    srv.shutdown()
+    srv.server_close()
+
+
+def _fetch(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_every_route_refuses_a_request_without_the_token(server) -> None:  # noqa: ANN001
+    srv, notes = server
+    base = srv.url().split("/lab/")[0]
+    for path in ("/", "/lab/ui-unit", "/static/app.js", "/api/state", "/api/events", "/api/captures",
+                 "/api/capture/x.pcap", "/nothing"):
+        for suffix in ("", "?token=", "?token=wrong"):
+            code, body = _fetch(base + path + suffix)
+            assert code == 403 and b"token" in body, (path, suffix)
+    code, _ = _fetch(base + "/api/action", json.dumps({"action": "verify"}).encode(),
+                     {"Content-Type": "application/json"})
+    assert code == 403 and notes == []  # nothing started
+    code, body = _fetch(srv.url())
+    assert code == 200 and b"/static/app.js?token=" in body
+    code, body = _fetch(base + "/api/state", headers={"X-Lab-Token": srv.token})
+    assert code == 200 and json.loads(body) == {"lab": "ui-unit"}
+    assert srv.server_address[0] == "127.0.0.1"
