@@ -22,8 +22,6 @@ def ui(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
     """Serve a live view of the lab: topology, tunnels, timeline, faults, verify, scenario (until `lab down`).
 
     Prints the URL with its token; every request without the token is refused."""
-    from lab.runtime.preflight import detect_dataplane
-    from lab.state import LabDir
     from lab.ui import process
     from lab.ui.auth import new_token
     from lab.ui.live import Collector
@@ -31,7 +29,7 @@ def ui(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
 
     runtime = make_runtime()
     lab = only_lab(name, runtime)
-    col = Collector(lab, home(), runtime, connect, detect_dataplane(LabDir.of(home(), lab)))
+    col = Collector(lab, home(), runtime, connect)
     if not ipaddress.ip_address(host).is_loopback:
         err.print(f"warning: --host {host}: the lab UI is reachable from other machines (token still required)")
     server = UiServer((host, port), col, new_token(), lambda line: err.print(line, markup=False))

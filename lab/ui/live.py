@@ -105,11 +105,12 @@ def build_snapshot(lab: core.Lab, status: LabStatus, graph: Graph, faults: list[
 class Collector:
     """Refreshes one lab's snapshot and timeline; `version` grows whenever either changed."""
 
-    def __init__(self, name: str, home: Path, runtime: Runtime, connect: Connect, dataplane: str,
+    def __init__(self, name: str, home: Path, runtime: Runtime, connect: Connect,
                  clock: Callable[[], float] = time.time) -> None:
-        self.name, self.home, self.runtime, self.connect, self.dataplane = name, home, runtime, connect, dataplane
+        self.name, self.home, self.runtime, self.connect = name, home, runtime, connect
         self.clock = clock
         self.lab = core.load_running(name, home)
+        self.dataplane = self.lab.dataplane  # what `lab up` recorded
         # as written and as JSON escapes them: the scrubber runs over JSON text
         self.secrets = {v for s in lab_secrets(self.lab) for v in (s, json.dumps(s)[1:-1])}
         self.cond = threading.Condition()
