@@ -1,27 +1,109 @@
-"""Helpers for integration tests: run the real CLI, snapshot the host's network, find leftovers."""
+"""Helpers for integration tests: run the real CLI, name labs per run, snapshot the host's network, find leftovers.
+
+Lab names: Docker container and network-namespace names are machine-wide, so two test runs on one machine (two
+engineers, CI beside a developer) must never use one lab name. Every lab a test brings up is named by
+`lab_name(base)` (or `renamed(file, ...)`, which copies a topology file under such a name): the base plus this
+run's id. `run_lab` refuses to bring up a lab whose name lacks the id (tests/unit/test_integration_names.py
+also checks the sources statically).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from lab.timing import time_scale
 
 ROOT = Path(__file__).resolve().parents[2]
+# This pytest process's id (LAB_TEST_RUN_ID overrides it, to reproduce a run): the tail of every lab name.
+RUN_ID = os.environ.get("LAB_TEST_RUN_ID") or uuid.uuid4().hex[:4]
+LAB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")  # lab/topology/model.py: LabName
+BRING_UP = ("up", "test-device")  # commands that create a lab from a topology file
 # The emulated kernel-test guest (`make test-kernel`) runs everything 10-20x slower: it scales the time the
 # tests give each command, and the HA outage bounds (its HA agents wait that much longer before acting).
 TIME_SCALE = time_scale()  # LAB_TIME_SCALE (lab/timing.py)
 
 
+def lab_name(base: str) -> str:
+    """`base` made unique to this test run (a base of at most 11 characters: lab names have 16)."""
+    name = f"{base}-{RUN_ID}"
+    if not LAB_NAME.match(name):
+        raise AssertionError(f"lab name {name!r} from base {base!r} is not a valid lab name (at most 16 characters)")
+    return name
+
+
+def of_this_run(name: str) -> bool:
+    return name.endswith(f"-{RUN_ID}")
+
+
+def own_name(text: str) -> re.Match[str]:
+    found = re.search(r"^name:[ \t]*(\S+)[ \t]*$", text, re.MULTILINE)
+    if found is None:
+        raise AssertionError("the topology has no top-level `name:` line to rename")
+    return found
+
+
+def with_name(text: str, name: str) -> str:
+    """Topology text with its top-level `name:` line set to `name` (comments and every other line kept)."""
+    own = own_name(text)
+    return text[:own.start()] + f"name: {name}" + text[own.end():]
+
+
+def renamed(src: Path, dst_dir: Path, base: str | None = None) -> tuple[Path, str]:
+    """A copy of topology file `src` in dst_dir under lab_name(base or its own name): (the copy, the name)."""
+    text = src.read_text()
+    name = lab_name(base or own_name(text).group(1))
+    path = dst_dir / f"{name}.yml"
+    path.write_text(with_name(text, name))
+    return path, name
+
+
+def topology_name(path: str) -> str | None:
+    """The `name` of a topology file, None when it is not one (a hostile-input test's binary, a missing file)."""
+    try:
+        data: Any = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def assert_named_for_this_run(args: tuple[str, ...]) -> None:
+    """Refuse a command that would bring up a lab under a name another test run could use too. Invalid names
+    pass: `lab up` refuses them before anything exists."""
+    names: list[str | None] = []
+    if args and args[0] in BRING_UP:
+        names = [topology_name(next((a for a in args[1:] if not a.startswith("-")), ""))]
+    elif args[:2] == ("scenario", "start"):
+        names = [args[args.index("--lab") + 1] if "--lab" in args else "(the scenario's own name)"]
+    for name in names:
+        if name is not None and (LAB_NAME.match(name) or name.startswith("(")) and not of_this_run(name):
+            raise AssertionError(f"`lab {' '.join(args[:2])}` would bring up lab {name!r}: a fixed name collides "
+                                 f"with other test runs on this machine; name it helpers.lab_name(...) or "
+                                 f"helpers.renamed(...)")
+
+
+def lab_argv(*args: str, home: Path, env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of the real `lab` CLI (for a test that runs it with Popen), checked like run_lab;
+    `env`: extra variables (a runtime's, say)."""
+    assert_named_for_this_run(args)
+    return [sys.executable, "-m", "lab", *args], {**os.environ, **(env or {}), "LAB_HOME": str(home)}
+
+
 def run_lab(*args: str, home: Path, timeout: float = 120, check: bool = False,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `lab` CLI in a subprocess, as a user would (`env`: extra variables, e.g. a runtime)."""
-    env = {**os.environ, **(env or {}), "LAB_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout * TIME_SCALE, check=check, cwd=ROOT)
+    argv, full_env = lab_argv(*args, home=home, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout * TIME_SCALE,
+                          check=check, cwd=ROOT)
 
 
 def host_network() -> dict[str, object]:

@@ -6,21 +6,28 @@ Pings run inside the host containers (`lab exec`), never from the host namespace
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, lab_leftovers, lab_name, renamed, run_lab, with_name
 
 pytestmark = pytest.mark.integration
 TOPOLOGIES = ROOT / "topologies"
+# Each test's lab, under a name of this test run (helpers.lab_name)
+PB, MULTI, V2V, CUSTOM, MISMATCH = (lab_name(b) for b in ("pb-basic", "multi-site", "v2v", "custom-pol", "pol-mis"))
+RESP, INIT, WHY = (lab_name(b) for b in ("az-resp", "az-init", "az-why"))
 
 
 def up(path: Path, name: str, home: Path, cleanup: list[str], dataplane: str | None = None) -> dict[str, Any]:
+    """Bring `path` up under lab `name` (a copy of the file named so)."""
     cleanup.append(name)
-    res = run_lab("up", str(path), "--json", *(["--dataplane", dataplane] if dataplane else []), home=home)
+    copy = Path(tempfile.mkdtemp(prefix="lab-topology-")) / f"{name}.yml"
+    copy.write_text(with_name(path.read_text(), name))
+    res = run_lab("up", str(copy), "--json", *(["--dataplane", dataplane] if dataplane else []), home=home)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -52,12 +59,12 @@ def down(lab: str, home: Path) -> None:
 
 def test_policy_based_basic_has_four_child_sas_each_carrying_its_prefix_pair(
         lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> None:
-    up(TOPOLOGIES / "policy-based-basic.yml", "pb-basic", lab_home, cleanup_lab, dataplane)
+    up(TOPOLOGIES / "policy-based-basic.yml", PB, lab_home, cleanup_lab, dataplane)
     for src in ("vm1", "vm2"):
-        ping("pb-basic", src, "10.21.0.10", "10.22.0.10", home=lab_home)
+        ping(PB, src, "10.21.0.10", "10.22.0.10", home=lab_home)
     for src in ("pc1", "pc2"):
-        ping("pb-basic", src, "10.11.0.10", "10.12.0.10", home=lab_home)
-    kids = children("pb-basic", lab_home)
+        ping(PB, src, "10.11.0.10", "10.12.0.10", home=lab_home)
+    kids = children(PB, lab_home)
     pairs = {"0-0": ("10.11.0.0/16", "10.21.0.0/16"), "0-1": ("10.11.0.0/16", "10.22.0.0/16"),
              "1-0": ("10.12.0.0/16", "10.21.0.0/16"), "1-1": ("10.12.0.0/16", "10.22.0.0/16")}
     assert len(kids) == 8
@@ -68,59 +75,59 @@ def test_policy_based_basic_has_four_child_sas_each_carrying_its_prefix_pair(
         assert gw["spi_out"] == site["spi_in"]
         # 2 pings each way per pair: 4 echo requests + 4 replies cross each CHILD_SA in each direction
         assert gw["packets_in"] >= 4 and gw["packets_out"] >= 4, (suffix, gw)
-    down("pb-basic", lab_home)
+    down(PB, lab_home)
 
 
 def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str, cleanup_lab: list[str],
                                                       dataplane: str) -> None:
-    up(TOPOLOGIES / "multi-site.yml", "multi-site", lab_home, cleanup_lab, dataplane)
+    up(TOPOLOGIES / "multi-site.yml", MULTI, lab_home, cleanup_lab, dataplane)
     lans = {"a": "10.31", "b": "10.32", "c": "10.33"}
-    ping("multi-site", "hubvm", *(f"{net}.0.10" for net in lans.values()), home=lab_home)
+    ping(MULTI, "hubvm", *(f"{net}.0.10" for net in lans.values()), home=lab_home)
     for s in lans:
-        ping("multi-site", f"pc{s}", "10.30.0.10", home=lab_home)
-    kids = children("multi-site", lab_home)
+        ping(MULTI, f"pc{s}", "10.30.0.10", home=lab_home)
+    kids = children(MULTI, lab_home)
     for s, net in lans.items():
         hub = kids[("hub-0", f"hub-{s}")]
         assert (hub["local_ts"], hub["remote_ts"]) == (["10.30.0.0/16"], [f"{net}.0.0/16"])
         assert hub["spi_out"] == kids[(f"site-{s}", f"hub-{s}")]["spi_in"]
         assert hub["packets_in"] >= 4 and hub["packets_out"] >= 4, (s, hub)
-    down("multi-site", lab_home)
+    down(MULTI, lab_home)
 
 
 def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> None:
-    up(TOPOLOGIES / "vnet-to-vnet.yml", "v2v", lab_home, cleanup_lab, dataplane)
-    ping("v2v", "eastvm", "10.42.0.10", "10.43.0.10", home=lab_home)
+    up(TOPOLOGIES / "vnet-to-vnet.yml", V2V, lab_home, cleanup_lab, dataplane)
+    ping(V2V, "eastvm", "10.42.0.10", "10.43.0.10", home=lab_home)
     for src in ("westvm", "westvm2"):
-        ping("v2v", src, "10.41.0.10", home=lab_home)
-    kids = children("v2v", lab_home)
+        ping(V2V, src, "10.41.0.10", home=lab_home)
+    kids = children(V2V, lab_home)
     east, west = kids[("east-0", "east-west")], kids[("west-0", "east-west")]
     assert (east["local_ts"], east["remote_ts"]) == (["10.41.0.0/16"], ["10.42.0.0/16", "10.43.0.0/16"])
     assert (west["local_ts"], west["remote_ts"]) == (["10.42.0.0/16", "10.43.0.0/16"], ["10.41.0.0/16"])
     assert east["packets_out"] >= 8 and west["packets_out"] >= 8
-    down("v2v", lab_home)
+    down(V2V, lab_home)
 
 
 def test_custom_policy_is_what_both_ends_negotiate(lab_home: Path, image: str, cleanup_lab: list[str],
                                                    dataplane: str) -> None:
-    st = up(TOPOLOGIES / "custom-policy.yml", "custom-pol", lab_home, cleanup_lab, dataplane)
-    ping("custom-pol", "vm1", "10.51.0.10", home=lab_home)
-    ping("custom-pol", "pc1", "10.50.0.10", home=lab_home)
+    st = up(TOPOLOGIES / "custom-policy.yml", CUSTOM, lab_home, cleanup_lab, dataplane)
+    ping(CUSTOM, "vm1", "10.51.0.10", home=lab_home)
+    ping(CUSTOM, "pc1", "10.50.0.10", home=lab_home)
     for t in st["tunnels"]:
         assert t["ike_proposal"].startswith("AES_GCM_16-256/PRF_HMAC_SHA2_384/ECP_384"), t
         assert [c["encryption"] for c in t["children"]] == ["AES_GCM_16-256"]
-    down("custom-pol", lab_home)
+    down(CUSTOM, lab_home)
 
 
 def test_site_offering_no_matching_proposal_fails_up_with_the_reason(lab_home: Path, image: str,
-                                                                      cleanup_lab: list[str]) -> None:
-    path = ROOT / "tests" / "golden" / "inputs" / "custom-policy-mismatch.yml"
+                                                                      cleanup_lab: list[str], tmp_path: Path) -> None:
+    path, _ = renamed(ROOT / "tests" / "golden" / "inputs" / "custom-policy-mismatch.yml", tmp_path, "pol-mis")
     check = run_lab("validate", str(path), home=lab_home)
     assert check.returncode == 0 and "no IKE proposal in common" in check.stdout, check.stdout + check.stderr
-    cleanup_lab.append("pol-mismatch")
+    cleanup_lab.append(MISMATCH)
     res = run_lab("up", str(path), "--timeout", "6", home=lab_home)
     assert res.returncode == 4, res.stderr
     assert "connection 'azgw-onprem'" in res.stderr and "no proposal chosen" in res.stderr, res.stderr
-    assert lab_leftovers("pol-mismatch") == []
+    assert lab_leftovers(MISMATCH) == []
 
 
 def variant(tmp_path: Path, name: str, **conn: Any) -> Path:
@@ -135,14 +142,14 @@ def variant(tmp_path: Path, name: str, **conn: Any) -> Path:
 
 def test_responder_only_gateway_waits_for_the_site(lab_home: Path, image: str, cleanup_lab: list[str],
                                                    tmp_path: Path) -> None:
-    up(variant(tmp_path, "az-resp", connection_mode="ResponderOnly"), "az-resp", lab_home, cleanup_lab)
-    ping("az-resp", "vm1", "10.2.0.10", home=lab_home)
-    gw_log = (lab_home / "az-resp" / "nodes" / "azgw-0" / "charon.log").read_text()
-    site_log = (lab_home / "az-resp" / "nodes" / "onprem" / "charon.log").read_text()
+    up(variant(tmp_path, RESP, connection_mode="ResponderOnly"), RESP, lab_home, cleanup_lab)
+    ping(RESP, "vm1", "10.2.0.10", home=lab_home)
+    gw_log = (lab_home / RESP / "nodes" / "azgw-0" / "charon.log").read_text()
+    site_log = (lab_home / RESP / "nodes" / "onprem" / "charon.log").read_text()
     assert "198.51.100.10 is initiating an IKE_SA" in gw_log
     assert "initiating IKE_SA" not in gw_log.replace("is initiating an IKE_SA", "")
     assert "initiating IKE_SA azgw-onprem" in site_log
-    down("az-resp", lab_home)
+    down(RESP, lab_home)
 
 
 FORGE = """
@@ -156,7 +163,7 @@ s.sendto(hdr, ("203.0.113.10", 500))
 
 
 def refused(home: Path) -> int:
-    res = run_lab("exec", "azgw-0", "--lab", "az-init", "--", "nft", "-j", "list", "chain", "inet", "lab", "input",
+    res = run_lab("exec", "azgw-0", "--lab", INIT, "--", "nft", "-j", "list", "chain", "inet", "lab", "input",
                   home=home, check=True)
     rules = [e["rule"] for e in json.loads(res.stdout)["nftables"] if "rule" in e]
     return sum(int(x["counter"]["packets"]) for r in rules for x in r["expr"] if "counter" in x)  # UDP 500 + 4500
@@ -164,17 +171,17 @@ def refused(home: Path) -> int:
 
 def test_initiator_only_gateway_drops_ike_sas_the_site_initiates(lab_home: Path, image: str, cleanup_lab: list[str],
                                                                  tmp_path: Path) -> None:
-    up(variant(tmp_path, "az-init", connection_mode="InitiatorOnly"), "az-init", lab_home, cleanup_lab)
-    ping("az-init", "vm1", "10.2.0.10", home=lab_home)
+    up(variant(tmp_path, INIT, connection_mode="InitiatorOnly"), INIT, lab_home, cleanup_lab)
+    ping(INIT, "vm1", "10.2.0.10", home=lab_home)
     before = refused(lab_home)
     for flags, counted in (("08", 1), ("20", 0)):  # an IKE_SA_INIT request (I), then a response (R)
-        res = run_lab("exec", "onprem", "--lab", "az-init", "--", "python3", "-c", FORGE, flags, home=lab_home)
+        res = run_lab("exec", "onprem", "--lab", INIT, "--", "python3", "-c", FORGE, flags, home=lab_home)
         assert res.returncode == 0, res.stdout
         assert refused(lab_home) == before + counted, flags
         before += counted
-    gw_log = (lab_home / "az-init" / "nodes" / "azgw-0" / "charon.log").read_text()
+    gw_log = (lab_home / INIT / "nodes" / "azgw-0" / "charon.log").read_text()
     assert "is initiating an IKE_SA" not in gw_log
-    down("az-init", lab_home)
+    down(INIT, lab_home)
 
 
 def test_inspect_says_why_a_tunnel_went_down(lab_home: Path, image: str, cleanup_lab: list[str],
@@ -185,13 +192,13 @@ def test_inspect_says_why_a_tunnel_went_down(lab_home: Path, image: str, cleanup
     from lab.render.connections import render_swanctl
     from lab.topology.load import load_file
 
-    up(variant(tmp_path, "az-why"), "az-why", lab_home, cleanup_lab)
-    changed = yaml.safe_load(variant(tmp_path, "az-why").read_text())
+    up(variant(tmp_path, WHY), WHY, lab_home, cleanup_lab)
+    changed = yaml.safe_load(variant(tmp_path, WHY).read_text())
     changed["sites"]["onprem"]["device"] = {"ike_proposals": ["aes128-sha512-modp3072"]}  # not in Azure's list
     (tmp_path / "changed.yml").write_text(yaml.safe_dump(changed))
     topo, _ = load_file(tmp_path / "changed.yml")
-    key = yaml.safe_load((lab_home / "az-why" / "keys.yml").read_text())
-    nodes = lab_home / "az-why" / "nodes"
+    key = yaml.safe_load((lab_home / WHY / "keys.yml").read_text())
+    nodes = lab_home / WHY / "nodes"
     site, gw = (ViciControl(nodes / n / "run" / "charon.vici") for n in ("onprem", "azgw-0"))
     try:
         site.load(render_swanctl(topo, key)["onprem"])
@@ -201,7 +208,7 @@ def test_inspect_says_why_a_tunnel_went_down(lab_home: Path, image: str, cleanup
     finally:
         site.close()
         gw.close()
-    st = json.loads(run_lab("inspect", "az-why", "--json", home=lab_home, check=True).stdout)
+    st = json.loads(run_lab("inspect", WHY, "--json", home=lab_home, check=True).stdout)
     (problem,) = [p for p in st["problems"] if p.startswith("node 'azgw-0'")]
     assert "connection 'azgw-onprem' has no IKE_SA" in problem and "no proposal chosen" in problem, st["problems"]
-    down("az-why", lab_home)
+    down(WHY, lab_home)

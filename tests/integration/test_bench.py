@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, host_network, run_lab
+from tests.integration.helpers import ROOT, host_network, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "integration" / "data"
@@ -21,12 +20,7 @@ SLACK = 1.10
 
 def unique(tmp_path: Path, file: str, prefix: str) -> tuple[Path, str]:
     """A copy of a data file under a lab name of its own: other test runs on this machine may use the file too."""
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    text = (DATA / file).read_text()
-    original = next(line for line in text.splitlines() if line.startswith("name: "))
-    path = tmp_path / file
-    path.write_text(text.replace(original, f"name: {name}"))
-    return path, name
+    return renamed(DATA / file, tmp_path, prefix)
 
 
 def bench(home: Path, lab: str, *extra: str) -> dict[str, object]:

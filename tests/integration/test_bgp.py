@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lab.azure import facts
-from tests.integration.helpers import ROOT, run_lab
+from tests.integration.helpers import ROOT, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 BASIC = ROOT / "tests" / "integration" / "data" / "bgp-basic.yml"
@@ -35,7 +35,7 @@ def _inspect(name: str, home: Path) -> dict:
 
 
 def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
-    name = "routing-bgp1"
+    name = lab_name("bgp1")
     cleanup_lab.append(name)
     res = run_lab("up", str(_topology(tmp_path, name)), home=lab_home)
     assert res.returncode == 0, res.stderr
@@ -78,7 +78,7 @@ def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: 
 
 
 def test_more_than_4000_prefixes_drop_the_session(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
-    name = "routing-bgp4k"
+    name = lab_name("bgp4k")
     cleanup_lab.append(name)
     many = [f"10.{20 + i // 256}.{i % 256}.0/24" for i in range(facts.BGP_MAX_PREFIXES)]
     path = _topology(tmp_path, name, advertise=["10.2.0.0/16", *many[:-1]])  # 4,000 prefixes: allowed
@@ -113,7 +113,7 @@ def _byo_copy(tmp_path: Path, name: str, frr_edit: tuple[str, str] = ("", "")) -
 
 def test_vendor_style_frr_config_passes_test_device(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
     """A swanctl.conf and an FRR config written by hand, in the style of the vendors' Azure BGP samples."""
-    name = "routing-byo1"
+    name = lab_name("bgp-byo1")
     cleanup_lab.append(name)
     res = run_lab("test-device", str(_byo_copy(tmp_path, name)), "--json", home=lab_home, timeout=240)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -124,7 +124,7 @@ def test_vendor_style_frr_config_passes_test_device(tmp_path: Path, lab_home: Pa
 
 def test_device_expecting_the_wrong_azure_asn_fails_with_the_cause(tmp_path: Path, lab_home: Path,
                                                                   cleanup_lab: list[str]) -> None:
-    name = "routing-byo2"
+    name = lab_name("bgp-byo2")
     cleanup_lab.append(name)
     topo = _byo_copy(tmp_path, name, ("remote-as 65515", "remote-as 65000"))
     res = run_lab("test-device", str(topo), "--json", home=lab_home, timeout=240)

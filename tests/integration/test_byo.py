@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import lab_leftovers, run_lab
+from tests.integration.helpers import lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).parent / "data" / "byo"
@@ -39,7 +39,7 @@ def device_test(path: Path, home: Path, *extra: str) -> dict:
 ], ids=["swanctl", "ipsec.conf"])
 def test_hand_written_config_passes(tmp_path: Path, lab_home: Path, cleanup_lab: list[str], config: str,
                                     files: list[str]) -> None:
-    name = "byo-" + ("sw" if config.endswith("swanctl.conf") else "legacy")
+    name = lab_name("byo-" + ("sw" if config.endswith("swanctl.conf") else "legacy"))
     cleanup_lab.append(name)
     path = byo_topology(tmp_path, name, config, {f: (DATA / f).read_text() for f in files})
     report = device_test(path, lab_home, "--report", str(tmp_path / "report.md"))
@@ -52,7 +52,7 @@ def test_hand_written_config_passes(tmp_path: Path, lab_home: Path, cleanup_lab:
 
 @pytest.mark.parametrize("fmt", ["swanctl", "ipsec.conf"])
 def test_generated_device_config_establishes(tmp_path: Path, lab_home: Path, cleanup_lab: list[str], fmt: str) -> None:
-    name = "byo-gen-" + ("sw" if fmt == "swanctl" else "legacy")
+    name = lab_name("byo-gen-" + ("sw" if fmt == "swanctl" else "leg"))
     cleanup_lab.append(name)
     out = tmp_path / ("site.swanctl.conf" if fmt == "swanctl" else "ipsec.conf")
     path = byo_topology(tmp_path, name, out.name, {})
@@ -66,7 +66,7 @@ def test_generated_device_config_establishes(tmp_path: Path, lab_home: Path, cle
 
 def test_keep_leaves_lab_for_diagnose(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
     """A broken device with --keep: test-device fails (exit 1), the lab stays, `lab diagnose` names the cause."""
-    name = "byo-keep"
+    name = lab_name("byo-keep")
     cleanup_lab.append(name)
     bad = (DATA / "hand.swanctl.conf").read_text().replace("hand-written-psk-0123", "not-the-key")
     path = byo_topology(tmp_path, name, "bad.swanctl.conf", {"bad.swanctl.conf": bad})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import lab_leftovers, run_lab
+from tests.integration.helpers import lab_leftovers, lab_name, run_lab
 from tests.integration.test_byo import DATA, byo_topology, device_test
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 ], ids=["swanctl", "ipsec.conf"])
 def test_parse_error_names_file_and_line_at_once(tmp_path: Path, lab_home: Path, cleanup_lab: list[str],
                                                  config: str, files: list[str], old: str, new: str, line: int) -> None:
-    name = "rel-parse-" + ("sw" if config.endswith("swanctl.conf") else "leg")
+    name = lab_name("rel-parse-" + ("s" if config.endswith("swanctl.conf") else "l"))
     cleanup_lab.append(name)
     texts = {f: (DATA / f).read_text() for f in files}
     assert old in texts[config]
@@ -41,7 +41,7 @@ def test_parse_error_names_file_and_line_at_once(tmp_path: Path, lab_home: Path,
 
 def test_wrong_key_ends_the_wait_at_the_first_auth_failure(tmp_path: Path, lab_home: Path,
                                                             cleanup_lab: list[str]) -> None:
-    name = "rel-authfail"
+    name = lab_name("rel-authf")
     cleanup_lab.append(name)
     bad = (DATA / "hand.swanctl.conf").read_text().replace("hand-written-psk-0123", "not-the-key")
     path = byo_topology(tmp_path, name, "bad.swanctl.conf", {"bad.swanctl.conf": bad})
@@ -55,7 +55,7 @@ def test_wrong_key_ends_the_wait_at_the_first_auth_failure(tmp_path: Path, lab_h
 
 def test_inspect_shows_byo_connection_under_its_own_name(tmp_path: Path, lab_home: Path,
                                                          cleanup_lab: list[str]) -> None:
-    name = "rel-byo-name"
+    name = lab_name("rel-byonm")
     cleanup_lab.append(name)
     path = byo_topology(tmp_path, name, "hand.swanctl.conf",
                         {"hand.swanctl.conf": (DATA / "hand.swanctl.conf").read_text()})

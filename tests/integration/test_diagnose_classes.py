@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import run_lab
+from tests.integration.helpers import lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).parent / "data" / "byo"
@@ -46,7 +46,7 @@ def _run(tmp: Path, home: Path, topo_text: str, config: str) -> dict:
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_diagnosis_class_is_named(tmp_path: Path, lab_home: Path, cleanup_lab: list[str], kind: str) -> None:
-    name = f"dg-{kind[:12].rstrip('-')}"
+    name = lab_name(f"dg-{kind[:8].rstrip('-')}")
     cleanup_lab.append(name)
     breaker, severity = CASES[kind]
     topo = (DATA / "topology.yml").read_text().replace("name: byo-hand", f"name: {name}").replace(
@@ -64,7 +64,7 @@ def test_diagnosis_class_is_named(tmp_path: Path, lab_home: Path, cleanup_lab: l
 
 def test_missing_prefix_pairs_named(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
     """Policy-based gateway, 2 x 2 pairs; the device configured only 3 of them."""
-    name = "dg-pairs"
+    name = lab_name("dg-pairs")
     cleanup_lab.append(name)
     topo = PB_TOPOLOGY.read_text().replace("name: pb-basic", f"name: {name}").replace(
         "    hosts: {pc1: 10.21.0.10, pc2: 10.22.0.10}",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, run_lab
+from tests.integration.helpers import ROOT, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -23,7 +22,7 @@ def fault_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str]
     """Bring up the reference lab under a unique name (other tests and people may run s2s-rb)."""
 
     def up(tag: str) -> str:
-        name = f"flt-{tag}-{uuid.uuid4().hex[:4]}"
+        name = lab_name(f"flt-{tag}-{dataplane[0]}")
         topo = tmp_path / f"{name}.yml"
         topo.write_text(REFERENCE.read_text().replace("name: s2s-rb", f"name: {name}"))
         cleanup_lab.append(name)

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, lab_leftovers, lab_name, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
+# Labs under names of this test run (helpers.lab_name)
+GWS, INIT, HAP, HAU, TS = (lab_name(b) for b in ("fid-gws", "fid-init", "fid-hap", "fid-hau", "fid-ts"))
 
 
 def variant(tmp_path: Path, name: str, change: Any) -> Path:
@@ -39,31 +41,31 @@ def test_gateway_subnet_gives_the_inside_addresses_and_up_prints_its_warning(
         d["gateways"]["azgw"]["vnet"]["gateway_subnet"] = "10.1.255.0/28"  # valid, below the recommended /27
         d["sites"]["onprem"]["device"] = {"ike_lifetime_seconds": 3600, "child_lifetime_seconds": 1200}
 
-    path = variant(tmp_path, "fid-gws", small_gateway_subnet)
-    cleanup_lab.append("fid-gws")
+    path = variant(tmp_path, GWS, small_gateway_subnet)
+    cleanup_lab.append(GWS)
     res = run_lab("up", str(path), home=lab_home, timeout=180)
     assert res.returncode == 0, res.stderr
     assert "warning: gateways.azgw.vnet.gateway_subnet: GatewaySubnet 10.1.255.0/28 is smaller than the /27" \
         in res.stderr
-    addrs = json.loads(exec_ok("fid-gws", "azgw-0", "ip", "-j", "-4", "addr", "show", "eth1", home=lab_home))
+    addrs = json.loads(exec_ok(GWS, "azgw-0", "ip", "-j", "-4", "addr", "show", "eth1", home=lab_home))
     inside = sorted(f"{a['local']}/{a['prefixlen']}" for a in addrs[0]["addr_info"])
     assert inside == ["10.1.255.4/16", "10.1.255.5/16"]  # floating (active) and own address, from the GatewaySubnet
     assert "warning: sites.onprem.device.ike_lifetime_seconds: 3600 s differs" in res.stderr
-    st = json.loads(run_lab("inspect", "fid-gws", "--json", home=lab_home, check=True).stdout)
+    st = json.loads(run_lab("inspect", GWS, "--json", home=lab_home, check=True).stdout)
     site = next(t for t in st["tunnels"] if t["node"] == "onprem")["settings"]
     assert (site["ike_lifetime_s"], site["child_lifetime_s"]) == (3600, 1200)
     assert site["azure"] == {"ike_lifetime_s": "28800 s", "child_lifetime_s": "27000 s"}
     gw = next(t for t in st["tunnels"] if t["node"] == "azgw-0")["settings"]
     assert gw["azure"] == {} and gw["dpd"] == "delay 31 s"
-    text = run_lab("inspect", "fid-gws", home=lab_home, check=True).stdout
+    text = run_lab("inspect", GWS, home=lab_home, check=True).stdout
     assert "IKE life 3600 s (Azure: 28800 s)" in text and "child life 1200 s (Azure: 27000 s)" in text
-    route = exec_ok("fid-gws", "vm1", "ip", "route", "show", "default", home=lab_home)
+    route = exec_ok(GWS, "vm1", "ip", "route", "show", "default", home=lab_home)
     assert "via 10.1.255.4" in route
     for src, dst in (("vm1", "10.2.0.10"), ("pc1", "10.1.0.10")):
-        out = exec_ok("fid-gws", src, "ping", "-c", "2", "-i", "0.2", "-W", "2", dst, home=lab_home)
+        out = exec_ok(GWS, src, "ping", "-c", "2", "-i", "0.2", "-W", "2", dst, home=lab_home)
         assert " 2 received" in out
-    assert run_lab("down", "fid-gws", home=lab_home).returncode == 0
-    assert lab_leftovers("fid-gws") == []
+    assert run_lab("down", GWS, home=lab_home).returncode == 0
+    assert lab_leftovers(GWS) == []
 
 
 @pytest.mark.parametrize("kind", ["policy-based", "ikev1"])
@@ -75,7 +77,7 @@ def test_connection_mode_outside_route_based_ikev2_exits_2_with_nothing_made(
         if kind == "policy-based":
             d["gateways"]["azgw"].update(vpn_type="PolicyBased", sku="Basic")
 
-    name = f"fid-cm-{kind[:2]}"
+    name = lab_name(f"fid-cm-{kind[:2]}")
     cleanup_lab.append(name)
     res = run_lab("up", str(variant(tmp_path, name, change)), home=lab_home)
     assert res.returncode == 2, res.stderr
@@ -99,7 +101,7 @@ send(IP(src="198.51.100.10", dst="203.0.113.10") / UDP(sport=port, dport=port) /
 
 def refused_counters(home: Path) -> dict[int, int]:
     """UDP port -> packets dropped by the InitiatorOnly rule for that port."""
-    text = exec_ok("fid-init", "azgw-0", "nft", "-j", "list", "chain", "inet", "lab", "input", home=home)
+    text = exec_ok(INIT, "azgw-0", "nft", "-j", "list", "chain", "inet", "lab", "input", home=home)
     out = {}
     for rule in (e["rule"] for e in json.loads(text)["nftables"] if "rule" in e):
         port = next(x["match"]["right"] for x in rule["expr"]
@@ -110,23 +112,23 @@ def refused_counters(home: Path) -> dict[int, int]:
 
 def test_initiator_only_refuses_ike_sa_init_on_udp_500_and_4500(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    path = variant(tmp_path, "fid-init", lambda d: d["connections"]["azgw-onprem"].update(
+    path = variant(tmp_path, INIT, lambda d: d["connections"]["azgw-onprem"].update(
         connection_mode="InitiatorOnly"))
-    cleanup_lab.append("fid-init")
+    cleanup_lab.append(INIT)
     res = run_lab("up", str(path), home=lab_home, timeout=180)
     assert res.returncode == 0, res.stderr
     before = refused_counters(lab_home)
     assert set(before) == {500, 4500}
     for port in (500, 4500):
-        exec_ok("fid-init", "onprem", "python3", "-c", SCAPY_SEND, str(port), home=lab_home, timeout=90)
+        exec_ok(INIT, "onprem", "python3", "-c", SCAPY_SEND, str(port), home=lab_home, timeout=90)
     after = refused_counters(lab_home)
     assert after == {500: before[500] + 1, 4500: before[4500] + 1}
-    gw_log = (lab_home / "fid-init" / "nodes" / "azgw-0" / "charon.log").read_text()
+    gw_log = (lab_home / INIT / "nodes" / "azgw-0" / "charon.log").read_text()
     assert "(333 bytes)" not in gw_log and "(337 bytes)" not in gw_log  # charon never read either request
     assert "is initiating an IKE_SA" not in gw_log
-    out = exec_ok("fid-init", "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
+    out = exec_ok(INIT, "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
     assert " 2 received" in out  # the gateway's own tunnel is untouched
-    assert run_lab("down", "fid-init", home=lab_home).returncode == 0
+    assert run_lab("down", INIT, home=lab_home).returncode == 0
 
 
 def _standby_lab(tmp_path: Path, name: str, home: Path, cleanup: list[str]) -> None:
@@ -159,8 +161,8 @@ def _both_directions_within(res: dict, low_s: float, high_s: float) -> None:
 
 def test_azure_timed_planned_failover_restores_in_azures_10_to_15_s(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    _standby_lab(tmp_path, "fid-hap", lab_home, cleanup_lab)
-    res = _failover("fid-hap", lab_home, "planned")
+    _standby_lab(tmp_path, HAP, lab_home, cleanup_lab)
+    res = _failover(HAP, lab_home, "planned")
     assert res["ha_timing"] == "azure" and res["azure_figure"] == "10-15 s (planned)"
     peer_dead = [m for m in res["marks"] if m["what"] == "agent: peer-dead"]
     assert peer_dead and peer_dead[0]["t"] - res["fault_at"] >= 10  # the standby waited for its probes
@@ -169,8 +171,8 @@ def test_azure_timed_planned_failover_restores_in_azures_10_to_15_s(
 
 def test_azure_timed_unplanned_failover_restores_in_azures_60_to_90_s(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    _standby_lab(tmp_path, "fid-hau", lab_home, cleanup_lab)
-    res = _failover("fid-hau", lab_home, "unplanned")
+    _standby_lab(tmp_path, HAU, lab_home, cleanup_lab)
+    res = _failover(HAU, lab_home, "unplanned")
     assert res["fault"] == "kill azgw-0" and res["azure_figure"] == "60-90 s (unplanned)"
     _both_directions_within(res, 60.0, 90.0)
 
@@ -204,7 +206,7 @@ def _ha_lab(tmp_path: Path, kind: str, name: str, home: Path, cleanup: list[str]
 
 def test_reset_active_active_reboots_the_primary_again_and_the_other_on_request(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    name = "fid-rsa"
+    name = lab_name("fid-rsa")
     _ha_lab(tmp_path, "active", name, lab_home, cleanup_lab)
     for instance, expect in ((None, "azgw-0"), (None, "azgw-0"), ("1", "azgw-1")):
         before = {n: _started(name, n) for n in ("azgw-0", "azgw-1")}
@@ -222,7 +224,7 @@ def test_reset_active_active_reboots_the_primary_again_and_the_other_on_request(
 
 def test_reset_active_standby_fails_over_and_reboots_the_active(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    name = "fid-rss"
+    name = lab_name("fid-rss")
     _ha_lab(tmp_path, "standby", name, lab_home, cleanup_lab)
     refused = run_lab("reset", "azgw", "--lab", name, "--instance", "1", home=lab_home)
     assert refused.returncode == 2 and "resets its active instance" in refused.stderr
@@ -248,35 +250,35 @@ def _children(lab: str, node: str, home: Path) -> dict[str, dict]:
 
 
 def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accepted(
-        lab_home: Path, image: str, cleanup_lab: list[str]) -> None:
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
     from lab.control.vici import ViciControl
     from lab.render.connections import render_swanctl
     from lab.topology.load import load_file
 
-    path = ROOT / "tests" / "integration" / "data" / "fid-traffic-selectors.yml"
-    cleanup_lab.append("fid-ts")
+    path, _ = renamed(ROOT / "tests" / "integration" / "data" / "fid-traffic-selectors.yml", tmp_path, "fid-ts")
+    cleanup_lab.append(TS)
     res = run_lab("up", str(path), home=lab_home, timeout=180)
     assert res.returncode == 0, res.stderr
-    gw = _children("fid-ts", "azgw-0", lab_home)
+    gw = _children(TS, "azgw-0", lab_home)
     assert {n: (c["local_ts"], c["remote_ts"]) for n, c in gw.items()} == {  # proposed by the gateway, one per line
         "azgw-onprem-ts0": (["10.1.0.0/16"], ["10.2.0.0/16"]), "azgw-onprem-ts1": (["10.1.0.0/16"], ["10.3.0.0/16"])}
     for dst, child in (("10.2.0.10", "azgw-onprem-ts0"), ("10.3.0.10", "azgw-onprem-ts1")):
-        before = _children("fid-ts", "azgw-0", lab_home)[child]["packets_out"]
-        out = exec_ok("fid-ts", "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", dst, home=lab_home)
+        before = _children(TS, "azgw-0", lab_home)[child]["packets_out"]
+        out = exec_ok(TS, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", dst, home=lab_home)
         assert " 3 received" in out
-        assert _children("fid-ts", "azgw-0", lab_home)[child]["packets_out"] >= before + 3  # its own SA
+        assert _children(TS, "azgw-0", lab_home)[child]["packets_out"] >= before + 3  # its own SA
     # The device proposes selectors no line has (10.2.0.0/24 <-> 10.1.0.0/24): the gateway accepts them as proposed.
     topo, _ = load_file(path)
-    key = yaml.safe_load((lab_home / "fid-ts" / "keys.yml").read_text())
+    key = yaml.safe_load((lab_home / TS / "keys.yml").read_text())
     cfg = render_swanctl(topo, key)["onprem"]
     kids = cfg.connections["azgw-onprem"]["children"]
     kids["peer"] = dict(kids["azgw-onprem-ts0"], local_ts=["10.2.0.0/24"], remote_ts=["10.1.0.0/24"])  # type: ignore
-    site = ViciControl(lab_home / "fid-ts" / "nodes" / "onprem" / "run" / "charon.vici")
+    site = ViciControl(lab_home / TS / "nodes" / "onprem" / "run" / "charon.vici")
     try:
         site.load(cfg)
         site.initiate("peer", "azgw-onprem", timeout=10)
     finally:
         site.close()
-    accepted = _children("fid-ts", "azgw-0", lab_home)["azgw-onprem-any"]
+    accepted = _children(TS, "azgw-0", lab_home)["azgw-onprem-any"]
     assert (accepted["local_ts"], accepted["remote_ts"]) == (["10.1.0.0/24"], ["10.2.0.0/24"])
-    assert run_lab("down", "fid-ts", home=lab_home).returncode == 0
+    assert run_lab("down", TS, home=lab_home).returncode == 0

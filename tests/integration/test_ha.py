@@ -10,13 +10,12 @@ longer before acting (docs/kernel-dataplane.md).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, TIME_SCALE, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def ha_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str], dataplane: str) -> Callable[[str], str]:
     def up(kind: str) -> str:
-        name = f"ha{kind[:2]}-{uuid.uuid4().hex[:4]}"
+        name = lab_name(f"ha{kind[:2]}-{dataplane[0]}")
         src = (ROOT / "topologies" / f"active-{kind}.yml").read_text()
         topo = tmp_path / f"{name}.yml"
         topo.write_text(src.replace("name: aa\n", f"name: {name}\n").replace("name: as\n", f"name: {name}\n"))
@@ -100,7 +99,7 @@ def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_h
                                                            cleanup_lab: list[str]) -> None:
     """A/A gateway x device pair: 4 tunnels, 2 CHILD_SAs per node; azgw-0 killed, the stream keeps flowing
     (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost)."""
-    name = f"hafm-{uuid.uuid4().hex[:4]}"
+    name = lab_name("hafm")
     src = (ROOT / "topologies" / "active-active-full-mesh.yml").read_text()
     topo = tmp_path / f"{name}.yml"
     topo.write_text(src.replace("name: aafm\n", f"name: {name}\n"))

@@ -8,17 +8,14 @@ never takes the tunnel from the instance that carries it; `lab down` leaves no s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 HEAL_BOUND_S = 15.0
@@ -28,7 +25,7 @@ RESTARTS = ["azgw-0", "azgw-1", "onprem", "vm1"]  # active, standby (roles swap 
 @pytest.fixture
 def as_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str]) -> Callable[..., str]:
     def up(prefix: str, *extra: str) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:4]}"
+        name = lab_name(prefix)
         topo = tmp_path / f"{name}.yml"
         topo.write_text((ROOT / "topologies" / "active-standby.yml").read_text().replace("name: as\n",
                                                                                           f"name: {name}\n"))
@@ -136,9 +133,8 @@ def test_restore_after_outside_restart_of_the_active_never_harms(as_lab, lab_hom
         assert time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(2)  # the site re-established with azgw-1 (dpd: fast)
-    env = {**os.environ, "LAB_HOME": str(lab_home)}
-    stream = subprocess.Popen([sys.executable, "-m", "lab", "probe", "--lab", name, "--duration", "10", "--json"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv, env = lab_argv("probe", "--lab", name, "--duration", "10", "--json", home=lab_home)
+    stream = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)
     res = run_lab("restore", "--lab", name, home=lab_home, timeout=180)
     out, errs = stream.communicate(timeout=120)

@@ -5,15 +5,13 @@ other exits 2 and touches nothing), and shared keys that need escaping, carried 
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
 from tests.integration.test_byo import byo_topology, device_test
 
 pytestmark = pytest.mark.integration
@@ -32,12 +30,12 @@ def _reference(tmp: Path, name: str, key: str | None = None) -> Path:
 
 
 def test_two_ups_of_one_name_one_wins(tmp_path: Path, lab_home: Path, cleanup_lab: list[str]) -> None:
-    name = "rel-lock"
+    name = lab_name("rel-lock")
     cleanup_lab.append(name)
     path = _reference(tmp_path, name)
-    env = {**os.environ, "LAB_HOME": str(lab_home)}
-    procs = [subprocess.Popen([sys.executable, "-m", "lab", "up", str(path)], cwd=ROOT, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    argv, env = lab_argv("up", str(path), home=lab_home)
+    procs = [subprocess.Popen(argv, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
     results = [(p.wait(timeout=180), p.stderr.read() if p.stderr else "") for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -57,7 +55,7 @@ def test_escaped_key_survives_strongswans_own_parsers(tmp_path: Path, lab_home: 
                                                       fmt: str) -> None:
     """The gateway gets the key over vici (raw bytes); the BYO site reads it from the file `lab device-config`
     wrote, with swanctl's or starter's parser: the tunnel comes up only if both hold the same bytes."""
-    name = "rel-key-" + ("sw" if fmt == "swanctl" else "leg")
+    name = lab_name("rel-key-" + ("s" if fmt == "swanctl" else "l"))
     cleanup_lab.append(name)
     out = tmp_path / ("site.swanctl.conf" if fmt == "swanctl" else "ipsec.conf")
     path = byo_topology(tmp_path, name, out.name, {})
@@ -75,7 +73,7 @@ def test_escaped_key_survives_strongswans_own_parsers(tmp_path: Path, lab_home: 
 
 def test_apply_changes_to_an_escaped_key_and_reestablishes(tmp_path: Path, lab_home: Path,
                                                             cleanup_lab: list[str]) -> None:
-    name = "rel-key-apply"
+    name = lab_name("rel-key-ap")
     cleanup_lab.append(name)
     assert run_lab("up", str(_reference(tmp_path, name, "plain-key-1")), home=lab_home, timeout=180).returncode == 0
     res = run_lab("apply", str(_reference(tmp_path, name, NASTY_KEY)), home=lab_home, timeout=180)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from docker.models.containers import Container
 
 from lab.runtime.image import apt_mirror, ensure_image, image_inputs_hash
+from tests.integration.helpers import RUN_ID
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_charon_starts_with_kernel_libipsec(client: docker.DockerClient, tag: st
         container = client.containers.run(
             tag,
             detach=True,
-            name=f"lab-test-image-{uuid.uuid4().hex[:8]}",
+            name=f"lab-test-image-{RUN_ID}",
             network_mode="none",
             cap_add=["NET_ADMIN"],
             devices=["/dev/net/tun:/dev/net/tun:rwm"],

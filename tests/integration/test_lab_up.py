@@ -6,16 +6,16 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, host_network, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, host_network, lab_argv, lab_leftovers, lab_name, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
+REF, KILLED = lab_name("up-ref"), lab_name("up-killed")  # names of this test run (helpers.lab_name)
 
 
 def renamed_reference(tmp: Path, name: str) -> Path:
@@ -34,17 +34,17 @@ def xfrm_spis(home: Path, lab: str, node: str) -> set[str]:
 def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_lab: list[str],
                                            tmp_path: Path, dataplane: str) -> None:
     before = host_network()
-    cleanup_lab.append("up-ref")
-    up = run_lab("up", str(renamed_reference(tmp_path, "up-ref")), "--json", "--dataplane", dataplane,
+    cleanup_lab.append(REF)
+    up = run_lab("up", str(renamed_reference(tmp_path, REF)), "--json", "--dataplane", dataplane,
                  home=lab_home)
     assert up.returncode == 0, up.stderr
     assert json.loads(up.stdout)["dataplane"] == dataplane
-    ping = run_lab("exec", "vm1", "--lab", "up-ref", "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", "10.2.0.10",
+    ping = run_lab("exec", "vm1", "--lab", REF, "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", "10.2.0.10",
                    home=lab_home)
     assert ping.returncode == 0, ping.stdout
     assert "5 received" in ping.stdout
 
-    status = json.loads(run_lab("inspect", "up-ref", "--json", home=lab_home, check=True).stdout)
+    status = json.loads(run_lab("inspect", REF, "--json", home=lab_home, check=True).stdout)
     by_node = {t["node"]: t for t in status["tunnels"]}
     assert set(by_node) == {"azgw-0", "onprem"}
     for node, tunnel in by_node.items():
@@ -60,30 +60,27 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
     # The kernel data plane: vici's SPIs are the kernel's own SAs; libipsec: the kernel holds none.
     for node, child in (("azgw-0", gw), ("onprem", site)):
         want = {child["spi_in"], child["spi_out"]} if dataplane == "kernel" else set()
-        assert xfrm_spis(lab_home, "up-ref", node) == want, node
-    inspected = json.loads(run_lab("inspect", "up-ref", "--json", home=lab_home, check=True).stdout)
+        assert xfrm_spis(lab_home, REF, node) == want, node
+    inspected = json.loads(run_lab("inspect", REF, "--json", home=lab_home, check=True).stdout)
     assert inspected["dataplane"] == dataplane  # recorded at `up`, not re-detected
 
-    psk = (lab_home / "up-ref" / "keys.yml").read_text().split(":")[1].strip()
-    logs = "".join(p.read_text() for p in (lab_home / "up-ref" / "nodes").glob("*/*.log"))
+    psk = (lab_home / REF / "keys.yml").read_text().split(":")[1].strip()
+    logs = "".join(p.read_text() for p in (lab_home / REF / "nodes").glob("*/*.log"))
     assert "IKE_SA azgw-onprem[1] established" in logs  # the logs are there, and say something
     assert psk not in up.stdout + up.stderr + json.dumps(status) + logs
 
-    down = run_lab("down", "up-ref", home=lab_home)
+    down = run_lab("down", REF, home=lab_home)
     assert down.returncode == 0, down.stderr
-    assert lab_leftovers("up-ref") == []
-    assert not (lab_home / "up-ref").exists()
+    assert lab_leftovers(REF) == []
+    assert not (lab_home / REF).exists()
     assert host_network() == before
 
 
 def test_down_cleans_up_after_up_is_killed(lab_home: Path, image: str, cleanup_lab: list[str],
                                            tmp_path: Path) -> None:
-    cleanup_lab.append("up-killed")
-    env_home = {"LAB_HOME": str(lab_home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "up", str(renamed_reference(tmp_path, "up-killed"))],
-                            cwd=ROOT, text=True,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            env={**__import__("os").environ, **env_home})
+    cleanup_lab.append(KILLED)
+    argv, env = lab_argv("up", str(renamed_reference(tmp_path, KILLED)), home=lab_home)
+    proc = subprocess.Popen(argv, cwd=ROOT, text=True, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     assert proc.stderr is not None
     deadline = time.monotonic() + 60
     for line in proc.stderr:  # kill it once links are being wired: containers exist, namespace exists
@@ -92,19 +89,20 @@ def test_down_cleans_up_after_up_is_killed(lab_home: Path, image: str, cleanup_l
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    assert lab_leftovers("up-killed"), "lab up was killed before it created anything: the test proves nothing"
-    down = run_lab("down", "up-killed", home=lab_home)
+    assert lab_leftovers(KILLED), "lab up was killed before it created anything: the test proves nothing"
+    down = run_lab("down", KILLED, home=lab_home)
     assert down.returncode == 0, down.stderr
-    assert lab_leftovers("up-killed") == []
+    assert lab_leftovers(KILLED) == []
 
 
 @pytest.mark.parametrize("case", ["unknown-key", "bad-prefix", "overlapping-address-space",
                                   "duplicate-node-name", "public-ip-reused"])
-def test_bad_topology_exits_2_and_creates_nothing(case: str, lab_home: Path) -> None:
-    path = ROOT / "tests" / "topology" / "errors" / f"{case}.yml"
+def test_bad_topology_exits_2_and_creates_nothing(case: str, lab_home: Path, tmp_path: Path) -> None:
+    source = ROOT / "tests" / "topology" / "errors" / f"{case}.yml"
+    path, name = renamed(source, tmp_path, "err")
     res = run_lab("up", str(path), home=lab_home)
     assert res.returncode == 2, res.stderr
-    expected_first_line = path.with_suffix(".err").read_text().splitlines()[0].split(": ", 1)[1]
+    expected_first_line = source.with_suffix(".err").read_text().splitlines()[0].split(": ", 1)[1]
     assert expected_first_line in res.stderr
-    assert lab_leftovers("err") == []
-    assert not (lab_home / "err").exists()
+    assert lab_leftovers(name) == []
+    assert not (lab_home / name).exists()

@@ -5,14 +5,13 @@ appear: the site's device never sees the VNet's own prefix. Unique lab name; cle
 from __future__ import annotations
 
 import json
-import os
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, run_lab
+from tests.integration.helpers import ROOT, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 TOPOLOGY = ROOT / "topologies" / "nat.yml"
@@ -21,7 +20,7 @@ TOPOLOGY = ROOT / "topologies" / "nat.yml"
 def test_nat_lab_pings_with_translated_addresses_inside_esp(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
     data = yaml.safe_load(TOPOLOGY.read_text())
-    name = f"nat{os.getpid() % 10000:04d}"
+    name = lab_name("nat")
     data["name"] = name
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import DATAPLANES, usable_dataplane
-from tests.integration.helpers import ROOT, host_network, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, host_network, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 POOL = IPv4Network("172.16.201.0/24")
@@ -27,7 +26,7 @@ def p2s_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory
             request: pytest.FixtureRequest) -> Iterator[str]:
     """The reference P2S topology under a unique name, up for the whole module (per data plane), down afterwards."""
     plane = usable_dataplane(request.param)
-    name = f"p2s-{uuid.uuid4().hex[:6]}"
+    name = lab_name(f"p2s-{plane[0]}")
     data = yaml.safe_load((ROOT / "topologies" / "p2s.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("p2s") / "p2s.yml"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from lab.p2s import pki
-from tests.integration.helpers import host_network, lab_leftovers, run_lab
+from tests.integration.helpers import host_network, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 REFUSAL_WAIT_S = 20
@@ -68,7 +67,7 @@ def names(lab_home: Path, image: str) -> Iterator[list[str]]:
 def test_user_root_client_connects_and_is_refused_when_revoked(names: list[str], lab_home: Path,
                                                                 tmp_path: Path) -> None:
     tp = _user_pki(tmp_path)
-    good = f"p2su-{uuid.uuid4().hex[:6]}"
+    good = lab_name("p2su")
     names.append(good)
     _up(_topology(tmp_path, good, []), good, lab_home)
     alice = _alice(good, lab_home)
@@ -77,7 +76,7 @@ def test_user_root_client_connects_and_is_refused_when_revoked(names: list[str],
     assert res.returncode == 0, res.stdout
     run_lab("down", good, home=lab_home, timeout=120)
 
-    bad = f"p2sr-{uuid.uuid4().hex[:6]}"
+    bad = lab_name("p2sr")
     names.append(bad)
     _up(_topology(tmp_path, bad, [tp.lower()]), bad, lab_home)
     deadline = time.monotonic() + REFUSAL_WAIT_S

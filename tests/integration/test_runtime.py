@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.runtime import links
 from lab.runtime.base import ExecResult, container_name, namespace_name
 from lab.runtime.docker import DockerRuntime
+from tests.integration.helpers import lab_name
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +169,7 @@ def runtime(client: docker.DockerClient) -> DockerRuntime:
 @pytest.fixture
 def lab(runtime: DockerRuntime) -> Iterator[str]:
     """A fresh lab name; whatever exists of the lab is removed afterwards, even when the test failed."""
-    name = f"rt{secrets.token_hex(2)}"
+    name = lab_name("rt")
     try:
         yield name
     finally:

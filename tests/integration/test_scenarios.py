@@ -4,13 +4,12 @@ runs on one machine never share a container or namespace."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from lab.scenarios.catalog import load_scenario, scenario_names
-from tests.integration.helpers import lab_leftovers, run_lab
+from tests.integration.helpers import lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +19,7 @@ def test_scenario_fails_then_fix_passes(tmp_path: Path, name: str) -> None:
     home = tmp_path / "home"  # its own LAB_HOME: scenario.json is per home
     sc_lab = ""
     try:
-        sc_lab = f"sc-{uuid.uuid4().hex[:8]}"
+        sc_lab = lab_name(f"sc-{name[:8].rstrip('-')}")
         start = run_lab("scenario", "start", name, "--lab", sc_lab, home=home, timeout=180)
         assert start.returncode == 0, start.stderr
         assert (home / "scenario.json").read_text().split('"lab":"')[1].split('"')[0] == sc_lab

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import yaml
 
 from lab.runtime import swarm_sim
 from lab.runtime.swarm import LABEL_HOST
-from tests.integration.helpers import ROOT, TIME_SCALE, host_network, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 HUB = 0  # the manager (first host) holds the lab namespace: crash another host
@@ -29,7 +28,7 @@ HUB = 0  # the manager (first host) holds the lab namespace: crash another host
 
 @pytest.fixture(scope="module")
 def sim(image: str) -> Iterator[swarm_sim.SimSwarm]:
-    name = f"sw{uuid.uuid4().hex[:6]}"
+    name = lab_name("sw")  # a swarm name: at most 10 characters
     before = host_network()
     t0 = time.monotonic()
     swarm = swarm_sim.up(name, 3, [image])
@@ -94,7 +93,7 @@ def test_harness_builds_three_ready_hosts_with_the_image(sim: swarm_sim.SimSwarm
 
 def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_sim.SimSwarm, lab_home: Path,
                                                                      tmp_path: Path) -> None:
-    lab = f"swref-{uuid.uuid4().hex[:4]}"
+    lab = lab_name("swref")
     res = run_lab("up", str(_topology(tmp_path, "s2s-route-based.yml", lab)), home=lab_home, env=sim.env(),
                   timeout=300)
     try:
@@ -110,7 +109,7 @@ def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_s
 
 
 def test_p2s_clients_spread_over_hosts_connect(sim: swarm_sim.SimSwarm, lab_home: Path, tmp_path: Path) -> None:
-    lab = f"swp2s-{uuid.uuid4().hex[:4]}"
+    lab = lab_name("swp2s")
     res = run_lab("up", str(_topology(tmp_path, "p2s.yml", lab)), "--timeout", "90", home=lab_home,
                   env=sim.env(), timeout=300)
     try:
@@ -131,7 +130,7 @@ def test_p2s_clients_spread_over_hosts_connect(sim: swarm_sim.SimSwarm, lab_home
 def test_active_active_survives_the_loss_of_one_instance_host(sim: swarm_sim.SimSwarm, lab_home: Path,
                                                                tmp_path: Path) -> None:
     """Runs last but one: the crashed host stays dead for the rest of the module."""
-    lab = f"swaa-{uuid.uuid4().hex[:4]}"
+    lab = lab_name("swaa")
     res = run_lab("up", str(_topology(tmp_path, "active-active.yml", lab)), home=lab_home, env=sim.env(),
                   timeout=300)
     try:

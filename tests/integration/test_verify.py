@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, host_network, run_lab
+from tests.integration.helpers import ROOT, host_network, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -21,7 +21,7 @@ CONN = "azgw-onprem"
 
 
 def unique(tag: str) -> str:
-    return f"v{os.getpid() % 10000:04d}-{tag}"
+    return lab_name(f"v-{tag}")
 
 
 def up_copy(name: str, tmp: Path, home: Path, dataplane: str) -> None:

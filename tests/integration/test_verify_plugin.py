@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from lab.pytest_plugin import assert_fails, assert_verified
-from tests.integration.helpers import ROOT
+from tests.integration.helpers import ROOT, lab_name
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
-NAME = f"v{os.getpid() % 10000:04d}-plug"
+NAME = lab_name("v-plug")
 
 
 # --- the example from docs/verify.md ---

@@ -7,7 +7,6 @@ container's network namespace and its peer moved into the second: nothing touche
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from lab.render.connections import render_swanctl
 from lab.render.strongswan_conf import render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.topology.load import load_text
+from tests.integration.helpers import lab_name
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def nodes(tmp_path: Path) -> Iterator[dict[str, Node]]:
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.skip(f"docker not available: {exc}")
-    image, lab_id = _node_image(client), f"vicitest-{secrets.token_hex(3)}"
+    image, lab_id = _node_image(client), lab_name("vicitest")
     started: dict[str, Node] = {}
     try:
         for name in (GW, SITE):
