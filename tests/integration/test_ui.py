@@ -7,13 +7,10 @@ is answered, nothing listens beyond loopback, no shared key reaches the page; `l
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +20,7 @@ import yaml
 from lab.plan import build_plan
 from lab.topology.load import load_file
 from lab.ui import browser
-from tests.integration.helpers import ROOT, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 SCENARIO = "lifetime-dpd-mismatch"
@@ -40,7 +37,7 @@ def _edge_state_js() -> str:
 def ui_lab(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[tuple[str, Path]]:
     """The scenario's lab under a name of this run, in a LAB_HOME of its own (scenario.json is per home)."""
     home = tmp_path_factory.mktemp("ui-home")
-    name = f"ui-{uuid.uuid4().hex[:6]}"
+    name = lab_name("ui")
     try:
         res = run_lab("scenario", "start", SCENARIO, "--lab", name, home=home, timeout=240)
         assert res.returncode == 0, res.stdout + res.stderr
@@ -55,9 +52,8 @@ def ui_lab(tmp_path_factory: pytest.TempPathFactory, image: str) -> Iterator[tup
 def ui_server(ui_lab: tuple[str, Path]) -> Iterator[tuple[str, subprocess.Popen]]:
     """`lab ui NAME` as a user starts it; yields the URL it prints (with the token) and its process."""
     name, home = ui_lab
-    env = {**os.environ, "LAB_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "ui", name], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    argv, env = lab_argv("ui", name, home=home)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # blocks until the URL is printed (or the process exits)
