@@ -219,12 +219,13 @@ def forget_neighbours(plan: Plan, node: NodePlan, pids: Mapping[str, int]) -> No
 
 
 def _forwarding(ipr: IPRoute, name: str) -> bool:
-    """Operationally up, and (as a bridge port) in the forwarding state."""
+    """Operationally up (a VXLAN port of the swarm runtime has no carrier to report: UNKNOWN when up), and (as
+    a bridge port) in the forwarding state."""
     link = ipr.get_links(index_of(ipr, name))[0]
     info = link.get_attr("IFLA_LINKINFO")
     port = info.get_attr("IFLA_INFO_SLAVE_DATA") if info is not None else None
     state = port.get_attr("IFLA_BRPORT_STATE") if port is not None else BR_STATE_FORWARDING
-    return bool(link.get_attr("IFLA_OPERSTATE") == "UP" and state == BR_STATE_FORWARDING)
+    return bool(link.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN") and state == BR_STATE_FORWARDING)
 
 
 def set_link_state(plan: Plan, node: str, iface: str, up: bool) -> None:

@@ -287,8 +287,9 @@ class SwarmRuntime:
         """Containers and agents on every reachable host, then the lab namespace; a host that does not answer
         is named (its containers died with it, or go when it is back and `lab down` runs again)."""
         names: list[str] = []
+        reachable = self._reachable()
         for host in sorted(self._hosts):
-            if host not in self._reachable():
+            if host not in reachable:
                 names.append(f"host {host} unreachable: skipped")
                 continue
             engine = self._engine(host)

@@ -1,8 +1,9 @@
 """The swarm runtime on a simulated 3-host Docker Swarm (lab/runtime/swarm_sim.py), one swarm for the module:
 the harness builds it (three dockerds in their own namespaces, image by save | load); the reference lab comes
-up with the gateway's instances on different hosts, passes `lab verify` and goes down leaving nothing on any
-host; P2S clients spread over the hosts connect; an active-active lab keeps carrying traffic when the host of
-one instance dies (its dockerd and everything on it), and `lab down` still removes the rest; the harness's
+up with the gateway's instances on different hosts, passes `lab verify`, recovers from `lab fault kill` and
+`link-down` of a node on another host with `lab restore`, and goes down leaving nothing on any host; P2S
+clients spread over the hosts connect; an active-active lab keeps carrying traffic when the host of one
+instance dies (its dockerd and everything on it), and `lab down` still removes the rest; the harness's
 teardown leaves no process, mount, cgroup, namespace or file, and the host's own network never changed.
 """
 
@@ -104,6 +105,15 @@ def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_s
         verify = run_lab("verify", lab, home=lab_home, env=sim.env(), timeout=180)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "all checks passed" in verify.stdout
+        remote = next(n for n in ("onprem", "azgw-0", "pc1") if where[n] != sim.hosts[HUB].name)
+        for fault in (("kill", remote), ("link-down", f"{remote}:eth0")):  # a node on another host: VXLAN ports
+            res = run_lab("fault", *fault, "--lab", lab, home=lab_home, env=sim.env(), timeout=120)
+            assert res.returncode == 0, res.stderr
+            res = run_lab("restore", "--lab", lab, home=lab_home, env=sim.env(), timeout=180)
+            assert res.returncode == 0 and "every tunnel is up" in res.stdout + res.stderr, res.stdout + res.stderr
+        ping = run_lab("exec", "--lab", lab, "vm1", "--", "ping", "-c", "2", "-W", "2", "10.2.0.10",
+                       home=lab_home, env=sim.env())
+        assert ping.returncode == 0, ping.stdout
     finally:
         _down_and_check(sim, lab, lab_home)
 
