@@ -28,10 +28,10 @@ from lab.ops.apply_live import ConnWork, kept_problems, live_apply, snapshot
 from lab.ops.faults import read_faults
 from lab.plan import build_plan
 from lab.plan_types import NodePlan
-from lab.render.connections import render_swanctl
 from lab.render.lab_files import render_files
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig, Tree
+from lab.render.tunnels import pairs_mode
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import write_private
@@ -102,8 +102,21 @@ def plan_changes(old: Topology, new: Topology) -> list[Change]:
         if fields:
             changes.append(Change(kind="update-site", path=f"sites.{name}", detail=f"changes {', '.join(fields)}"))
     for name in sorted(old.connections.keys() | new.connections.keys()):
-        changes += _connection_changes(name, old.connections.get(name), new.connections.get(name))
+        changes += _routed(_connection_changes(name, old.connections.get(name), new.connections.get(name)),
+                           old if name in old.connections else new, name)
     return _refuse_rewired_sections(changes)
+
+
+def _routed(changes: list[Change], topo: Topology, name: str) -> list[Change]:
+    """Adding or removing a route-based connection adds or removes tunnel interfaces and their charons
+    (docs/route-based.md), which only `lab up` creates for now."""
+    conn = topo.connections[name]
+    gw = topo.gateways.get(conn.gateway)
+    if gw is None or pairs_mode(conn, gw):
+        return changes
+    return [c.model_copy(update={"refusal": f"{c.detail}: a route-based connection has its own "
+                                 "tunnel interface and charon on each end; apply cannot create or remove those yet"})
+            if c.kind in ("add-connection", "remove-connection") else c for c in changes]
 
 
 def _node_changes(old: Topology, new: Topology) -> list[Change]:
@@ -275,8 +288,8 @@ def prepare(old: core.Lab, new: core.Lab, path: Path, dataplane: Dataplane) -> P
     files, rendered = render_files(new.topo, new.plan, keys, dataplane)
     byo = byo_sites(new.topo, path.parent)
     files = override_files(files, byo, dataplane, fast_dpd_nodes(new.topo))
-    swan, old_swan = without_byo(rendered, byo), without_byo(render_swanctl(old.topo, resolve_keys(old.topo, stored)),
-                                                             byo)
+    _, old_rendered = render_files(old.topo, old.plan, resolve_keys(old.topo, stored), dataplane)  # same units
+    swan, old_swan = without_byo(rendered, byo), without_byo(old_rendered, byo)
     standby = standby_configs(new.topo, swan)
     warm = conn_work(standby_configs(old.topo, old_swan), standby)
     return Prepared(keys, files, swan, conn_work(old_swan, swan), warm, frozenset(swan) | frozenset(standby))

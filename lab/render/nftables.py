@@ -3,8 +3,9 @@
 A VPN gateway is not an Internet router for its LAN: what no tunnel carries is dropped, not leaked.
 On libipsec tunnelled packets leave by `ipsec0`, never eth0; on the kernel data plane they leave by eth0 and
 are encrypted after this hook, so the rule spares packets whose route is an XFRM bundle (`rt ipsec`).
-A connection in InitiatorOnly mode also gets an input rule: strongSwan has no option to refuse IKE_SAs a
-peer initiates, so the peer's first IKE packet is dropped before charon sees it, on UDP 500 and on 4500
+A connection in InitiatorOnly mode also gets a prerouting rule: strongSwan has no option to refuse IKE_SAs a
+peer initiates, so the peer's first IKE packet is dropped before charon sees it (prerouting, not input: a
+route-based tunnel's charon sits in its own namespace, so its IKE is forwarded), on UDP 500 and on 4500
 (NAT-T, after the non-ESP marker). That packet is a request (IKEv2 flag R clear) with a zero responder
 SPI / cookie: IKEv2 IKE_SA_INIT or IKEv1 main-mode message 1. Responses to the gateway's own initiations
 carry the peer's SPI and pass.
@@ -74,6 +75,6 @@ def render_nftables(refuse: list[tuple[str, str]] | None = None,
     text = HEADER
     if refuse:
         rules = [rule.format(peer=peer, conn=conn) for peer, conn in sorted(refuse) for rule in REFUSE_RULES]
-        text += "  chain input {\n    type filter hook input priority 0; policy accept;\n"
+        text += "  chain prerouting {\n    type filter hook prerouting priority 0; policy accept;\n"
         text += "\n".join(rules) + "\n  }\n"
     return text + "}\n" + (_nat_table(nat) if nat else "")

@@ -37,24 +37,25 @@ LEGACY_STROKE = """
 
 
 def render_strongswan_conf(dataplane: Dataplane, fast_dpd: bool = False, legacy: bool = False,
-                          eap: bool = False) -> str:
-    """`legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
+                          eap: bool = False, base: str = "/lab") -> str:
+    """`base`: the charon's directory in the container (a tunnel's charon: /lab/tunnels/<conn>);
+    `legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
     `eap`: eap-identity and eap-tls for point-to-site (gateway and clients, docs/p2s.md)."""
-    timeout, tries, base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
+    timeout, tries, rt_base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
     plugins = plugin_list(dataplane) + (" stroke" if legacy else "") + (" eap-identity eap-tls" if eap else "")
     stroke = LEGACY_STROKE if legacy else ""
     return f"""\
-# Rendered by lab. charon runs with STRONGSWAN_CONF=/lab/strongswan.conf.
+# Rendered by lab. charon runs with STRONGSWAN_CONF={base}/strongswan.conf.
 charon {{
   load_modular = no
   load = {plugins}
   install_virtual_ip = yes
   retransmit_timeout = {timeout}
   retransmit_tries = {tries}
-  retransmit_base = {base}
+  retransmit_base = {rt_base}
   filelog {{
     charon {{
-      path = /lab/charon.log
+      path = {base}/charon.log
       time_format = %b %e %T
       default = 1
       ike = 2
@@ -63,7 +64,7 @@ charon {{
     }}
     keys {{
       # Negotiated ESP keys, for `lab verify` decryption and Wireshark. Never the PSK.
-      path = /lab/keys.log
+      path = {base}/keys.log
       default = 0
       chd = 4
       flush_line = yes
@@ -77,7 +78,7 @@ charon {{
       fwmark = !{IKE_FWMARK}
     }}
     vici {{
-      socket = unix:///lab/run/charon.vici
+      socket = unix://{base}/run/charon.vici
     }}{stroke}
   }}
 }}

@@ -114,7 +114,8 @@ def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_h
     assert ping.returncode == 0, ping.stdout + ping.stderr
     res = failover(name, lab_home, "--unplanned")
     assert res["fault"] == "kill azgw-0"
-    assert [c.split()[0] for c in res["carriers_after"]] == ["azgw-1"]
+    # azgw-1 routes the site over both its tunnel interfaces (ECMP), so both its SAs may carry the stream
+    assert {c.split()[0] for c in res["carriers_after"]} == {"azgw-1"}
     assert res["udp"]["delivered"] >= 0.9 * res["udp"]["sent"], res["udp"]
     assert res["udp"]["flow_outage_ms"] <= 2000 * TIME_SCALE, res["udp"]
     restore_and_check(name, lab_home, {"azgw-0", "azgw-1"}, frozenset({"onprem-0", "onprem-1"}))
