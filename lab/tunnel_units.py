@@ -18,14 +18,13 @@ from lab.errors import RuntimeBackendError
 from lab.hooks import Feature, Rendered, Stage
 from lab.plan_types import NodePlan
 from lab.render.tunnel_ifaces import TunnelIface, container_of, tunnel_ifaces
+from lab.render.tunnel_scripts import START_BATCH, START_WAIT_S
 from lab.render.tunnels import tunnels
 from lab.runtime.base import Runtime
 from lab.status import LabStatus, TunnelIfaceStatus
 
 STOP_WAIT_S = 5.0
 POLL_S = 0.05
-START_BATCH = 8  # tunnel charons started at once per node: 300 at once starved each other (vici timeouts)
-START_GAP_S = 0.3  # between batches: each charon loads its plugins and opens its sockets first
 
 Ifaces = dict[str, tuple[TunnelIface, ...]]
 
@@ -81,13 +80,17 @@ def setup(runtime: Runtime, lab: Lab, node: str, ifaces: Ifaces) -> None:
 
 
 def start(runtime: Runtime, lab: Lab, node: str, ifaces: Ifaces) -> None:
-    """Start each tunnel charon of the node in its namespace, START_BATCH at a time (detached; vici connects
-    when it is up). One exec per node: start.sh paces the batches itself."""
+    """Start each tunnel charon of the node in its namespace, in batches (start.sh waits for each batch's vici
+    sockets, so a node with 100 tunnels does not start 100 charons at once); returns once all answer or the
+    batches' waits ran out (vici's connect then names the charon that did not come up)."""
     found = ifaces.get(node, ())
-    for i in found:
-        lab.dir.vici_socket(i.unit).unlink(missing_ok=True)
-    if found:
-        runtime.exec(lab.topo.name, node, ["sh", "/lab/tunnels/start.sh"], detach=True)
+    if not found:
+        return
+    batches = -(-len(found) // START_BATCH)
+    res = runtime.exec(lab.topo.name, node, ["sh", "/lab/tunnels/start.sh"], timeout=10 + batches * START_WAIT_S)
+    if not res.ok:
+        raise RuntimeBackendError(f"node {node!r}: starting its tunnel charons: {res.output.strip()[-400:]}",
+                                  hint=f"lab logs {node}")
 
 
 def _pids(lab: Lab, node: str, ifaces: Ifaces) -> list[str]:
