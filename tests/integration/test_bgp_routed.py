@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, TIME_SCALE, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 
 
 def _lab(shipped: str, home: Path, factory: pytest.TempPathFactory, fast: bool) -> Iterator[str]:
-    name = f"tun-{shipped[4:6]}-{uuid.uuid4().hex[:6]}"
+    name = lab_name(f"tun-{shipped[4:6]}")
     data = yaml.safe_load((ROOT / "topologies" / f"{shipped}.yml").read_text())
     data["name"] = name
     if fast:  # lab-only presets: seconds instead of Azure's 60/180 s BGP timers and 45 s DPD

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def rb_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """topologies/active-active.yml (one site device, two instances) up for the whole module, down afterwards."""
-    name = f"tun-rb-{uuid.uuid4().hex[:6]}"
+    name = lab_name("tun-rb")
     data = yaml.safe_load((ROOT / "topologies" / "active-active.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("rb") / f"{name}.yml"
