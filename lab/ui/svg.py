@@ -17,7 +17,8 @@ FILL = {"gateway": "#e8f1fb", "standby": "#f4f6f8", "site": "#fdf4e7", "host": "
 
 STYLE = (".label{font:600 13px sans-serif;fill:#1f2933}.sub{font:11px sans-serif;fill:#52606d}"
          ".edge-label{font:11px sans-serif;fill:#1f2933;paint-order:stroke;stroke:#fff;stroke-width:3px}"
-         ".edge-label .bgp{font-size:10px;fill:#2b6cb0}.badge{font:700 10px sans-serif}.badge.ok{fill:#2b6cb0}.badge.bad{fill:#e3342f}"
+         ".edge-label .bgp{font-size:10px;fill:#2b6cb0}"
+         ".badge{font:700 10px sans-serif}.badge.ok{fill:#2b6cb0}.badge.bad{fill:#e3342f}"
          ".node{cursor:pointer}.node.selected rect{stroke-width:4}")
 
 
