@@ -118,3 +118,18 @@ def _clash(viewer: str, a: Seen, b: Seen) -> Finding:
         hint = f"add an {mode} rule for {fix.origin} to {fix.rules or fix.path}, mapping it to a prefix no one uses"
     return Finding(fix.rules or fix.path, f"{viewer} would see {fix.network}'s {fix.origin} {how}, overlapping "
                    f"{other.network}'s {other.prefix}{was}", f"{hint} ({WHY})")
+
+
+def sharing_connections(topo: Topology) -> list[str]:
+    """Site-to-site connections whose site shares a prefix with another network its gateway sees: only NAT
+    keeps them apart, so their translation must be the connection's own (a tunnel interface each)."""
+    out = []
+    for c, conn in sorted(topo.connections.items()):
+        gw, site = topo.gateways.get(conn.gateway), topo.sites.get(conn.site or "")
+        if gw is None or site is None:
+            continue
+        others = [s.origin for v in views(topo) if v.viewer == f"gateway {conn.gateway}" for s in v.seen
+                  if s.network != f"site {conn.site}"]
+        if any(a.overlaps(b) for a in site.address_space for b in others):
+            out.append(c)
+    return out

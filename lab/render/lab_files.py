@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from lab.azure.address_views import sharing_connections
 from lab.azure.nat import node_rules
+from lab.errors import TopologyError
 from lab.ha.standby import fast_dpd_nodes, standby_config, standby_configs, standby_pairs
 from lab.p2s.render import client_nodes, eap_nodes, merge, render_p2s
 from lab.plan import instance_names
@@ -13,7 +15,7 @@ from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
-from lab.render.tunnel_ifaces import TunnelIface, narrowing_devices, tunnel_ifaces
+from lab.render.tunnel_ifaces import TunnelIface, narrowing_devices, tunnel_ifaces, tunneled_connections
 from lab.render.tunnel_scripts import node_files, split_units
 from lab.routing.nodes import render_frr_files
 from lab.topology.model import NatRule, Topology
@@ -34,6 +36,8 @@ def render_files(
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
     files: dict[PurePosixPath, str] = {}
     frr = render_frr_files(topo, tunnel_ifaces=bool(ifaces))  # BGP nodes: lab/routing
+    tunneled = tunneled_connections(ifaces, topo)  # their NAT is in the tunnel's namespace (tunnel_scripts)
+    _refuse_shared_without_tunnels(topo, tunneled)
     for node in plan.nodes:
         if not node.runs("charon"):
             continue
@@ -43,7 +47,7 @@ def render_files(
         cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
         own = mirrors.get(node.name, node.name)
-        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own))
+        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own, tunneled))
         if node.name in frr:
             files[base / "frr.conf"] = frr[node.name]
         for i in ifaces.get(node.name, ()):
@@ -53,11 +57,23 @@ def render_files(
     return dict(sorted(files.items())), swan
 
 
-def _nat_of(topo: Topology, group: str, node: str) -> list[tuple[str, NatRule]]:
-    """The NAT rules a gateway instance applies (none on sites and clients)."""
+def _nat_of(topo: Topology, group: str, node: str, tunneled: set[str]) -> list[tuple[str, NatRule]] | None:
+    """The NAT rules a gateway instance applies in its main namespace: those of connections without a tunnel
+    interface ([] still resets the table); None on sites and clients, which never translate."""
     gw = topo.gateways.get(group)
     names = instance_names(group, gw) if gw else []
-    return node_rules(topo, group, names.index(node)) if node in names else []
+    return node_rules(topo, group, names.index(node), skip=tunneled) if node in names else None
+
+
+def _refuse_shared_without_tunnels(topo: Topology, tunneled: set[str]) -> None:
+    """Sites that share a prefix are told apart only by their own tunnel interface (its namespace translates):
+    without one (the kernel data plane has none yet) their traffic would mix, so nothing is built."""
+    mixed = [c for c in sharing_connections(topo) if c not in tunneled]
+    if mixed:
+        raise TopologyError(f"connections.{mixed[0]}: its site shares a prefix with another network, which NAT "
+                            "separates only on a tunnel interface of the connection's own; this data plane has "
+                            f"none for {', '.join(mixed)}", hint="use the libipsec data plane (the default), or "
+                            "give the sites address spaces that do not overlap")
 
 
 def _tunnel_files(i: TunnelIface, swan: dict[str, SwanctlConfig], active: str | None, dataplane: Dataplane,

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 
 from lab.azure.nat import instance_rules, translate
 from lab.plan import INTERNET, instance_names, standby_name
 from lab.plan_types import Plan
 from lab.render.tunnels import End, Tunnel, pairs_mode, tunnels
-from lab.topology.model import Topology
+from lab.topology.model import NatRule, Topology
 
 TUNNELS_DIR = "tunnels"  # /lab/tunnels/<conn>/ in the container: strongswan.conf, vici socket, logs
 IFNAME_MAX = 15
@@ -49,6 +49,9 @@ class TunnelIface:
     routes: tuple[IPv4Network, ...]  # prefixes routed into the interface while its CHILD_SA is up
     src: IPv4Address  # preferred source of those routes (the node's inside address)
     anchors: tuple[IPv4Address, ...] = ()  # addresses on the tunnel namespace's lo (see `_anchors`)
+    # An Azure end's NAT rules for this connection on this instance: applied in the tunnel namespace, so each
+    # connection translates on its own and two sites may share a prefix (docs/azure-model.md "NAT rules").
+    nat: tuple[tuple[str, NatRule], ...] = ()
 
     @property
     def ifname(self) -> str:
@@ -140,24 +143,43 @@ def routed_ends(topo: Topology, t: Tunnel) -> list[End]:
 
 def tunnel_ifaces(topo: Topology, plan: Plan) -> dict[str, tuple[TunnelIface, ...]]:
     """node -> its tunnel interfaces, sorted by connection; an active-standby standby mirrors its active."""
-    ends: dict[str, list[tuple[End, tuple[IPv4Network, ...], IPv4Address, tuple[IPv4Address, ...]]]]
-    ends = defaultdict(list)
+    ends: dict[str, list[tuple[End, Tunnel]]] = defaultdict(list)
     for t in tunnels(topo):
         for end in routed_ends(topo, t):
-            ends[end.node].append((end, _peer_prefixes(topo, t, end), _inside(plan, end.node),
-                                   _anchors(topo, t, end)))
+            ends[end.node].append((end, t))
     out: dict[str, tuple[TunnelIface, ...]] = {}
     for node, found in sorted(ends.items()):
         found.sort(key=lambda e: e[0].conn)
-        out[node] = tuple(TunnelIface(node, e.conn, k, IPv4Address(e.local_ip), IPv4Address(e.remote_ip), routes,
-                                      src, anchors) for k, (e, routes, src, anchors) in enumerate(found))
+        src = _inside(plan, node)
+        out[node] = tuple(TunnelIface(node, e.conn, k, IPv4Address(e.local_ip), IPv4Address(e.remote_ip),
+                                      _peer_prefixes(topo, t, e), src, _anchors(topo, t, e), _nat(topo, t, e))
+                          for k, (e, t) in enumerate(found))
     for g, gw in sorted(topo.gateways.items()):
         standby = standby_name(g, gw)
         if standby and f"{g}-0" in out:
             src = _inside(plan, standby)
-            out[standby] = tuple(TunnelIface(standby, i.conn, i.index, i.public_ip, i.peer_ip, i.routes, src,
-                                             i.anchors) for i in out[f"{g}-0"])
+            out[standby] = tuple(replace(i, node=standby, src=src) for i in out[f"{g}-0"])
     return dict(sorted(out.items()))
+
+
+def tunneled_connections(ifaces: dict[str, tuple[TunnelIface, ...]], topo: Topology) -> set[str]:
+    """Topology connections whose Azure ends have tunnel interfaces (their NAT is in the tunnel namespace)."""
+    conns = {i.conn for found in ifaces.values() for i in found}
+    return {t.connection for t in tunnels(topo) if t.azure.conn in conns and t.azure.node in ifaces}
+
+
+def _instance(topo: Topology, t: Tunnel) -> int:
+    conn = topo.connections[t.connection]
+    return instance_names(conn.gateway, topo.gateways[conn.gateway]).index(t.azure.node)
+
+
+def _nat(topo: Topology, t: Tunnel, end: End) -> tuple[tuple[str, NatRule], ...]:
+    """The rules the Azure end of a site-to-site tunnel applies (instance_rules: ip_configuration_id)."""
+    conn = topo.connections[t.connection]
+    if end is not t.azure or conn.site is None:
+        return ()
+    gw, index = topo.gateways[conn.gateway], _instance(topo, t)
+    return tuple(instance_rules(conn, gw, "IngressSnat", index) + instance_rules(conn, gw, "EgressSnat", index))
 
 
 def units(topo: Topology, plan: Plan) -> dict[str, str]:
@@ -178,24 +200,28 @@ def _peer_prefixes(topo: Topology, t: Tunnel, end: End) -> tuple[IPv4Network, ..
     conn = topo.connections[t.connection]
     if conn.enable_bgp and end is not t.azure:  # the device learns the VNet by BGP (FRR: /32 to Azure's peer)
         return ()
-    if end is t.azure:  # with BGP too: Azure routes the declared prefixes ("as small as a host prefix", bgp-overview)
-        spaces = topo.sites[conn.site].address_space if conn.site else topo.gateways[conn.peer_gateway or ""] \
-            .vnet.address_space
-        return tuple(spaces)
-    gw = topo.gateways[conn.gateway]
-    index = instance_names(conn.gateway, gw).index(t.azure.node)  # EgressSnat: the VNet as the site sees it
+    gw, index = topo.gateways[conn.gateway], _instance(topo, t)
+    if end is t.azure and conn.site:  # with BGP too: Azure routes the declared prefixes ("as small as a host
+        # prefix", bgp-overview), as IngressSnat rules translate them: the VNet sees the site there
+        spaces = topo.sites[conn.site].address_space
+        return tuple(translate(list(spaces), instance_rules(conn, gw, "IngressSnat", index)))
+    if end is t.azure:
+        return tuple(topo.gateways[conn.peer_gateway or ""].vnet.address_space)
+    # EgressSnat: the VNet as the site sees it
     return tuple(translate(list(gw.vnet.address_space), instance_rules(conn, gw, "EgressSnat", index)))
 
 
 def _anchors(topo: Topology, t: Tunnel, end: End) -> tuple[IPv4Address, ...]:
     """libipsec 5.9.8 refuses a CHILD_SA whose local selector holds no local address. Any-to-any holds the
     public IP; a narrowing device makes the gateway's selector its VNet prefixes, so an Azure end's tunnel
-    namespace also holds each VNet prefix's .1 (Azure reserves .0-.3 of a subnet: never a VM)."""
+    namespace also holds each VNet prefix's .1 (Azure reserves .0-.3 of a subnet: never a VM), as the site sees
+    it: an EgressSnat rule makes the selector the translated prefix."""
     conn = topo.connections[t.connection]
     if end is t.azure:
         gw = topo.gateways[conn.gateway]
+        spaces = translate(list(gw.vnet.address_space), [r for r in _nat(topo, t, end) if r[1].mode == "EgressSnat"])
     elif conn.peer_gateway:
-        gw = topo.gateways[conn.peer_gateway]
+        spaces = topo.gateways[conn.peer_gateway].vnet.address_space
     else:
         return ()
-    return tuple(n.network_address + 1 for n in gw.vnet.address_space)
+    return tuple(dict.fromkeys(n.network_address + 1 for n in spaces))

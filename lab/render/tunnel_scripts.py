@@ -12,6 +12,7 @@ from collections import defaultdict
 from ipaddress import IPv4Network
 from pathlib import PurePosixPath
 
+from lab.render.nftables import render_nat
 from lab.render.swanctl import SharedKey, SwanctlConfig, Tree
 from lab.render.tunnel_ifaces import LOCAL_PREF, STEER_PREF, TUNNELS_DIR, TunnelIface
 
@@ -30,6 +31,7 @@ BLACKHOLE_PREF = 230  # after libipsec's 220: what no CHILD_SA takes is dropped,
 DIR = f"/lab/{TUNNELS_DIR}"
 START_BATCH = 10  # tunnel charons a node starts at once
 START_WAIT_S = 20.0  # how long a batch may take to open its vici sockets before the next batch starts anyway
+NAT_FILE = "nat.nft"
 UPDOWN = f"""\
 #!/bin/sh
 # Rendered by lab. strongSwan's updown plugin runs this in a tunnel's namespace when its CHILD_SA goes up
@@ -64,6 +66,8 @@ def setup_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
     for i in ifaces:
         lines += [f"ip -n {i.netns} -b - <<EOF", *_tunnel_side(i), "EOF",
                   f"ethtool -K {i.ifname} tx off >/dev/null"]
+        if i.nat:  # the connection's NAT rules, in its own namespace (a fresh one: nothing to remove first)
+            lines.append(f"ip netns exec {i.netns} nft -f {i.dir}/{NAT_FILE}")
     keys = " ".join(f"net/ipv4/conf/{i.ifname}/accept_local=1" for i in ifaces)
     lines.append(f"unshare -m sh -c 'mount -o remount,rw,bind /proc/sys && sysctl -qw {keys}'")
     return "\n".join(lines) + "\n"
@@ -94,6 +98,14 @@ def _tunnel_side(i: TunnelIface) -> list[str]:
         f"rule add pref {ICMP_BACK_PREF} iif lo ipproto icmp table main",
         f"rule add pref {BLACKHOLE_PREF} iif {EXT} blackhole",
     ]
+
+
+def nat_ruleset(i: TunnelIface) -> str:
+    """The connection's NAT rules in its tunnel namespace: `ext` faces the VNet, ipsec0 the site. Per
+    connection, as Azure applies them, so the VNet reaches two sites that share a prefix at two external
+    prefixes: the route picks the interface, the namespace behind it translates."""
+    head = f"# Rendered by lab: NAT rules of {i.conn} (docs/azure-model.md \"NAT rules\").\n"
+    return head + render_nat(list(i.nat), EXT)
 
 
 def charon_script(i: TunnelIface) -> str:
@@ -151,6 +163,7 @@ def node_files(node: str, ifaces: tuple[TunnelIface, ...]) -> dict[PurePosixPath
     files = {base / "setup.sh": setup_script(node, ifaces), base / "routes.sh": routes_script(node, ifaces),
              base / "updown.sh": UPDOWN, base / "start.sh": start_script(node, ifaces)}
     files.update({base / i.conn / "charon.sh": charon_script(i) for i in ifaces})
+    files.update({base / i.conn / NAT_FILE: nat_ruleset(i) for i in ifaces if i.nat})
     return files
 
 

@@ -17,7 +17,7 @@ EOF
 ip -n tun-azgw-onprem -b - <<EOF
 link set lo up
 addr add 203.0.113.10/32 dev lo
-addr add 10.1.0.1/32 dev lo
+addr add 100.64.1.1/32 dev lo
 addr add 169.254.128.1/31 dev ext
 link set ext up
 route add default via 169.254.128.0 dev ext
@@ -26,4 +26,5 @@ rule add pref 150 iif lo ipproto icmp table main
 rule add pref 230 iif ext blackhole
 EOF
 ethtool -K vti-azgw-onprem tx off >/dev/null
+ip netns exec tun-azgw-onprem nft -f /lab/tunnels/azgw-onprem/nat.nft
 unshare -m sh -c 'mount -o remount,rw,bind /proc/sys && sysctl -qw net/ipv4/conf/vti-azgw-onprem/accept_local=1'
