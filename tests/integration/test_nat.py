@@ -1,12 +1,15 @@
 """NAT rules for real: the shipped topologies/nat.yml comes up, hosts reach each other at their translated
 addresses, and inside ESP (decrypted from the capture with the logged keys) only translated VNet addresses
-appear: the site's device never sees the VNet's own prefix. Unique lab name; cleaned up even on failure."""
+appear: the site's device never sees the VNet's own prefix. Then `lab apply` takes every NAT rule away on the
+running lab: hosts reach each other at their own addresses and no NAT table, route or address of the old rules
+is left on the gateway. Unique lab name; cleaned up even on failure."""
 
 from __future__ import annotations
 
 import json
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -45,3 +48,24 @@ def test_nat_lab_pings_with_translated_addresses_inside_esp(
     assert inner == ["10.2.0.10 -> 100.64.1.10", "100.64.1.10 -> 10.2.0.10"]
     seen = {IPv4Address(a) for pair in inner for a in pair.split(" -> ")}
     assert not any(a in IPv4Network("10.1.0.0/24") for a in seen), "the VNet's own prefix appeared inside ESP"
+
+    _apply_without_nat(name, data, tmp_path, lab_home)
+
+
+def _apply_without_nat(name: str, data: dict[str, Any], tmp_path: Path, lab_home: Path) -> None:
+    data["gateways"]["azgw"].pop("nat_rules")
+    for key in ("ingress_nat_rules", "egress_nat_rules"):
+        data["connections"]["azgw-onprem"].pop(key)
+    path = tmp_path / f"{name}-nonat.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    res = run_lab("apply", str(path), home=lab_home, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for src, dst in (("vm1", "10.2.0.10"), ("pc1", "10.1.0.10")):
+        ping = run_lab("exec", "--lab", name, src, "--", "ping", "-c", "2", "-W", "2", dst, home=lab_home)
+        assert ping.returncode == 0, f"{src} -> {dst} after NAT was removed: {ping.stdout}{ping.stderr}"
+    for node in ("azgw-0", "azgw-1"):  # the active and its warm standby
+        left = run_lab("exec", "--lab", name, node, "--", "sh", "-c",
+                       "nft list tables; ip netns exec tun-azgw-onprem nft list tables; ip route; "
+                       "ip addr show lo; ip -n tun-azgw-onprem addr show lo", home=lab_home)
+        assert left.returncode == 0, left.stderr
+        assert "labnat" not in left.stdout and "100.64." not in left.stdout, f"{node} kept NAT state:\n{left.stdout}"
