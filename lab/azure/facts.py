@@ -270,6 +270,9 @@ SOURCES = {
     # the connections that have NAT rules".
     "nat": LEARN + "nat-overview",
     "nat_howto": LEARN + "nat-howto",
+    # NAT rules are added to an existing gateway (checked 2026-11-30): "The third command updates the virtual
+    # network gateway gw1 with the newly added natRule" (Set-AzVirtualNetworkGateway -NatRule).
+    "nat_update": "https://learn.microsoft.com/en-us/powershell/module/az.network/new-azvirtualnetworkgatewaynatrule",
 }
 
 # NAT rules (SOURCES["nat"]): the lab models no AZ SKUs, so VpnGw2-5.
