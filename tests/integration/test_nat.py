@@ -2,11 +2,14 @@
 addresses, and inside ESP (decrypted from the capture with the logged keys) only translated VNet addresses
 appear: the site's device never sees the VNet's own prefix. Then `lab apply` takes every NAT rule away on the
 running lab: hosts reach each other at their own addresses and no NAT table, route or address of the old rules
-is left on the gateway. Unique lab name; cleaned up even on failure."""
+is left on the gateway. Before that, the site's rule becomes Dynamic (applied live): the site's host reaches the
+VNet from the rule's pool, and the VNet can no longer initiate towards the site (Azure: a Dynamic rule lets only
+the internal side initiate). Unique lab name; cleaned up even on failure."""
 
 from __future__ import annotations
 
 import json
+import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -49,7 +52,32 @@ def test_nat_lab_pings_with_translated_addresses_inside_esp(
     seen = {IPv4Address(a) for pair in inner for a in pair.split(" -> ")}
     assert not any(a in IPv4Network("10.1.0.0/24") for a in seen), "the VNet's own prefix appeared inside ESP"
 
+    _apply_dynamic_ingress(name, data, tmp_path, lab_home)
     _apply_without_nat(name, data, tmp_path, lab_home)
+
+
+LISTEN = ("import socket; s = socket.socket(2, 2); s.bind(('0.0.0.0', 9999)); d, a = s.recvfrom(99); "
+          "open('/tmp/nat-src', 'w').write(a[0])")
+SEND = "import socket; socket.socket(2, 2).sendto(b'x', ('100.64.1.10', 9999))"
+
+
+def _apply_dynamic_ingress(name: str, data: dict[str, Any], tmp_path: Path, lab_home: Path) -> None:
+    data["gateways"]["azgw"]["nat_rules"]["site-in"].update(type="Dynamic", external_mappings=["100.64.2.0/30"])
+    path = tmp_path / f"{name}-dynamic.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    res = run_lab("apply", str(path), home=lab_home, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # vm1 records the source of the first UDP datagram it gets; pc1 sends until one arrives (deadline, no sleep)
+    run_lab("exec", "--lab", name, "vm1", "--", "sh", "-c",
+            f'rm -f /tmp/nat-src; timeout 60 python3 -c "{LISTEN}" >/dev/null 2>&1 &', home=lab_home)
+    source, deadline = "", time.monotonic() + 45
+    while not source and time.monotonic() < deadline:
+        run_lab("exec", "--lab", name, "pc1", "--", "python3", "-c", SEND, home=lab_home)
+        got = run_lab("exec", "--lab", name, "vm1", "--", "cat", "/tmp/nat-src", home=lab_home)
+        source = got.stdout.strip() if got.returncode == 0 else ""
+    assert source and IPv4Address(source) in IPv4Network("100.64.2.0/30"), f"vm1 saw pc1 as {source!r}"
+    back = run_lab("exec", "--lab", name, "vm1", "--", "ping", "-c", "2", "-W", "1", "100.64.2.10", home=lab_home)
+    assert back.returncode != 0, "a Dynamic rule let the VNet initiate towards the site"
 
 
 def _apply_without_nat(name: str, data: dict[str, Any], tmp_path: Path, lab_home: Path) -> None:
