@@ -48,6 +48,11 @@ def _rule(path: str, gw: Gateway, rule: NatRule) -> Iterator[Finding]:
 
 
 def _connection(path: str, conn: Connection, gw: Gateway) -> Iterator[Finding]:
+    if conn.enable_bgp and (conn.ingress_nat_rules or conn.egress_nat_rules) and not conn.vnet_to_vnet:
+        yield Finding(f"{path}.enable_bgp", "the lab does not translate BGP routes for NAT rules (Azure: \"Enable "
+                      "BGP Route Translation\", enableBgpRouteTranslationForNat): routes are learned and advertised "
+                      "untranslated on this connection", "use static routes (enable_bgp: false) to see NAT as Azure "
+                      f"does, or expect untranslated BGP prefixes ({WHY}#routing)", severity="warning")
     for key, mode in (("ingress_nat_rules", "IngressSnat"), ("egress_nat_rules", "EgressSnat")):
         names = getattr(conn, key)
         if names and conn.use_policy_based_traffic_selectors:

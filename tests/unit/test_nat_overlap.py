@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lab.azure.address_views import nat_pairs, overlaps, sharing_connections
+from lab.azure.nat import check_nat
 from lab.errors import TopologyError
 from lab.plan import build_plan
 from lab.render.lab_files import render_files
@@ -115,3 +116,11 @@ def test_without_tunnel_interfaces_shared_prefixes_are_refused() -> None:
         render_files(topo, build_plan(topo), resolve_keys(topo, {}, generate=lambda: "k"), "kernel")
     assert info.value.message.startswith("connections.azgw-branch1: its site shares a prefix")
     assert info.value.exit_code == 2
+
+
+def test_bgp_on_a_nat_connection_warns_that_routes_are_not_translated() -> None:
+    topo = overlap_topo(lambda d: (d["gateways"]["azgw"].update(bgp={"asn": 65515}),
+                                   d["sites"]["branch1"].update(bgp={"asn": 65010, "peer_ip": "169.254.21.5"}),
+                                   d["connections"]["azgw-branch1"].update(enable_bgp=True)))
+    (w,) = [f for f in check_nat(topo) if f.severity == "warning"]
+    assert w.path == "connections.azgw-branch1.enable_bgp" and "does not translate BGP routes" in w.message
