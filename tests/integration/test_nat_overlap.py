@@ -7,7 +7,6 @@ One lab for the module, unique name, down even when a test fails."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, host_network, lab_leftovers, run_lab
+from tests.integration.helpers import ROOT, host_network, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 PINGS = 4
@@ -23,7 +22,7 @@ PINGS = 4
 
 @pytest.fixture(scope="module")
 def overlap_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"nat2-{uuid.uuid4().hex[:6]}"
+    name = lab_name("natov")
     data = yaml.safe_load((ROOT / "topologies" / "nat-overlap.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("natov") / f"{name}.yml"
