@@ -220,7 +220,8 @@ def _tunnel_edges(topo: Topology, live: Live) -> list[GEdge]:
         if any(e.ends == (a, b) for e in out):
             continue
         state = tunnel_state(live.status, (a, b))
-        out.append(GEdge(f"{a[0]}~{a[1]}", a[0], b[0], "tunnel", state, f"{t.connection}: {state}",
+        # the id names the planned instance, so a tunnel keeps its id when an active-standby gateway fails over
+        out.append(GEdge(f"{t.azure.node}~{t.azure.conn}", a[0], b[0], "tunnel", state, f"{t.connection}: {state}",
                          bgp_label(live.status.bgp_peers, (a, b)), (a, b)))
     return out
 

@@ -15,11 +15,13 @@ import pytest
 
 from lab.plan import build_plan
 from lab.routing.views import BgpPeerStatus
+from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, P2sClientStatus, TunnelStatus
 from lab.topology.load import load_file
 from lab.ui import actions
 from lab.ui.auth import MASK, authorized, new_token, redact
-from lab.ui.events import CharonParser, LogTail, Summary, diff, parse_supervisor
+from lab.ui.events import CharonParser, LogTail, Summary, diff, parse_ha, parse_supervisor
+from lab.ui.live import lab_secrets
 from lab.ui.model import Live, build_graph, tunnel_state
 from lab.ui.server import UiServer
 from lab.ui.svg import render_svg
@@ -84,6 +86,7 @@ def test_active_standby_tunnel_follows_the_active_instance() -> None:
     g = build_graph(topo, plan, Live(st, active={"azgw": "azgw-1"}, faults={"onprem": "pause onprem"}))
     [edge] = [e for e in g.edges if e.kind == "tunnel"]
     assert (edge.a, edge.state) == ("azgw-1", "up")
+    assert edge.id == "azgw-0~azgw-onprem"  # the same tunnel before and after the failover
     assert g.node("azgw-1").active and g.node("azgw-0").kind == "standby"
     assert g.node("onprem").fault == "pause onprem"
     assert ">PAUSE<" in render_svg(g)
@@ -148,6 +151,23 @@ def test_charon_log_becomes_timeline_events() -> None:
     ]
     assert all(e.node == "azgw-0" for e in evs)
     assert evs[3].t - evs[0].t == 126  # 19:29:35 -> 19:31:41
+
+
+def test_ha_agent_events_are_failover_steps() -> None:
+    e = parse_ha('{"t": 1796070223.05, "event": "peer-dead", "node": "azgw-1", "peer": "10.1.0.4", "planned": true}')
+    assert e is not None and (e.kind, e.node, e.text) == ("failover", "azgw-1",
+                                                          "HA agent: peer-dead (peer 10.1.0.4, planned True)")
+    assert parse_ha("not json") is None and parse_ha('{"event": "x"}') is None
+
+
+def test_lab_secrets_include_a_devices_own_key(tmp_path: Path) -> None:
+    topo, plan = _load("s2s-route-based")
+    d = LabDir.of(tmp_path, topo.name)
+    d.write("name: x\n", {"azgw-onprem": "GeneratedKey123"}, {}, [n.name for n in plan.nodes])
+    (d.node("onprem") / "swanctl.conf").write_text('secrets {\n  ike-x {\n    secret = "TheDevicesOwnKey"\n  }\n}\n')
+    (d.node("azgw-0") / "ipsec.secrets").write_text('1.2.3.4 5.6.7.8 : PSK "LegacyKey99"\n')
+    found = lab_secrets(SimpleNamespace(topo=topo, plan=plan, dir=d))
+    assert found == {"GeneratedKey123", "TheDevicesOwnKey", "LegacyKey99"}
 
 
 def test_supervisor_log_heals() -> None:
