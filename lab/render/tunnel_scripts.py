@@ -55,7 +55,14 @@ def setup_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
         f"# Rendered by lab: the tunnel interfaces of {node} (docs/route-based.md). Idempotent.",
         "set -e",
         f"while ip rule del pref {STEER_PREF} 2>/dev/null; do :; done",
-        f"for ns in {names}; do ip netns del $ns 2>/dev/null || true; done  # their veths go with them",
+        # The main charon's pid file survives a container restart, and in the fresh container its old pid may now
+        # be a tunnel charon's (they start first): charon would refuse to start ("already running"). Nothing
+        # runs the main charon while this script runs.
+        "rm -f /var/run/charon.pid",
+        # Each interface first (deleting one end removes the pair at once; a namespace's deletion, and its veths
+        # with it, completes asynchronously: re-adding raced it, "File exists"), then the namespaces.
+        f"for l in {' '.join(i.ifname for i in ifaces)}; do ip link del $l 2>/dev/null || true; done",
+        f"for ns in {names}; do ip netns del $ns 2>/dev/null || true; done",
         f"ip rule add pref {LOCAL_PREF} lookup local 2>/dev/null || true  # `local` after the steering rules",
         "ip rule del pref 0 lookup local 2>/dev/null || true",
         "ip -b - <<EOF",
