@@ -2,7 +2,9 @@
 # Rendered by lab: the tunnel interfaces of azgw-1 (docs/route-based.md). Idempotent.
 set -e
 while ip rule del pref 100 2>/dev/null; do :; done
-for ns in tun-azgw-branch1 tun-azgw-branch2; do ip netns del $ns 2>/dev/null || true; done  # their veths go with them
+rm -f /var/run/charon.pid
+for l in vti-azgw-br~1d5 vti-azgw-br~c57; do ip link del $l 2>/dev/null || true; done
+for ns in tun-azgw-branch1 tun-azgw-branch2; do ip netns del $ns 2>/dev/null || true; done
 ip rule add pref 110 lookup local 2>/dev/null || true  # `local` after the steering rules
 ip rule del pref 0 lookup local 2>/dev/null || true
 ip -b - <<EOF
