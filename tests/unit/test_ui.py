@@ -286,3 +286,48 @@ def test_every_route_refuses_a_request_without_the_token(server) -> None:  # noq
     code, body = _fetch(base + "/api/state", headers={"X-Lab-Token": srv.token})
     assert code == 200 and json.loads(body) == {"lab": "ui-unit"}
     assert srv.server_address[0] == "127.0.0.1"
+
+
+# ---- the collector on the seams' fakes: what a page is pushed -------------------------------------------
+
+
+def test_collector_publishes_changes_only_and_scrubs_keys(tmp_path: Path) -> None:
+    from lab.secrets import resolve_keys
+    from lab.ui.live import Collector
+    from tests.fakes import FakeControl, FakeRuntime, running
+
+    text = (ROOT / "topologies" / "s2s-route-based.yml").read_text().replace(
+        "    ike_version: IKEv2", '    ike_version: IKEv2\n    shared_key: "UnitTestSharedKey42"')
+    topo, plan = load_file_text(text)
+    d = LabDir.of(tmp_path, topo.name)
+    d.write(text, resolve_keys(topo, {}), {}, [n.name for n in plan.nodes], "libipsec")
+    up = [_ike("azgw-onprem")]
+    col = Collector(topo.name, tmp_path, FakeRuntime(nodes=running(topo.name, plan.nodes)),
+                    lambda sock: FakeControl(snapshots=[up]), clock=lambda: 1000.0)
+    col.tick()
+    first = col.version
+    state = json.loads(col.state_json())
+    assert 'data-node="onprem"' in state["svg"] and state["lab"] == topo.name
+    assert [e["state"] for e in state["graph"]["edges"] if e["kind"] == "tunnel"] == ["up"]
+    col.tick()
+    assert col.version == first  # nothing changed: nothing pushed
+    col.note("action", "onprem", "output that quotes UnitTestSharedKey42 by mistake")
+    col.set_action(None, {"name": "verify", "output": "key UnitTestSharedKey42", "ok": True})
+    _, events = col.events_since(0)
+    assert col.version > first
+    assert "UnitTestSharedKey42" not in json.dumps(events) + col.state_json()
+    assert MASK in events[-1]["text"]
+
+
+def load_file_text(text: str):  # noqa: ANN201
+    from lab.topology.load import load_text
+
+    topo, _ = load_text(text, "t.yml")
+    return topo, build_plan(topo)
+
+
+def _ike(name: str):  # noqa: ANN202
+    from lab.control.base import ChildSaStatus, IkeSaStatus
+
+    return IkeSaStatus(name=name, uniqueid=1, state="ESTABLISHED", version=2, local_host="a", remote_host="b",
+                       children=[ChildSaStatus(name=name, uniqueid=1, state="INSTALLED", encr_alg="AES_GCM_16")])
