@@ -3,7 +3,8 @@
 Azure publishes one aggregate figure per SKU for all tunnels of a gateway; shaping the instance's
 Internet-facing link (where every tunnel's ESP passes) caps them together. The kernel has no netem but has
 HTB, ingress, IFB, u32 and mirred: ingress traffic is redirected to an IFB device whose egress HTB shapes it.
-Everything happens inside the container's network namespace, opened by /proc/<pid>/ns/net.
+Everything happens inside the container's network namespace, opened by /proc/<pid>/ns/net; the ifb module
+is loaded first with no devices of its own (lab.runtime.ifb_module), so the host namespace gets none.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from lab.errors import RuntimeBackendError
+from lab.runtime.ifb_module import ensure_ifb_without_host_devices
 
 ROOT_HANDLE = 0x10000  # 1:
 CLASS_HANDLE = 0x10010  # 1:10, the default class: every packet
@@ -71,6 +73,7 @@ def shape_link(netns_path: str, subject: str, iface: str, params: HtbParams | No
             _clear(ipr, index, ifb_name(iface))
         if params is None:
             return
+        ensure_ifb_without_host_devices()  # before the first IFB: an autoload would add ifb0/ifb1 to the host
         with _step(subject, f"shape {iface} to {params.rate_mbps:g} Mbps"):
             _install(ipr, index, ifb_name(iface), params)
 
