@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from lab.runtime.shaping import htb_params, ifb_name, shape_link
-from tests.integration.helpers import host_network
+from tests.integration.helpers import host_network, lab_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.kernel]
 
@@ -26,7 +25,7 @@ def ip(*argv: str, tool: str = "ip") -> str:
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A namespace of this test's own holding a veth pair (both ends inside it); deleted afterwards."""
-    name = f"lab-ifbtest-{uuid.uuid4().hex[:6]}"
+    name = "lab-" + lab_name("ifbtest")
     ip("netns", "add", name)
     try:
         ip("-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
