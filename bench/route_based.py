@@ -53,7 +53,7 @@ def loadavg() -> str:
 
 
 def run_size(n: int, home: Path, up_timeout: float) -> dict[str, object]:
-    name = f"bgp-rbb-{uuid.uuid4().hex[:4]}"
+    name = f"tun-rbb-{uuid.uuid4().hex[:4]}"
     path = Path(tempfile.mkdtemp(prefix="rb-bench-")) / "rb.yml"
     path.write_text(yaml.safe_dump(topology(name, n)))
     try:

@@ -61,7 +61,8 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
         st = Stage(lab, runtime, connect, progress, timeout if wait else None)
         feats = features(lab, path.parent)  # a BYO site's files are read here, before anything is rendered
         built = render(st, feats, dataplane)
-        units = tunnel_units.units(lab, ifaces=tunnel_units.ifaces_for(lab, dataplane))  # route-based: own charons
+        found = tunnel_units.ifaces_for(lab, dataplane)  # route-based: each tunnel's charon its own directory
+        units = [i.unit for ifaces in found.values() for i in ifaces]  # a cold standby's too
         lab.dir.write(path.read_text(), built.keys, built.files, [n.name for n in lab.plan.nodes] + units, dataplane)
         (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
         with _rollback_on_error(lab, runtime, progress):

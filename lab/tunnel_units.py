@@ -15,9 +15,11 @@ from lab import daemons
 from lab.core import Lab
 from lab.daemons import Daemon
 from lab.errors import RuntimeBackendError
+from lab.ha.standby import ROLE_FILE
 from lab.hooks import Feature, Rendered, Stage
+from lab.plan import standby_name
 from lab.plan_types import NodePlan
-from lab.render.tunnel_ifaces import TunnelIface, container_of, tunnel_ifaces
+from lab.render.tunnel_ifaces import MIRROR_MAX, TunnelIface, container_of, tunnel_ifaces
 from lab.render.tunnel_scripts import START_BATCH, START_WAIT_S
 from lab.render.tunnels import tunnels
 from lab.runtime.base import Runtime
@@ -61,12 +63,40 @@ def needs_main(lab: Lab, node: str, ifaces: Ifaces) -> bool:
     return node in mains(lab, ifaces)
 
 
+def cold(lab: Lab, ifaces: Ifaces) -> set[str]:
+    """The active-standby instances whose tunnel charons are not running: standby now (its role file; before
+    the HA agents start, the second instance) on a gateway with more than MIRROR_MAX tunnels. Their charons
+    start when the instance takes over (lab/ha/agents.py: `start` in its spec)."""
+    out = set()
+    for g, gw in lab.topo.gateways.items():
+        standby, first = standby_name(g, gw), f"{g}-0"
+        if standby is None or len(ifaces.get(first, ())) <= MIRROR_MAX:
+            continue
+        for node, default in ((first, "active"), (standby, "standby")):
+            path = lab.dir.node(node) / ROLE_FILE
+            if (path.read_text().strip() if path.exists() else default) != "active":
+                out.add(node)
+    return out
+
+
 def units(lab: Lab, nodes: set[str] | None = None, ifaces: Ifaces | None = None) -> list[str]:
-    """Every charon unit of the lab (or of `nodes`): main charons first, then tunnel charons."""
+    """Every running charon unit of the lab (or of `nodes`): main charons first, then tunnel charons (not a
+    cold standby's)."""
     found = ifaces if ifaces is not None else ifaces_of(lab)
     names = [n.name for n in lab.plan.nodes if nodes is None or n.name in nodes]
-    main = mains(lab, found)
-    return [n for n in names if n in main] + [i.unit for n in names for i in found.get(n, ())]
+    main, idle = mains(lab, found), cold(lab, found)
+    return [n for n in names if n in main] + [i.unit for n in names if n not in idle for i in found.get(n, ())]
+
+
+def cold_start(lab: Lab, node: str, ifaces: Ifaces) -> list[list[str]]:
+    """What a cold standby runs when it takes over, in order: start its tunnel charons (start.sh waits for each
+    batch), then load each one's quiet config (it initiates afterwards, as a warm standby does)."""
+    found = ifaces.get(node, ())
+    if not found or len(found) <= MIRROR_MAX:
+        return []
+    return [["sh", "/lab/tunnels/start.sh"]] + [
+        ["swanctl", "--load-all", "--file", f"{i.dir}/swanctl.conf", "--uri", f"unix://{i.dir}/run/charon.vici"]
+        for i in found]
 
 
 def setup(runtime: Runtime, lab: Lab, node: str, ifaces: Ifaces) -> None:
@@ -171,7 +201,8 @@ class TunnelsFeature(Feature):
         if daemon.name != daemons.CHARON.name or node.name not in ifaces:
             return False
         setup(st.runtime, st.lab, node.name, ifaces)
-        start(st.runtime, st.lab, node.name, ifaces)
+        if node.name not in cold(st.lab, ifaces):  # a cold standby's start at takeover
+            start(st.runtime, st.lab, node.name, ifaces)
         return node.name not in main
 
     def inspect(self, st: Stage, running: set[str], status: LabStatus) -> LabStatus:

@@ -20,7 +20,7 @@ from lab import core, tunnel_units
 from lab.azure import facts
 from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
-from lab.ha.standby import standby_config, standby_configs, takeover_children
+from lab.ha.standby import ROLE_FILE, standby_config, standby_configs, takeover_children
 from lab.hooks import Feature, Stage
 from lab.plan import gateway_inside_ip, standby_name
 from lab.plan_types import NodePlan
@@ -32,7 +32,6 @@ from lab.topology.model import Gateway
 
 AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
 AGENT = "/lab/ha_agent.py"
-ROLE_FILE = "ha-role"
 EVENTS_FILE = "ha-events.jsonl"
 PID_FILE = "ha-agent.pid"
 WATCH_INTERVAL_S = 0.2  # ha_timing fast: the standby pings the active every 200 ms ...
@@ -125,9 +124,12 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
     """Load standby configs and (re)start every HA agent; after `up`. `swan`: the lab's rendered trees when
     the caller has them (else they are rendered from the state directory)."""
     swan = core.swanctl_configs(lab) if swan is None else swan
-    warm = standby_configs(lab.topo, swan)
+    warm, ifaces = standby_configs(lab.topo, swan), tunnel_units.ifaces_of(lab)
     for pair in standby_pairs(lab):
+        live = set(tunnel_units.units(lab, set(pair.nodes), ifaces))  # a cold standby's tunnels: not running
         for unit, cfg in _warm_units(pair, swan, warm).items():
+            if unit not in live:
+                continue
             ctl = connect(lab.dir.vici_socket(unit))
             try:
                 ctl.load(cfg)
@@ -136,13 +138,17 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
         for i, node in enumerate(pair.nodes):
             if reset_roles:
                 set_role(lab, node, "active" if i == 0 else "standby")
-            run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, swan))
+            run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, swan, lab, ifaces))
     for host, hops in ecmp_hosts(lab):
         run_agent(lab, runtime, host, "vnet", _host_spec(host, hops))
 
 
-def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig]) -> dict[str, object]:
+def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig], lab: Lab,
+                   ifaces: tunnel_units.Ifaces) -> dict[str, object]:
+    """What the node's agent needs to watch its peer and take over: addresses, routes, the commands that start
+    a cold standby's tunnel charons (none when they run warm), and the children to initiate."""
     return {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
+            "start": tunnel_units.cold_start(lab, node, ifaces),
             "peer": pair.peer, "interval": pair.watch.interval_s, "misses": scaled_misses(pair.watch.misses),
             "planned_misses": scaled_misses(pair.watch.planned_misses),
             "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
@@ -175,7 +181,8 @@ def start_agent(lab: Lab, runtime: Runtime, node: str) -> bool:
     """(Re)start one node's agent as its role file says (roles untouched); False: the node has none."""
     pair = pair_with(lab, node)
     if pair is not None:
-        run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, core.swanctl_configs(lab)))
+        spec = _instance_spec(pair, node, core.swanctl_configs(lab), lab, tunnel_units.ifaces_of(lab))
+        run_agent(lab, runtime, node, "standby", spec)
         return True
     hops = dict(ecmp_hosts(lab)).get(node)
     if hops is not None:

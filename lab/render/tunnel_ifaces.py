@@ -35,6 +35,10 @@ LINK_NET = IPv4Network("169.254.128.0/17")
 STEER_PREF = 100  # main namespace: "from <peer> udp dport 500|4500 -> tunnel k" rules ...
 LOCAL_PREF = 110  # ... then the `local` rule, moved from priority 0 (and still before libipsec's 220)
 TABLE_BASE = 1000  # main namespace: routing table 1000+k holds tunnel k's default route (for steering)
+# An active-standby gateway's warm standby runs a quiet copy of each tunnel charon, so a takeover only
+# initiates. Up to this many tunnels; above, the standby's tunnel charons start at takeover (its agent runs
+# start.sh and loads each one): 100 mirrored charons doubled a VpnGw4 gateway's start-up load (docs/route-based.md).
+MIRROR_MAX = 8
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,7 @@ mount -o remount,rw,bind /proc/sys && sysctl -qw {" ".join(TUNNEL_SYSCTLS)}
 ethtool -K {EXT} tx off >/dev/null 2>&1 || true
 mount -t tmpfs tmpfs /run
 rm -f {i.dir}/up
+mkdir -p {i.dir}/run
 nsenter --net=/proc/1/ns/net flock {DIR}/.lock sh {DIR}/routes.sh
 echo $$ > {i.dir}/charon.pid
 STRONGSWAN_CONF={i.dir}/strongswan.conf exec /usr/lib/ipsec/charon'
@@ -138,7 +139,9 @@ def start_script(node: str, ifaces: tuple[TunnelIface, ...], batch: int = START_
     2 cores starved each other past the 10 s vici connect timeout (docs/route-based.md)."""
     tries = int(START_WAIT_S / 0.1)
     lines = ["#!/bin/sh", f"# Rendered by lab: start the tunnel charons of {node}, {batch} at a time.",
-             f"start() {{ rm -f {DIR}/$1/run/charon.vici; setsid sh {DIR}/$1/charon.sh </dev/null >/dev/null 2>&1 & }}",
+             # a tunnel whose charon runs (its pid file names a live charon) keeps it: a takeover may repeat this
+             f'start() {{ p=$(cat {DIR}/$1/charon.pid 2>/dev/null); [ "$(cat /proc/$p/comm 2>/dev/null)" = charon ] '
+             f"&& return; rm -f {DIR}/$1/run/charon.vici; setsid sh {DIR}/$1/charon.sh </dev/null >/dev/null 2>&1 & }}",
              f'ready() {{ for c; do i=0; while [ ! -S {DIR}/$c/run/charon.vici ] && [ $i -lt {tries} ]; do '
              "sleep 0.1; i=$((i+1)); done; done; }"]
     conns = [i.conn for i in ifaces]

@@ -5,6 +5,7 @@ mount -o remount,rw,bind /proc/sys && sysctl -qw net/ipv4/ip_forward=1 net/ipv4/
 ethtool -K ext tx off >/dev/null 2>&1 || true
 mount -t tmpfs tmpfs /run
 rm -f /lab/tunnels/hub-a/up
+mkdir -p /lab/tunnels/hub-a/run
 nsenter --net=/proc/1/ns/net flock /lab/tunnels/.lock sh /lab/tunnels/routes.sh
 echo $$ > /lab/tunnels/hub-a/charon.pid
 STRONGSWAN_CONF=/lab/tunnels/hub-a/strongswan.conf exec /usr/lib/ipsec/charon'
