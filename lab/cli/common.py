@@ -17,6 +17,7 @@ from rich.markup import escape
 from lab import pipeline
 from lab.errors import LabError, TopologyError
 from lab.runtime.base import Runtime
+from lab.runtime.registry import Choice
 from lab.state import lab_home
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Emulate Azure VPN Gateway with real IPsec.")
@@ -34,11 +35,21 @@ def progress(msg: str) -> None:
     err.print(f"[dim]·[/dim] {escape(msg)}")
 
 
-def make_runtime() -> Runtime:
-    """The runtime backend LAB_RUNTIME names (default docker), connected (lab/runtime/registry.py)."""
+def make_runtime(lab: str | None = None) -> Runtime:
+    """The runtime backend the lab was brought up on (recorded in its state by `lab up`; with no lab named, the
+    one every recorded lab shares), else the one LAB_RUNTIME names, else docker; connected
+    (lab/runtime/registry.py)."""
+    from lab.runtime.registry import connect_runtime, recorded_for
+
+    return connect_runtime(choice=recorded_for(home(), lab_name_of(lab) if lab else None))
+
+
+def new_runtime(choice: Choice | None = None) -> Runtime:
+    """For a command that brings a lab up: `choice` (lab up's --runtime or runtime: key), else the backend
+    LAB_RUNTIME names, else docker; connected."""
     from lab.runtime.registry import connect_runtime
 
-    return connect_runtime()
+    return connect_runtime(choice=choice)
 
 
 def connect(socket: Path):  # noqa: ANN202 - returns lab.control.vici.ViciControl

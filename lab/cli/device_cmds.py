@@ -16,6 +16,7 @@ from lab.cli.common import (
     err,
     home,
     make_runtime,
+    new_runtime,
     node_image,
     only_lab,
     out,
@@ -35,7 +36,7 @@ def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="wr
     from lab.runtime.base import require_preflight
 
     core.load(file, home())
-    runtime = make_runtime()
+    runtime = new_runtime()
     dataplane = require_preflight(runtime, err.print)
     res = run_device_test(file, home(), runtime, connect, node_image(runtime), dataplane, progress, timeout, keep)
     if report:
@@ -52,7 +53,7 @@ def diagnose(name: Annotated[str | None, typer.Argument()] = None, json_out: Jso
     from lab.device.testing import diagnose_running
     from lab.routing.collect import bgp_diagnoses
 
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     lab = core.load_running(only_lab(name, runtime), home())
     rep = diagnose_running(lab, connect)
     bgp = bgp_diagnoses(runtime, lab.topo.name, lab.topo, lab.dir.root / "nodes")  # BGP sessions (lab/routing)
@@ -85,7 +86,7 @@ def device_config(gateway: str, site: Annotated[str, typer.Option("--site")],
     if fmt not in ("swanctl", "ipsec.conf"):
         raise LabError(f"--format {fmt!r}: unknown", hint="swanctl or ipsec.conf")
     loaded = core.load(topology, home()) if topology else core.load_running(
-        only_lab(lab, make_runtime()), home())
+        only_lab(lab, make_runtime(lab)), home())
     keys = resolve_keys(loaded.topo, loaded.dir.read_keys(), generate=str)  # str() == "": no key yet
     if fmt == "swanctl":
         files = [render_swanctl_device(loaded.topo, gateway, site, keys)]
@@ -121,7 +122,7 @@ def graph(name: Annotated[str | None, typer.Argument(help="running lab")] = None
     if topology:
         print(render_graph(core.load(topology, home()).topo, fmt), end="")  # type: ignore[arg-type]
         return
-    loaded = core.load_running(only_lab(name, make_runtime()), home())
+    loaded = core.load_running(only_lab(name, make_runtime(name)), home())
     print(render_graph(loaded.topo, fmt, tunnel_states(loaded, connect)), end="")  # type: ignore[arg-type]
 
 
@@ -130,7 +131,7 @@ def reload(node: str, lab: LabOpt = None) -> None:
     """Re-load NODE's config from the lab state directory (after editing it) and re-initiate its tunnels."""
     from lab.device.reload import reload_node
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     for line in reload_node(loaded, node, runtime, connect):
         err.print(line, highlight=False)

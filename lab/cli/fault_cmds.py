@@ -33,7 +33,7 @@ def fault(kind: Annotated[str, typer.Argument(help="kill, stop, pause, charon-re
     """Break a running lab on purpose: kill/stop/pause a node, restart its charon, cut or degrade a link."""
     from lab.ops import faults
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     applied = faults.parse_fault(loaded, kind, target, percent)
     faults.inject(loaded, applied, runtime, connect, loaded.dataplane)
@@ -54,7 +54,7 @@ def restore(target: Annotated[str | None, typer.Argument(help="NODE or NODE:IFAC
     from lab.lock import lab_lock
     from lab.ops import heal
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor may be healing this lab right now
         undone, done = heal.restore(loaded, target, runtime, connect, loaded.dataplane, None, progress,
@@ -79,7 +79,7 @@ def _stream(gateway: str | None, kind: str | None, lab: str | None, duration: fl
     from lab.ha.failover_run import StreamOptions, default_duration, measure
     from lab.report.failover_view import show_failover
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     gw = gateway or sorted(loaded.topo.gateways)[0]
     duration = duration or default_duration(loaded, gw, kind)  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ def reset(gateway: Annotated[str, typer.Argument(help="gateway name")],
     from lab.ha.reset import reset as reset_gateway
     from lab.lock import lab_lock
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     with lab_lock(loaded.topo.name, wait_s=60):  # the supervisor must not heal the instance being rebooted
         done = reset_gateway(loaded, gateway, instance, runtime, connect, loaded.dataplane, timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -21,11 +22,13 @@ from lab.cli.common import (
     home,
     lab_name_of,
     make_runtime,
+    new_runtime,
     only_lab,
     out,
     progress,
 )
-from lab.errors import LabError, TopologyError
+from lab.errors import BusyError, LabError, TopologyError
+from lab.runtime import registry
 from lab.topology.model import Topology
 
 
@@ -34,13 +37,21 @@ class DataplaneChoice(StrEnum):
     kernel = "kernel"
 
 
+class RuntimeChoice(StrEnum):
+    docker = "docker"
+    swarm = "swarm"
+
+
+RuntimeOpt = Annotated[RuntimeChoice | None, typer.Option(
+    "--runtime", help="where the nodes run: docker (this machine) or swarm (LAB_SWARM_MANAGER); default: the "
+    "file's runtime:, else LAB_RUNTIME, else docker. Recorded: later commands on the lab use it")]
 DataplaneOpt = Annotated[DataplaneChoice | None, typer.Option(
     "--dataplane", help="ESP data plane: kernel (needs esp4) or libipsec (userspace); default: what preflight picks")]
 
 
 @app.command()
 def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 30.0,
-       json_out: JsonOpt = False, dataplane: DataplaneOpt = None,
+       json_out: JsonOpt = False, dataplane: DataplaneOpt = None, runtime_opt: RuntimeOpt = None,
        no_heal: Annotated[bool, typer.Option("--no-heal", help="start no supervisor: a node restarted from "
                                              "outside stays broken until `lab restore`")] = False) -> None:
     """Bring a lab up from a topology file and wait until every tunnel is established."""
@@ -52,9 +63,11 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
         err.print(f"warning: {f.path or '-'}: {f.message}" + (f" (hint: {f.hint})" if f.hint else ""),
                   markup=False, highlight=False)
     _refuse_beyond_machine(lab.topo, file)
-    runtime = make_runtime()
+    choice = _choose_runtime(lab, runtime_opt.value if runtime_opt else None)
+    runtime = new_runtime(choice)
     plane = require_preflight(runtime, err.print, dataplane.value if dataplane else None)
     image = runtime.ensure_image(default_containers_dir(), progress)
+    registry.record(lab.dir.root, choice)  # before anything is created: `lab down` finds a half-built lab too
     st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout, lab=lab)
     if not no_heal:
         from lab.ops import supervisor
@@ -65,6 +78,19 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
         print(st.model_dump_json(indent=2))
     else:
         show_status(st, out)
+
+
+def _choose_runtime(lab: core.Lab, flag: str | None) -> registry.Choice:
+    """--runtime, else the file's runtime:, else LAB_RUNTIME, else docker. A lab whose state names another
+    backend is refused: it may still run there."""
+    choice = registry.choose(flag, lab.topo.runtime, os.environ)
+    before = registry.recorded(lab.dir.root)
+    if before is not None and before.backend != choice.backend:
+        raise BusyError(f"lab {lab.topo.name!r} was brought up on the {before.backend} runtime (its state "
+                        f"{lab.dir.root} says so), not {choice.backend}", hint=f"lab down {lab.topo.name} first")
+    if choice.backend != registry.DEFAULT:
+        progress(f"runtime: {choice.backend}")
+    return choice
 
 
 def _refuse_beyond_machine(topo: Topology, file: Path) -> None:
@@ -81,7 +107,7 @@ def _refuse_beyond_machine(topo: Topology, file: Path) -> None:
 def down(name: Annotated[str | None, typer.Argument(help="lab name or topology file")] = None,
          all_labs: Annotated[bool, typer.Option("--all", help="every lab on this machine")] = False) -> None:
     """Remove every container, link, namespace and state a lab made (works after a crash too)."""
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     if not name and not all_labs:
         raise LabError("name a lab (or a topology file), or pass --all", hint="lab down NAME")
     names = pipeline.running_labs(runtime) if all_labs else [lab_name_of(name or "")]
@@ -102,7 +128,7 @@ def inspect(name: Annotated[str | None, typer.Argument()] = None, json_out: Json
     """Nodes, addresses and tunnels (state, SPIs, bytes) of a running lab."""
     from lab.report.status_view import show_status
 
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     lab = core.load_running(only_lab(name, runtime), home())
     st = pipeline.status(lab, runtime, connect, lab.dataplane)
     if json_out:
@@ -123,7 +149,7 @@ def verify(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonO
     from lab.report.verify_view import show_verify
     from lab.verify.run import VerifyOptions, verify_running
 
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     options = VerifyOptions(pcap_dir=pcap, wireshark_keys=wireshark_keys)
     report = verify_running(only_lab(name, runtime), home(), runtime, connect, options, progress)
     if json_out:
@@ -140,7 +166,7 @@ def verify(name: Annotated[str | None, typer.Argument()] = None, json_out: JsonO
 def exec_(ctx: typer.Context, node: str,
           lab: Annotated[str | None, typer.Option(help="lab name (needed if several run)")] = None) -> None:
     """Run a command in a node: lab exec NODE -- CMD ARGS..."""
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     if not ctx.args:
         raise LabError("no command given", hint="lab exec NODE -- ip addr")
     res = runtime.exec(only_lab(lab, runtime), node, list(ctx.args))
@@ -152,7 +178,7 @@ def exec_(ctx: typer.Context, node: str,
 def logs(node: str, lab: Annotated[str | None, typer.Option()] = None,
          lines: Annotated[int, typer.Option("-n", help="last N lines")] = 50) -> None:
     """Show a node's charon (IKE) log from the lab state directory."""
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     d = core.load_running(only_lab(lab, runtime), home()).dir
     if not d.charon_log(node).exists():
         raise LabError(f"node {node!r} has no charon log at {d.charon_log(node)}", hint="lab inspect lists nodes")
@@ -172,7 +198,7 @@ def bench(name: Annotated[str | None, typer.Argument(help="lab name")] = None,
     from lab.ops.bench import BenchOptions, run_bench
     from lab.report.bench_view import show_bench
 
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     loaded = core.load_running(only_lab(name, runtime), home())
     opts = BenchOptions(seconds=seconds, reverse=reverse, tune_host=tune_host)
     if cc:
@@ -191,7 +217,7 @@ def apply_(file: Path, timeout: Annotated[float, typer.Option(help="seconds to w
     """Change a running lab in place as Azure allows: connections, keys, policies, resize within a SKU family."""
     from lab.ops.apply import apply_file
 
-    res = apply_file(file, home(), make_runtime(), connect, progress, timeout, dry_run)
+    res = apply_file(file, home(), make_runtime(str(file)), connect, progress, timeout, dry_run)
     if json_out:
         print(res.model_dump_json(indent=2))
     else:
@@ -255,4 +281,4 @@ def supervise(name: str) -> None:
     def log(line: str) -> None:
         print(f"{datetime.datetime.now().isoformat(timespec='seconds')} {line}", flush=True)
 
-    supervisor.run(name, home(), make_runtime(), connect, log)
+    supervisor.run(name, home(), make_runtime(name), connect, log)

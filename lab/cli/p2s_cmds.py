@@ -32,7 +32,7 @@ def p2s_client_config(gateway: str, client: str, lab: LabOpt = None,
     """Write a client's ready profile: swanctl.conf, strongswan.conf, certificate, key, gateway CA."""
     from lab.p2s.profile import write_profile
 
-    loaded = core.load_running(only_lab(lab, make_runtime()), home())
+    loaded = core.load_running(only_lab(lab, make_runtime(lab)), home())
     files = write_profile(loaded, gateway, client, out or Path(client))
     err.print(f"wrote {len(files)} files under {(out or Path(client))}: " + ", ".join(
         str(f.relative_to(out or Path(client))) for f in files))
@@ -45,7 +45,7 @@ def p2s_reconnect(gateway: str, lab: LabOpt = None,
     """Fail a P2S gateway over (or restart its charon) and time until every client reaches the VNet again."""
     from lab.p2s.measure import gateway_event, measure_reconnect
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     loaded = core.load_running(only_lab(lab, runtime), home())
     trigger = gateway_event(loaded, gateway, event, runtime, connect, loaded.dataplane)
     res = measure_reconnect(loaded, runtime, trigger, gateway, timeout)

@@ -23,7 +23,7 @@ def routes(gateway: str, lab: LabOpt = None,
     from lab.routing.collect import gateway_sessions
     from lab.routing.collect import routes as collect_routes
 
-    runtime = make_runtime()
+    runtime = make_runtime(lab)
     running = core.load_running(only_lab(lab, runtime), home())
     if gateway not in running.topo.gateways:
         raise LabError(f"no gateway {gateway!r} in lab {running.topo.name}",

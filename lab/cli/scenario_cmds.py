@@ -14,6 +14,7 @@ from lab.cli.common import (
     err,
     home,
     make_runtime,
+    new_runtime,
     node_image,
     out,
     progress,
@@ -41,7 +42,7 @@ def scenario_start(name: str, lab: Annotated[str | None, typer.Option(
     from lab.scenarios import run as scenario_run
     from lab.scenarios.catalog import task
 
-    runtime = make_runtime()
+    runtime = new_runtime()
     dataplane = require_preflight(runtime, err.print)
     state = scenario_run.start(name, home(), runtime, connect, node_image(runtime), dataplane, progress, lab_name=lab)
     out.print(task(name), highlight=False)

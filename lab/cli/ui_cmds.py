@@ -27,7 +27,7 @@ def ui(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
     from lab.ui.live import Collector
     from lab.ui.server import UiServer
 
-    runtime = make_runtime()
+    runtime = make_runtime(name)
     lab = only_lab(name, runtime)
     col = Collector(lab, home(), runtime, connect)
     if not ipaddress.ip_address(host).is_loopback:

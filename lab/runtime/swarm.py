@@ -57,6 +57,7 @@ LABEL_HOST = "lab.host"
 LABEL_AGENT = "lab.swarm.agent"  # agent containers carry this (not lab.topology: they are no lab node)
 MANAGER_ENV = "LAB_SWARM_MANAGER"
 PLACE_ENV = "LAB_SWARM_PLACE"
+SETTINGS_ENV = (MANAGER_ENV, PLACE_ENV)  # recorded with a lab by `lab up` (lab/runtime/registry.py)
 MANAGER_HINT = f"set {MANAGER_ENV}=<docker URL of a swarm manager on this machine> (python -m lab.runtime.swarm_sim up)"
 NETNS_DIR = Path("/run/netns")
 

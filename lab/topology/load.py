@@ -49,6 +49,11 @@ _HINTS = {
     "missing": "add this key",
     "string_pattern_mismatch": "use lowercase letters, digits and '-', starting with a letter",
 }
+# Hints for one field's errors, where the kind's generic hint says less.
+_FIELD_HINTS = {
+    "runtime": "write runtime: docker (this machine's engine) or runtime: swarm (LAB_SWARM_MANAGER names the "
+               "swarm's manager), or leave it out; `lab up --runtime` overrides it",
+}
 
 
 def findings_from_validation(exc: ValidationError) -> list[Finding]:
@@ -67,7 +72,7 @@ def findings_from_validation(exc: ValidationError) -> list[Finding]:
             msg = f"{msg}, found {err['input']!r}"
         elif kind == "value_error":  # raised by our own field validators: the message is already ours
             msg = str(err.get("ctx", {}).get("error", msg))
-        out.append(Finding(path, msg, _HINTS.get(kind)))
+        out.append(Finding(path, msg, _FIELD_HINTS.get(path) or _HINTS.get(kind)))
     return out
 
 

@@ -295,3 +295,7 @@ class Topology(Strict):
     gateways: dict[Name, Gateway] = Field(min_length=1)
     sites: dict[Name, Site] = Field(default_factory=dict)
     connections: dict[Name, Connection] = Field(default_factory=dict)
+    # Where the nodes run: docker (this machine's engine) or swarm (a Docker Swarm's hosts, docs/distributed.md).
+    # `lab up --runtime` overrides it; unset: LAB_RUNTIME, then docker. Kept equal to lab/runtime/registry.py's
+    # BACKENDS by tests/unit/test_runtime_choice.py.
+    runtime: Literal["docker", "swarm"] | None = None

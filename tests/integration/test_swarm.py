@@ -5,6 +5,9 @@ up with the gateway's instances on different hosts, passes `lab verify`, recover
 clients spread over the hosts connect; an active-active lab keeps carrying traffic when the host of one
 instance dies (its dockerd and everything on it), and `lab down` still removes the rest; the harness's
 teardown leaves no process, mount, cgroup, namespace or file, and the host's own network never changed.
+The reference lab is brought up with `--runtime swarm`, the P2S lab with `runtime: swarm` in its file (only the
+manager's URL in the environment), and every later command on them runs with no swarm variable at all: the
+runtime recorded in the lab's state is used; the active-active lab uses LAB_RUNTIME.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ def sim(image: str) -> Iterator[swarm_sim.SimSwarm]:
         assert host_network() == before
 
 
-def _topology(tmp_path: Path, file: str, name: str) -> Path:
+def _topology(tmp_path: Path, file: str, name: str, **keys: str) -> Path:
     data = yaml.safe_load((ROOT / "topologies" / file).read_text())
-    data["name"] = name
+    data.update(name=name, **keys)
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -68,7 +71,7 @@ def _hosts_of(sim: swarm_sim.SimSwarm, lab: str) -> dict[str, str]:
 
 
 def _down_and_check(sim: swarm_sim.SimSwarm, lab: str, home: Path) -> None:
-    res = run_lab("down", lab, home=home, env=sim.env(), timeout=120)
+    res = run_lab("down", lab, home=home, timeout=120)  # no swarm variables: the lab's state names its runtime
     assert res.returncode == 0, res.stderr
     assert _hosts_of(sim, lab) == {}
     assert f"lab-{lab}" not in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout.split()
@@ -95,24 +98,25 @@ def test_harness_builds_three_ready_hosts_with_the_image(sim: swarm_sim.SimSwarm
 def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_sim.SimSwarm, lab_home: Path,
                                                                      tmp_path: Path) -> None:
     lab = lab_name("swref")
-    res = run_lab("up", str(_topology(tmp_path, "s2s-route-based.yml", lab)), home=lab_home, env=sim.env(),
-                  timeout=300)
+    manager = {"LAB_SWARM_MANAGER": sim.manager.url}  # no LAB_RUNTIME: the flag chooses
+    res = run_lab("up", str(_topology(tmp_path, "s2s-route-based.yml", lab)), "--runtime", "swarm",
+                  home=lab_home, env=manager, timeout=300)
     try:
         assert res.returncode == 0, res.stderr
         where = _hosts_of(sim, lab)
         assert where["azgw-0"] != where["azgw-1"], where
         assert len(set(where.values())) >= 2
-        verify = run_lab("verify", lab, home=lab_home, env=sim.env(), timeout=180)
+        verify = run_lab("verify", lab, home=lab_home, timeout=180)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "all checks passed" in verify.stdout
         remote = next(n for n in ("onprem", "azgw-0", "pc1") if where[n] != sim.hosts[HUB].name)
         for fault in (("kill", remote), ("link-down", f"{remote}:eth0")):  # a node on another host: VXLAN ports
-            res = run_lab("fault", *fault, "--lab", lab, home=lab_home, env=sim.env(), timeout=120)
+            res = run_lab("fault", *fault, "--lab", lab, home=lab_home, timeout=120)
             assert res.returncode == 0, res.stderr
-            res = run_lab("restore", "--lab", lab, home=lab_home, env=sim.env(), timeout=180)
+            res = run_lab("restore", "--lab", lab, home=lab_home, timeout=180)
             assert res.returncode == 0 and "every tunnel is up" in res.stdout + res.stderr, res.stdout + res.stderr
         ping = run_lab("exec", "--lab", lab, "vm1", "--", "ping", "-c", "2", "-W", "2", "10.2.0.10",
-                       home=lab_home, env=sim.env())
+                       home=lab_home)
         assert ping.returncode == 0, ping.stdout
     finally:
         _down_and_check(sim, lab, lab_home)
@@ -120,18 +124,18 @@ def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_s
 
 def test_p2s_clients_spread_over_hosts_connect(sim: swarm_sim.SimSwarm, lab_home: Path, tmp_path: Path) -> None:
     lab = lab_name("swp2s")
-    res = run_lab("up", str(_topology(tmp_path, "p2s.yml", lab)), "--timeout", "90", home=lab_home,
-                  env=sim.env(), timeout=300)
+    res = run_lab("up", str(_topology(tmp_path, "p2s.yml", lab, runtime="swarm")), "--timeout", "90",
+                  home=lab_home, env={"LAB_SWARM_MANAGER": sim.manager.url}, timeout=300)  # the file's runtime:
     try:
         assert res.returncode == 0, res.stderr
         where = _hosts_of(sim, lab)
         clients = {n: h for n, h in where.items() if "client" in n}
         assert len(set(clients.values())) >= 2, clients
-        inspect = run_lab("inspect", lab, "--json", home=lab_home, env=sim.env(), check=True)
+        inspect = run_lab("inspect", lab, "--json", home=lab_home, check=True)
         states = {c["name"]: c["state"] for c in json.loads(inspect.stdout)["p2s_clients"]}
         assert [states[f"azgw-client{i}"] for i in (1, 2, 3)] == ["connected"] * 3, states
         ping = run_lab("exec", "--lab", lab, "azgw-client1", "--", "ping", "-c", "2", "-W", "2", "10.1.0.10",
-                       home=lab_home, env=sim.env())
+                       home=lab_home)
         assert ping.returncode == 0, ping.stdout
     finally:
         _down_and_check(sim, lab, lab_home)
