@@ -68,7 +68,11 @@ def up(file: Path, timeout: Annotated[float, typer.Option(help="seconds to wait 
     plane = require_preflight(runtime, err.print, dataplane.value if dataplane else None)
     image = runtime.ensure_image(default_containers_dir(), progress)
     registry.record(lab.dir.root, choice)  # before anything is created: `lab down` finds a half-built lab too
-    st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout, lab=lab)
+    try:
+        st = pipeline.up(file, home(), runtime, connect, image, plane, progress, timeout, lab=lab)
+    except BaseException:
+        registry.forget_if_alone(lab.dir.root)  # failed before it wrote its state: leave no directory behind
+        raise
     if not no_heal:
         from lab.ops import supervisor
 

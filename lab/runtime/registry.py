@@ -68,6 +68,14 @@ def record(lab_root: Path, choice: Choice) -> None:
     (lab_root / RECORD_FILE).write_text(json.dumps({"backend": choice.backend, "settings": choice.settings}) + "\n")
 
 
+def forget_if_alone(lab_root: Path) -> None:
+    """Remove the record, and the directory, when nothing else is there (`lab up` failed before it wrote the
+    lab's state); a record beside a lab's state stays, for `lab down`."""
+    if lab_root.is_dir() and [p.name for p in lab_root.iterdir()] == [RECORD_FILE]:
+        (lab_root / RECORD_FILE).unlink()
+        lab_root.rmdir()
+
+
 def recorded(lab_root: Path) -> Choice | None:
     """What `lab up` recorded for this lab; None if nothing (or nothing readable) is there."""
     try:

@@ -59,6 +59,17 @@ def test_a_record_reads_back_and_junk_reads_as_none(tmp_path: Path) -> None:
         assert registry.recorded(tmp_path / "a") is None, junk
 
 
+def test_a_record_alone_is_forgotten_one_beside_state_kept(tmp_path: Path) -> None:
+    registry.record(tmp_path / "a", Choice("docker"))
+    registry.forget_if_alone(tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    registry.record(tmp_path / "b", Choice("docker"))
+    (tmp_path / "b" / "topology.yml").write_text("name: b\n")
+    registry.forget_if_alone(tmp_path / "b")
+    registry.forget_if_alone(tmp_path / "missing")
+    assert registry.recorded(tmp_path / "b") == Choice("docker")
+
+
 def _lab(home: Path, name: str, choice: Choice | None) -> None:
     (home / name).mkdir(parents=True)
     (home / name / "topology.yml").write_text(f"name: {name}\n")
