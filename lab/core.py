@@ -73,7 +73,8 @@ def load_running(name: str, home: Path) -> Lab:
 
 
 def swanctl_configs(lab: Lab) -> dict[str, SwanctlConfig]:
-    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys.
-    The trees do not depend on the data plane (only strongswan.conf does)."""
-    _, swan = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()), "libipsec")
+    """The swanctl trees of a running lab, re-rendered from its state directory's topology and keys, for the
+    data plane it was brought up with (libipsec: a route-based tunnel's tree is its own charon's)."""
+    _, swan = render_files(lab.topo, lab.plan, resolve_keys(lab.topo, lab.dir.read_keys()),
+                           lab.dir.read_dataplane() or "libipsec")
     return swan

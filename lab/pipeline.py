@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from lab import daemons
+from lab import daemons, tunnel_units
 from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
@@ -33,6 +33,7 @@ from lab.render.lab_files import render_files
 from lab.render.sa_settings import SaSettings, sa_settings
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import TunnelIface, container_of
 from lab.render.tunnels import expected as child_expected
 from lab.routing.run import RoutingFeature
 from lab.runtime.base import Runtime
@@ -40,6 +41,7 @@ from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
 from lab.timing import scaled
+from lab.tunnel_units import TunnelsFeature
 
 IMAGE_FILE = "image"
 STATUS_LOG_LINES = 300  # charon log lines `inspect` reads to say why a tunnel is down
@@ -59,7 +61,9 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
         st = Stage(lab, runtime, connect, progress, timeout if wait else None)
         feats = features(lab, path.parent)  # a BYO site's files are read here, before anything is rendered
         built = render(st, feats, dataplane)
-        lab.dir.write(path.read_text(), built.keys, built.files, [n.name for n in lab.plan.nodes], dataplane)
+        found = tunnel_units.ifaces_for(lab, dataplane)  # route-based: each tunnel's charon its own directory
+        units = [i.unit for ifaces in found.values() for i in ifaces]  # a cold standby's too
+        lab.dir.write(path.read_text(), built.keys, built.files, [n.name for n in lab.plan.nodes] + units, dataplane)
         (lab.dir.root / IMAGE_FILE).write_text(image + "\n")  # healing re-creates a vanished container from it
         with _rollback_on_error(lab, runtime, progress):
             create(lab, runtime, image, progress)
@@ -81,7 +85,7 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
 def features(lab: Lab, source: Path | None) -> list[Feature]:
     """The features plugged into the stages, in the order their hooks run. `source`: the topology file's
     directory at `up` (user files sit beside it); None for a running lab (read back from its state)."""
-    return [ByoFeature.of(lab, source), P2sFeature(source), RoutingFeature(source), HaFeature()]
+    return [ByoFeature.of(lab, source), TunnelsFeature(), P2sFeature(source), RoutingFeature(source), HaFeature()]
 
 
 def render(st: Stage, feats: Sequence[Feature], dataplane: Dataplane) -> Rendered:
@@ -106,9 +110,10 @@ def create(lab: Lab, runtime: Runtime, image: str, progress: Progress) -> None:
     _parallel(lambda n: runtime.create_node(lab.topo.name, n, image, lab.dir.node(n.name)), lab.plan.nodes)
 
 
-def control_nodes(lab: Lab) -> list[str]:
-    """The nodes whose charon the lab controls over vici."""
-    return [n.name for n in lab.plan.nodes if n.runs(daemons.CHARON.name)]
+def control_nodes(lab: Lab, nodes: set[str] | None = None) -> list[str]:
+    """The charons the lab controls over vici (of `nodes`, or all): each node's main charon, then each
+    route-based tunnel's own (`<node>/tunnels/<conn>`, lab/tunnel_units.py)."""
+    return tunnel_units.units(lab, nodes)
 
 
 def start_daemons(st: Stage, feats: Sequence[Feature]) -> None:
@@ -159,8 +164,10 @@ def wait_tunnels(st: Stage, controls: dict[str, VpnControl], built: Rendered, fe
 
 
 def tune_dataplane(lab: Lab, runtime: Runtime, dataplane: str, names: Iterable[str]) -> None:
+    """The main charons' ipsec0 (a tunnel's own is tuned by its updown script when its CHILD_SA comes up)."""
     if dataplane == "libipsec":
-        _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), [lab.plan.node(n) for n in names])
+        mains = [lab.plan.node(n) for n in names if "/" not in n]
+        _parallel(lambda n: _tune_dataplane(runtime, lab.topo.name, n), mains)
 
 
 def start_node_daemons(lab: Lab, node: NodePlan, runtime: Runtime, connect: Connect,
@@ -171,9 +178,10 @@ def start_node_daemons(lab: Lab, node: NodePlan, runtime: Runtime, connect: Conn
     feats = features(lab, None) if feats is None else feats
     st = Stage(lab, runtime, connect)
     start_node(st, node, feats, only)
-    with open_controls(lab, [node.name] if node.runs(daemons.CHARON.name) else [], connect) as controls:
-        load_configs(st, controls, {n: c for n, c in swan.items() if n == node.name}, feats)
-    tune_dataplane(lab, runtime, dataplane, [node.name] if node.runs(daemons.CHARON.name) else [])
+    units = control_nodes(lab, {node.name})  # its main charon and each route-based tunnel's own
+    with open_controls(lab, units, connect) as controls:
+        load_configs(st, controls, {n: c for n, c in swan.items() if container_of(n) == node.name}, feats)
+    tune_dataplane(lab, runtime, dataplane, units)
 
 
 def restart_daemons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dataplane, names: list[str],
@@ -182,30 +190,40 @@ def restart_daemons(lab: Lab, runtime: Runtime, connect: Connect, dataplane: Dat
     with the same config and wait for their tunnels. New sockets pick up host-wide defaults changed since
     `up` (net.core.rmem_default: `lab bench --tune-host`)."""
     feats, st = features(lab, None), Stage(lab, runtime, connect)
-    swan = {n: cfg for n, cfg in running_configs(st, feats).items() if n in names}
+    swan = {n: cfg for n, cfg in running_configs(st, feats).items() if container_of(n) in names}
     nodes = [lab.plan.node(n) for n in names]
     # Initiators first: stopped together, a responder's DELETE makes a stopping initiator re-initiate
     # (close_action = start), and charon 5.9.8 then hung in its shutdown (seen: main thread spinning).
     for initiators in (True, False):
         _parallel(lambda n: stop_node(runtime, lab, n),
-                  [n for n in nodes if (n.name in swan and swan[n.name].initiates()) == initiators])
+                  [n for n in nodes if _initiates(swan, n.name) == initiators])
     _parallel(lambda n: start_node(st, n, feats), nodes)
-    with open_controls(lab, names, connect) as controls:
+    units = control_nodes(lab, set(names))
+    with open_controls(lab, units, connect) as controls:
         load_configs(st, controls, swan, feats)
         wait_established(controls, expected(st, swan, feats), scaled(timeout), lab.dir.log_tail)
-    tune_dataplane(lab, runtime, dataplane, names)
+    tune_dataplane(lab, runtime, dataplane, units)
+
+
+def _initiates(swan: dict[str, SwanctlConfig], node: str) -> bool:
+    return any(cfg.initiates() for unit, cfg in swan.items() if container_of(unit) == node)
 
 
 def stop_node(runtime: Runtime, lab: Lab, node: NodePlan) -> None:
-    """Stop a node's daemons, last started first."""
+    """Stop a node's daemons, last started first (charon: its route-based tunnels' own charons first)."""
     for daemon in reversed(daemons.of(node)):
+        if daemon.name == daemons.CHARON.name:
+            tunnel_units.stop(runtime, lab, node.name, tunnel_units.ifaces_of(lab))
         daemons.stop(runtime, lab.topo.name, node.name, daemon)
 
 
 def _load_in_order(controls: dict[str, VpnControl], swan: dict[str, SwanctlConfig], plan: Plan) -> None:
     """Responders first (nodes that initiate nothing, then sites), so every start_action=start finds a
     peer with its config loaded (ResponderOnly sites and VNet-to-VNet initiate too)."""
-    order = sorted(controls, key=lambda n: (n in swan and swan[n].initiates(), plan.node(n).role == "gateway", n))
+    def rank(n: str) -> tuple[bool, bool, str]:
+        return n in swan and swan[n].initiates(), plan.node(container_of(n)).role == "gateway", n
+
+    order = sorted(controls, key=rank)
     for name in order:
         if name in swan:
             controls[name].load(swan[name])
@@ -261,7 +279,7 @@ def expected_sas(swan: dict[str, SwanctlConfig]) -> Expected:
     return {
         node: [(conn, [c for c in tree["children"] if child_expected(c)])  # type: ignore[union-attr]
                for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
-        for node, cfg in swan.items()
+        for node, cfg in swan.items() if cfg.connections
     }
 
 
@@ -304,8 +322,10 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
     """Nodes from the runtime (labels), tunnels from each charon over vici, then each feature's part (P2S
     clients, BGP peers). Never shows a PSK."""
     live = {n.node: n for n in runtime.list_nodes(lab.topo.name)}
-    expected = expected_now(lab)
-    nodes, tunnels, problems = [], [], []
+    expected, found = expected_now(lab), tunnel_units.ifaces_of(lab)
+    nodes: list[NodeStatus] = []
+    tunnels: list[TunnelStatus] = []
+    problems: list[str] = []
     settings = sa_settings(lab.topo)
     for n in lab.plan.nodes:
         info = live.get(n.name)
@@ -316,17 +336,9 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
             problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
                             f"supervisor heals it within 15 s, `lab restore` heals it now")
         elif n.runs(daemons.CHARON.name) and state == "running":
-            try:
-                ctl = connect(lab.dir.vici_socket(n.name))
-                try:
-                    sas = ctl.sas()
-                finally:
-                    ctl.close()
-                tunnels += [_tunnel(n.name, sa, settings.get((n.name, sa.name))
-                                    or settings.get((f"{n.group}-0", sa.name))) for sa in sas]  # A/S standby
-                problems += _why_down(lab, n.name, sas, expected.get(n.name, []))
-            except LabError as exc:
-                problems.append(f"node {n.name!r}: {exc.message}")
+            for unit in tunnel_units.units(lab, nodes={n.name}, ifaces=found):
+                t, p = _unit_status(lab, unit, connect, expected, settings, found.get(n.name, ()))
+                tunnels, problems = tunnels + t, problems + p
     running = {n for n, i in live.items() if i.status == "running"}
     out = LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                     nodes=nodes, tunnels=tunnels, problems=problems)
@@ -372,22 +384,45 @@ def expected_with_byo(lab: Lab) -> dict[str, list[tuple[str, list[str]]]]:
     return expected
 
 
+def _unit_status(lab: Lab, unit: str, connect: Connect, expected: dict[str, list[tuple[str, list[str]]]],
+                 settings: dict[tuple[str, str], SaSettings], node_ifaces: tuple[TunnelIface, ...]) \
+        -> tuple[list[TunnelStatus], list[str]]:
+    """One charon's tunnels and, for each expected connection not up, why (from its log)."""
+    node = container_of(unit)
+    mine = {i.unit: i for i in node_ifaces}
+    iface = mine[unit].ifname if unit in mine else ""
+    try:
+        ctl = connect(lab.dir.vici_socket(unit))
+        try:
+            sas = ctl.sas()
+        finally:
+            ctl.close()
+    except LabError as exc:
+        return [], [f"node {node!r}: {exc.message}"]
+    moved = {i.conn for i in mine.values()}
+    wants = [w for w in expected.get(node, []) if (w[0] == mine[unit].conn if unit in mine else w[0] not in moved)]
+    group = lab.plan.node(node).group
+    return [_tunnel(node, sa, settings.get((node, sa.name)) or settings.get((f"{group}-0", sa.name)), iface)
+            for sa in sas], _why_down(lab, unit, sas, wants)  # A/S standby: its active's settings
+
+
 def _why_down(lab: Lab, node: str, sas: list[IkeSaStatus], wants: list[tuple[str, list[str]]]) -> list[str]:
-    """A line per expected connection that is not up, with the likely cause read from charon's log."""
+    """A line per expected connection that is not up, with the likely cause read from charon's log
+    (`node`: a charon unit, the node's own or a tunnel's)."""
     stuck = missing(sas, wants)
     if not stuck:
         return []
     reason = diagnose_log(lab.dir.log_tail(node, STATUS_LOG_LINES))
     cause = f": {reason}" if reason else f" (`lab logs {node}` shows charon's log)"
-    return [f"node {node!r}: {problem}{cause}" for problem in stuck]
+    return [f"node {container_of(node)!r}: {problem}{cause}" for problem in stuck]
 
 
-def _tunnel(node: str, sa: IkeSaStatus, settings: SaSettings | None = None) -> TunnelStatus:
+def _tunnel(node: str, sa: IkeSaStatus, settings: SaSettings | None = None, interface: str = "") -> TunnelStatus:
     encr = f"{sa.encr_alg}-{sa.encr_keysize}" if sa.encr_keysize else sa.encr_alg
     prop = "/".join(p for p in (encr, sa.integ_alg, sa.prf_alg, sa.dh_group) if p)
     return TunnelStatus(
         node=node, connection=sa.name, state=sa.state, local=sa.local_host, remote=sa.remote_host,
-        version=sa.version, ike_proposal=prop, settings=settings,
+        version=sa.version, ike_proposal=prop, settings=settings, interface=interface,
         children=[
             ChildStatus(name=c.name, state=c.state, spi_in=c.spi_in, spi_out=c.spi_out,
                         encryption=f"{c.encr_alg}-{c.encr_keysize}" if c.encr_keysize else c.encr_alg or "",

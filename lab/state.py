@@ -51,6 +51,7 @@ class LabDir:
         return self.root / "keys.yml"
 
     def node(self, name: str) -> Path:
+        """A node's directory; a charon unit `<node>/tunnels/<conn>` resolves inside it (lab/tunnel_units.py)."""
         return self.root / "nodes" / name
 
     def vici_socket(self, node: str) -> Path:
@@ -95,14 +96,25 @@ class LabDir:
                 stale.unlink(missing_ok=True)
         for rel, text in files.items():
             path = self.node(rel.parts[0]).joinpath(*rel.parts[1:])
+            path.parent.mkdir(parents=True, exist_ok=True)  # a tunnel's charon: nodes/<node>/tunnels/<conn>/
             if path.name in SECRET_FILES:
                 write_private(path, text)
             else:
                 path.write_text(text)
 
     def log_tail(self, node: str, lines: int = 15) -> list[str]:
+        """The last lines of a charon's log; for a node, its main charon's and then each of its route-based
+        tunnels' own (`<node>/tunnels/<conn>`), those lines prefixed with [<conn>]."""
+        out = self._tail(self.charon_log(node), lines)
+        if "/" not in node:
+            for log in sorted(self.node(node).glob("tunnels/*/charon.log")):
+                out += [f"[{log.parent.name}] {line}" for line in self._tail(log, lines)]
+        return out
+
+    @staticmethod
+    def _tail(path: Path, lines: int) -> list[str]:
         try:
-            return self.charon_log(node).read_text(errors="replace").splitlines()[-lines:]
+            return path.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return []
 

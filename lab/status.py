@@ -41,6 +41,18 @@ class TunnelStatus(BaseModel):
     ike_proposal: str
     children: list[ChildStatus]
     settings: SaSettings | None = None  # configured lifetimes, DPD, proposals; Azure's value where they differ
+    interface: str = ""  # the tunnel interface (route-based: its own charon), "" for the node's main charon
+
+
+class TunnelIfaceStatus(BaseModel):
+    """A route-based tunnel's interface in a node's main namespace (docs/route-based.md)."""
+
+    node: str
+    interface: str
+    connection: str
+    peer: str
+    state: str  # the link's operational state, or "missing"
+    routes: list[str]  # the node's routes through it now (they go while its CHILD_SA is down)
 
 
 class P2sClientStatus(BaseModel):
@@ -63,3 +75,4 @@ class LabStatus(BaseModel):
     problems: list[str] = []
     p2s_clients: list[P2sClientStatus] = []
     bgp_peers: list[BgpPeerStatus] = []  # BGP sessions as each node's bgpd sees them (lab/routing)
+    interfaces: list[TunnelIfaceStatus] = []

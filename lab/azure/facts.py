@@ -261,9 +261,18 @@ SOURCES = {
     # "NAT is supported on IPsec cross-premises connections only. VNet-to-VNet connections or P2S connections
     # are not supported"; IngressSNAT maps an on-premises address space, EgressSNAT the VNet address space;
     # "each NAT rule can only include one address prefix"; Static is a fixed 1:1 mapping, Dynamic traffic
-    # "must be initiated from the site that is represented in the Internal Mapping field".
+    # "must be initiated from the site that is represented in the Internal Mapping field". Overlap (checked
+    # 2026-11-30): NAT exists "to connect on-premises networks or branch offices to an Azure virtual network with
+    # overlapping IP addresses"; "the address spaces for all External Mappings must not overlap with each other
+    # and with the networks connected without NAT"; FAQ: "You need both ingress and egress rules on the same
+    # connection when the on-premises network address space overlaps with the VNet address space", "You can't
+    # use the same ingress rule if the connections are for different on-premises networks", "NAT is applied to
+    # the connections that have NAT rules".
     "nat": LEARN + "nat-overview",
     "nat_howto": LEARN + "nat-howto",
+    # NAT rules are added to an existing gateway (checked 2026-11-30): "The third command updates the virtual
+    # network gateway gw1 with the newly added natRule" (Set-AzVirtualNetworkGateway -NatRule).
+    "nat_update": "https://learn.microsoft.com/en-us/powershell/module/az.network/new-azvirtualnetworkgatewaynatrule",
 }
 
 # NAT rules (SOURCES["nat"]): the lab models no AZ SKUs, so VpnGw2-5.

@@ -7,7 +7,7 @@ translation (lab.render.nftables); the site's device sees only the external (pos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from ipaddress import IPv4Network
 
 from lab.azure import facts
@@ -48,6 +48,11 @@ def _rule(path: str, gw: Gateway, rule: NatRule) -> Iterator[Finding]:
 
 
 def _connection(path: str, conn: Connection, gw: Gateway) -> Iterator[Finding]:
+    if conn.enable_bgp and (conn.ingress_nat_rules or conn.egress_nat_rules) and not conn.vnet_to_vnet:
+        yield Finding(f"{path}.enable_bgp", "the lab does not translate BGP routes for NAT rules (Azure: \"Enable "
+                      "BGP Route Translation\", enableBgpRouteTranslationForNat): routes are learned and advertised "
+                      "untranslated on this connection", "use static routes (enable_bgp: false) to see NAT as Azure "
+                      f"does, or expect untranslated BGP prefixes ({WHY}#routing)", severity="warning")
     for key, mode in (("ingress_nat_rules", "IngressSnat"), ("egress_nat_rules", "EgressSnat")):
         names = getattr(conn, key)
         if names and conn.use_policy_based_traffic_selectors:
@@ -95,11 +100,12 @@ def instance_rules(conn: Connection, gw: Gateway, mode: str, instance: int) -> l
     return [(n, r) for n, r in rules_of(conn, gw, mode) if r.ip_configuration_id in (None, instance)]
 
 
-def node_rules(topo: Topology, gateway: str, instance: int) -> list[tuple[str, NatRule]]:
-    """Every rule the gateway instance applies: the rules its site-to-site connections use, once each."""
+def node_rules(topo: Topology, gateway: str, instance: int, skip: Collection[str] = ()) -> list[tuple[str, NatRule]]:
+    """Every rule the gateway instance applies: the rules its site-to-site connections use (but `skip`), once
+    each."""
     gw, out = topo.gateways[gateway], dict[str, NatRule]()
-    for _, conn in sorted(topo.connections.items()):
-        if conn.gateway == gateway and conn.site is not None:
+    for c, conn in sorted(topo.connections.items()):
+        if conn.gateway == gateway and conn.site is not None and c not in skip:
             for mode in ("IngressSnat", "EgressSnat"):
                 out.update(instance_rules(conn, gw, mode, instance))
     return sorted(out.items())

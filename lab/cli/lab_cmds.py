@@ -181,10 +181,12 @@ def exec_(ctx: typer.Context, node: str,
 @app.command()
 def logs(node: str, lab: Annotated[str | None, typer.Option()] = None,
          lines: Annotated[int, typer.Option("-n", help="last N lines")] = 50) -> None:
-    """Show a node's charon (IKE) log from the lab state directory."""
+    """Show a node's charon (IKE) logs from the lab state directory: its main charon's, then each route-based
+    tunnel's own charon's, prefixed [<connection>] (NODE/tunnels/CONN shows one alone)."""
     runtime = make_runtime(lab)
     d = core.load_running(only_lab(lab, runtime), home()).dir
-    if not d.charon_log(node).exists():
+    tunnels = sorted(d.node(node).glob("tunnels/*/charon.log")) if "/" not in node else []
+    if not d.charon_log(node).exists() and not tunnels:
         raise LabError(f"node {node!r} has no charon log at {d.charon_log(node)}", hint="lab inspect lists nodes")
     print("\n".join(d.log_tail(node, lines)))
 

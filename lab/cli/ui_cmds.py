@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import socket
 import threading
 from typing import Annotated
 
 import typer
 
 from lab.cli.common import app, connect, err, home, make_runtime, only_lab
+from lab.errors import TopologyError
 
 
 @app.command()
@@ -30,8 +32,13 @@ def ui(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
     runtime = make_runtime(name)
     lab = only_lab(name, runtime)
     col = Collector(lab, home(), runtime, connect)
-    if not ipaddress.ip_address(host).is_loopback:
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        raise TopologyError(f"--host {host!r}: not an IP address", hint="--host 127.0.0.1 (the default)") from None
+    if not addr.is_loopback:
         err.print(f"warning: --host {host}: the lab UI is reachable from other machines (token still required)")
+    UiServer.address_family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
     server = UiServer((host, port), col, new_token(), lambda line: err.print(line, markup=False))
     process.write_pid(col.lab.dir.root)
     stop = threading.Event()

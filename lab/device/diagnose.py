@@ -19,6 +19,7 @@ from lab.device.checks import Finding, check_conn
 from lab.device.parse import DeviceChild, DeviceConn
 from lab.errors import ControlError
 from lab.plan import site_node_names
+from lab.render.tunnel_ifaces import container_of
 from lab.render.tunnels import End, Tunnel, tunnels
 from lab.topology.model import Topology
 
@@ -157,7 +158,7 @@ def wait_diagnosed(topo: Topology, controls: Mapping[str, VpnControl], expected:
     try:
         wait_established(controls, expected, timeout, lambda node: log_tail(node, LOG_LINES))
     except ControlError as exc:
-        stuck = {line.split("'")[1] for line in exc.message.splitlines() if line.startswith("node '")}
+        stuck = {container_of(line.split("'")[1]) for line in exc.message.splitlines() if line.startswith("node '")}
         report = diagnose(topo, stuck, log_tail, byo, keys)
         why = [f"diagnosis: {d.line()}" for d in report.errors] + [
             f"  evidence: {e}" for d in report.errors[:1] for e in d.evidence]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from lab import core, daemons, pipeline
+from lab import core, daemons, pipeline, tunnel_units
 from lab.daemons import CHARON
-from lab.device.byo import ByoConfig, ByoFeature, byo_from_state, charon_of, load_byo
+from lab.device.byo import ByoConfig, byo_from_state, charon_of, load_byo
 from lab.errors import ControlError, LabError
 from lab.hooks import Stage
 from lab.ops import heal
+from lab.render.tunnel_ifaces import unit_of
 from lab.render.tunnels import Tunnel, tunnels
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
@@ -30,7 +31,7 @@ def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, 
                 timeout: float) -> str:
     """From the end that initiates (a BYO site's own start_action does it on its side)."""
     end = t.azure if t.azure.initiates or t.peer.node in byo else t.peer
-    ctl = connect(lab.dir.vici_socket(end.node))
+    ctl = connect(lab.dir.vici_socket(unit_of(tunnel_units.ifaces_of(lab), end.node, end.conn)))  # route-based: own
     try:
         if any(sa.name == end.conn for sa in ctl.sas()):
             with suppress(ControlError):  # force: the SA is destroyed even when a dead peer never answers
@@ -40,6 +41,21 @@ def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, 
     finally:
         ctl.close()
     return f"{end.node}: {end.conn} up"
+
+
+def _alive(lab: core.Lab, node: str, runtime: Runtime, byo: ByoConfig | None, main: bool,
+           ifaces: tunnel_units.Ifaces) -> bool:
+    """The node's main charon (where it runs one) and every tunnel charon of it run."""
+    if main and not daemons.alive(runtime, lab.topo.name, node, charon_of(byo)):
+        return False
+    return tunnel_units.alive(runtime, lab, node, ifaces)
+
+
+def _load_unit(lab: core.Lab, node: str, runtime: Runtime, conf: str, uri: str) -> None:
+    res = runtime.exec(lab.topo.name, node, ["swanctl", "--load-all", "--file", conf, "--uri", uri], timeout=20)
+    if not res.ok:
+        raise ControlError(f"node {node!r}: swanctl --load-all refused {conf}: {res.output.strip()[-300:]}",
+                           hint=f"fix {lab.dir.node(node)}{conf.removeprefix('/lab')}")
 
 
 def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connect,
@@ -55,10 +71,18 @@ def reload_node(lab: core.Lab, node: str, runtime: Runtime, connect: core.Connec
                        hint=f"lab restore --lab {lab.topo.name} heals it (the lab's supervisor does by itself)")
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
     done = []
-    if not daemons.alive(runtime, lab.topo.name, node, charon_of(byo.get(node))):
-        pipeline.start_node(Stage(lab, runtime, connect), plan, [ByoFeature(byo)], only={CHARON.name})
-        done.append(f"{node}: charon started")
-    _load(lab, node, runtime, byo)
+    ifaces = tunnel_units.ifaces_of(lab)
+    main = tunnel_units.needs_main(lab, node, ifaces)
+    if not _alive(lab, node, runtime, byo.get(node), main, ifaces):  # any of its charons dead: restart them all
+        tunnel_units.stop(runtime, lab, node, ifaces)
+        daemons.stop(runtime, lab.topo.name, node, charon_of(byo.get(node)))
+        pipeline.start_node(Stage(lab, runtime, connect), plan, pipeline.features(lab, None), only={CHARON.name})
+        with pipeline.open_controls(lab, pipeline.control_nodes(lab, {node}), connect):  # each answers on vici
+            done.append(f"{node}: charon started")
+    if main:
+        _load(lab, node, runtime, byo)
+    for i in ifaces.get(node, ()):  # each route-based tunnel's own charon, from its own swanctl.conf
+        _load_unit(lab, node, runtime, f"{i.dir}/swanctl.conf", f"unix://{i.dir}/run/charon.vici")
     done.append(f"{node}: config re-loaded from {lab.dir.node(node)}")
     for t in tunnels(lab.topo):
         if node in (t.azure.node, t.peer.node):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lab import core, pipeline
+from lab import core, pipeline, tunnel_units
 from lab.control.wait import missing
 from lab.device.byo import byo_from_state
 from lab.device.diagnose import DiagnosisReport, TunnelsDownError, diagnose, wait_diagnosed
@@ -15,6 +15,7 @@ from lab.errors import LabError
 from lab.plan import site_node_names
 from lab.render.connections import expected_children
 from lab.render.strongswan_conf import Dataplane
+from lab.render.tunnel_ifaces import by_unit, container_of
 from lab.routing import run as routing_run
 from lab.routing.collect import bgp_diagnoses
 from lab.runtime.base import Runtime
@@ -52,13 +53,13 @@ class DeviceTestReport(BaseModel):
 def down_nodes(lab: core.Lab, connect: core.Connect) -> set[str]:
     """Gateway nodes with an expected connection that is not up (BYO sites' names are unknown)."""
     out = set()
-    for node, wants in expected_children(lab.topo).items():
-        if node in site_node_names(lab.topo):
+    for unit, wants in by_unit(expected_children(lab.topo), tunnel_units.ifaces_of(lab)).items():
+        if container_of(unit) in site_node_names(lab.topo):
             continue
-        ctl = connect(lab.dir.vici_socket(node))
+        ctl = connect(lab.dir.vici_socket(unit))
         try:
             if missing(ctl.sas(), wants):
-                out.add(node)
+                out.add(container_of(unit))
         finally:
             ctl.close()
     return out
@@ -74,7 +75,8 @@ def wait_gateways(lab: core.Lab, connect: core.Connect, timeout: float) -> None:
     """Wait for the lab's own (gateway) ends only: a BYO site's connection names are unknown."""
     keys = resolve_keys(lab.topo, lab.dir.read_keys())
     byo = byo_from_state(lab.topo, lab.dir.root / "nodes")
-    expected = {n: w for n, w in expected_children(lab.topo).items() if n not in byo}
+    expected = by_unit({n: w for n, w in expected_children(lab.topo).items() if n not in byo},
+                       tunnel_units.ifaces_of(lab))
     with pipeline.open_controls(lab, expected, connect) as controls:
         wait_diagnosed(lab.topo, controls, expected, timeout, lab.dir.log_tail, byo, keys)
 
@@ -116,11 +118,12 @@ def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Conn
 def tunnel_states(lab: core.Lab, connect: core.Connect) -> dict[tuple[str, str], str]:
     """(gateway instance, connection) -> 'up'/'down', for `lab graph` of a running lab."""
     out = {}
-    for node, wants in expected_children(lab.topo).items():
+    for unit, wants in by_unit(expected_children(lab.topo), tunnel_units.ifaces_of(lab)).items():
+        node = container_of(unit)
         if node in site_node_names(lab.topo):
             continue
         try:
-            ctl = connect(lab.dir.vici_socket(node))
+            ctl = connect(lab.dir.vici_socket(unit))
             try:
                 sas = ctl.sas()
             finally:

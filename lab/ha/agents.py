@@ -16,22 +16,22 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from lab import core
+from lab import core, tunnel_units
 from lab.azure import facts
 from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
-from lab.ha.standby import standby_configs, takeover_children
+from lab.ha.standby import ROLE_FILE, standby_config, standby_configs, takeover_children
 from lab.hooks import Feature, Stage
 from lab.plan import gateway_inside_ip, standby_name
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import container_of
 from lab.runtime.base import Runtime
 from lab.timing import time_scale
 from lab.topology.model import Gateway
 
 AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
 AGENT = "/lab/ha_agent.py"
-ROLE_FILE = "ha-role"
 EVENTS_FILE = "ha-events.jsonl"
 PID_FILE = "ha-agent.pid"
 WATCH_INTERVAL_S = 0.2  # ha_timing fast: the standby pings the active every 200 ms ...
@@ -124,27 +124,35 @@ def start_agents(lab: Lab, runtime: Runtime, connect: Connect, reset_roles: bool
     """Load standby configs and (re)start every HA agent; after `up`. `swan`: the lab's rendered trees when
     the caller has them (else they are rendered from the state directory)."""
     swan = core.swanctl_configs(lab) if swan is None else swan
-    warm = standby_configs(lab.topo, swan)
+    warm, ifaces = standby_configs(lab.topo, swan), tunnel_units.ifaces_of(lab)
     for pair in standby_pairs(lab):
-        ctl = connect(lab.dir.vici_socket(pair.nodes[1]))
-        try:
-            ctl.load(warm[pair.nodes[1]])
-        finally:
-            ctl.close()
+        live = set(tunnel_units.units(lab, set(pair.nodes), ifaces))  # a cold standby's tunnels: not running
+        for unit, cfg in _warm_units(pair, swan, warm).items():
+            if unit not in live:
+                continue
+            ctl = connect(lab.dir.vici_socket(unit))
+            try:
+                ctl.load(cfg)
+            finally:
+                ctl.close()
         for i, node in enumerate(pair.nodes):
             if reset_roles:
                 set_role(lab, node, "active" if i == 0 else "standby")
-            run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, swan))
+            run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, swan, lab, ifaces))
     for host, hops in ecmp_hosts(lab):
         run_agent(lab, runtime, host, "vnet", _host_spec(host, hops))
 
 
-def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig]) -> dict[str, object]:
+def _instance_spec(pair: StandbyPair, node: str, swan: dict[str, SwanctlConfig], lab: Lab,
+                   ifaces: tunnel_units.Ifaces) -> dict[str, object]:
+    """What the node's agent needs to watch its peer and take over: addresses, routes, the commands that start
+    a cold standby's tunnel charons (none when they run warm), and the children to initiate."""
     return {"node": node, "role_file": f"/lab/{ROLE_FILE}", "events": f"/lab/{EVENTS_FILE}",
+            "start": tunnel_units.cold_start(lab, node, ifaces),
             "peer": pair.peer, "interval": pair.watch.interval_s, "misses": scaled_misses(pair.watch.misses),
             "planned_misses": scaled_misses(pair.watch.planned_misses),
             "take": [list(t) for t in pair.take], "routes": [["0.0.0.0/0", "eth0"]],
-            "initiate": [list(c) for c in takeover_children(swan.get(pair.nodes[0]) or SwanctlConfig())]}
+            "initiate": _takeover(pair.nodes[0], swan, None)}  # route-based tunnels: on their own charons
 
 
 def _host_spec(host: str, hops: list[str]) -> dict[str, object]:
@@ -173,7 +181,8 @@ def start_agent(lab: Lab, runtime: Runtime, node: str) -> bool:
     """(Re)start one node's agent as its role file says (roles untouched); False: the node has none."""
     pair = pair_with(lab, node)
     if pair is not None:
-        run_agent(lab, runtime, node, "standby", _instance_spec(pair, node, core.swanctl_configs(lab)))
+        spec = _instance_spec(pair, node, core.swanctl_configs(lab), lab, tunnel_units.ifaces_of(lab))
+        run_agent(lab, runtime, node, "standby", spec)
         return True
     hops = dict(ecmp_hosts(lab)).get(node)
     if hops is not None:
@@ -193,6 +202,35 @@ def take_over_now(lab: Lab, runtime: Runtime, node: str) -> None:
 def agent_alive(lab: Lab, runtime: Runtime, node: str) -> bool:
     res = runtime.exec(lab.topo.name, node, ["sh", "-c", f"kill -0 $(cat /lab/{PID_FILE})"], timeout=5)
     return res.ok
+
+
+def _warm_units(pair: StandbyPair, swan: dict[str, SwanctlConfig], warm: dict[str, SwanctlConfig]) \
+        -> dict[str, SwanctlConfig]:
+    """The standby's charon units and their quiet configs: its main charon, and each route-based tunnel's
+    charon mirroring the active's (lab/render/tunnel_ifaces.py)."""
+    return warm_units(pair, swan, warm[pair.nodes[1]], pair.nodes[1])
+
+
+def warm_units(pair: StandbyPair, swan: dict[str, SwanctlConfig], warm_main: SwanctlConfig, node: str) \
+        -> dict[str, SwanctlConfig]:
+    """Quiet configs for `node` as a standby of `pair` (either instance): its main charon's `warm_main` and
+    each route-based tunnel's, mirrored from the rendered active (<gw>-0)."""
+    active = pair.nodes[0]
+    out = {node: warm_main}
+    for unit, cfg in swan.items():
+        if container_of(unit) == active and unit != active:
+            out[node + unit[len(active):]] = standby_config(cfg)
+    return out
+
+
+def _takeover(active: str, swan: dict[str, SwanctlConfig], warm: SwanctlConfig | None) -> list[list[str]]:
+    """[child, ike] to initiate on the main charon, [child, ike, vici uri] on a tunnel's own charon."""
+    out = [list(c) for c in takeover_children(swan.get(active) or warm or SwanctlConfig())]
+    for unit, cfg in sorted(swan.items()):
+        if container_of(unit) == active and unit != active:
+            uri = f"unix:///lab/{unit.split('/', 1)[1]}/run/charon.vici"
+            out += [[child, ike, uri] for child, ike in takeover_children(cfg)]
+    return out
 
 
 def run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:
@@ -273,13 +311,14 @@ def release(lab: Lab, pair: StandbyPair, node: str, runtime: Runtime, connect: C
     set_role(lab, node, "releasing")
     if node not in _running(lab, runtime):
         return
-    ctl = connect(lab.dir.vici_socket(node))
-    try:
-        for sa in {s.name for s in ctl.sas()}:
-            with suppress(ControlError):
-                ctl.terminate_ike(sa)
-    finally:
-        ctl.close()
+    for unit in [node] + [i.unit for i in tunnel_units.ifaces_of(lab).get(node, ())]:
+        ctl = connect(lab.dir.vici_socket(unit))
+        try:
+            for sa in {s.name for s in ctl.sas()}:
+                with suppress(ControlError):
+                    ctl.terminate_ike(sa)
+        finally:
+            ctl.close()
     for iface, cidr in pair.take:
         runtime.exec(lab.topo.name, node, ["ip", "addr", "del", cidr, "dev", iface], timeout=5)
 

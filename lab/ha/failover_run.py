@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import tunnel_units
 from lab.control.base import VpnEvent
 from lab.core import Connect, Lab
 from lab.errors import LabError, ProbeError
@@ -22,6 +23,7 @@ from lab.ha import agents as ha
 from lab.ha.failover import FailoverResult, Kind, Mark, SaCounter, Series, azure_figure, carriers, stream_stats
 from lab.ops import faults
 from lab.plan import INTERNET
+from lab.render.tunnel_ifaces import container_of
 from lab.runtime.base import Runtime
 from lab.timing import scaled
 
@@ -80,10 +82,12 @@ def stream_ends(lab: Lab, gateway: str) -> Ends:
 
 
 def _counters(lab: Lab, nodes: list[str], connect: Connect) -> list[SaCounter]:
+    """Every CHILD_SA counter of the nodes, from each of their charons (route-based tunnels have their own)."""
     out = []
-    for node in nodes:
+    for unit in tunnel_units.units(lab, nodes=set(nodes)):
+        node = container_of(unit)
         try:
-            ctl = connect(lab.dir.vici_socket(node))
+            ctl = connect(lab.dir.vici_socket(unit))
         except LabError:
             continue  # the instance is dead: no counters
         try:
@@ -125,11 +129,11 @@ def _wait_file(path: Path, timeout: float, node: str) -> None:
 def _watch_all(lab: Lab, runtime: Runtime, watch: Watch, offset: float,
                marks: list[Mark], stop: threading.Event) -> None:
     running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
-    for node in (n.name for n in lab.plan.nodes if n.runs("charon") and n.name in running):
-        def note(ev: VpnEvent, node: str = node) -> None:
+    for unit in tunnel_units.units(lab, nodes=running):  # each charon, tunnels' too
+        def note(ev: VpnEvent, node: str = container_of(unit)) -> None:
             state = {True: " up", False: " down", None: ""}[ev.up]
             marks.append(Mark(t=ev.time + offset, node=node, what=f"{ev.name}{state} {ev.ike}"))
-        watch(lab.dir.vici_socket(node), EVENTS, note, stop)
+        watch(lab.dir.vici_socket(unit), EVENTS, note, stop)
 
 
 def inject(lab: Lab, gateway: str, kind: Kind, runtime: Runtime, connect: Connect, dataplane: str) -> str:

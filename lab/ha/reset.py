@@ -87,8 +87,10 @@ def _reboot_as_standby(lab: Lab, pair: ha.StandbyPair, node: str, runtime: Runti
     # The plan gives <gw>-0 the addresses the new active now holds: wire it without them, so no neighbour
     # ever learns the rebooted instance's MAC for them.
     _restart_container(lab, node, runtime, without_addresses(lab.plan, node, set(pair.take)))
-    warm = standby_configs(lab.topo, core.swanctl_configs(lab))[pair.nodes[1]]
-    pipeline.start_node_daemons(lab, lab.plan.node(node), runtime, connect, {node: warm}, dataplane)
+    swan = core.swanctl_configs(lab)
+    warm = standby_configs(lab.topo, swan)[pair.nodes[1]]
+    pipeline.start_node_daemons(lab, lab.plan.node(node), runtime, connect, ha.warm_units(pair, swan, warm, node),
+                                dataplane)  # its main charon's and its tunnels' own quiet configs
     ha.set_role(lab, node, "standby")
     (lab.dir.node(node) / ha.PID_FILE).unlink(missing_ok=True)  # the old agent died with the container
     spec = json.loads((lab.dir.node(node) / "ha-spec.json").read_text())

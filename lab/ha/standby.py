@@ -11,6 +11,8 @@ from lab.render.swanctl import SwanctlConfig, Tree
 from lab.render.tunnels import tunnels
 from lab.topology.model import Topology
 
+ROLE_FILE = "ha-role"  # an active-standby instance's role now (lab/ha/agents.py writes it; the agent reads it)
+
 
 def standby_pairs(topo: Topology) -> dict[str, str]:
     """standby node -> the active instance whose config it mirrors (A/S gateways only)."""

@@ -18,20 +18,21 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel
 
-from lab import core, pipeline
+from lab import core, pipeline, tunnel_units
 from lab.azure import facts
 from lab.device.byo import byo_sites, override_files, without_byo
 from lab.errors import TopologyError
 from lab.ha import agents as ha
 from lab.ha.standby import fast_dpd_nodes, standby_configs
 from lab.ops.apply_live import ConnWork, kept_problems, live_apply, snapshot
+from lab.ops.apply_nat import handled_files, nat_work, run_nat_work
 from lab.ops.faults import read_faults
 from lab.plan import build_plan
 from lab.plan_types import NodePlan
-from lab.render.connections import render_swanctl
 from lab.render.lab_files import render_files
 from lab.render.strongswan_conf import Dataplane
 from lab.render.swanctl import SwanctlConfig, Tree
+from lab.render.tunnels import pairs_mode
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
 from lab.state import write_private
@@ -102,8 +103,21 @@ def plan_changes(old: Topology, new: Topology) -> list[Change]:
         if fields:
             changes.append(Change(kind="update-site", path=f"sites.{name}", detail=f"changes {', '.join(fields)}"))
     for name in sorted(old.connections.keys() | new.connections.keys()):
-        changes += _connection_changes(name, old.connections.get(name), new.connections.get(name))
+        changes += _routed(_connection_changes(name, old.connections.get(name), new.connections.get(name)),
+                           old if name in old.connections else new, name)
     return _refuse_rewired_sections(changes)
+
+
+def _routed(changes: list[Change], topo: Topology, name: str) -> list[Change]:
+    """Adding or removing a route-based connection adds or removes tunnel interfaces and their charons
+    (docs/route-based.md), which only `lab up` creates for now."""
+    conn = topo.connections[name]
+    gw = topo.gateways.get(conn.gateway)
+    if gw is None or pairs_mode(conn, gw):
+        return changes
+    return [c.model_copy(update={"refusal": f"{c.detail}: a route-based connection has its own "
+                                 "tunnel interface and charon on each end; apply cannot create or remove those yet"})
+            if c.kind in ("add-connection", "remove-connection") else c for c in changes]
 
 
 def _node_changes(old: Topology, new: Topology) -> list[Change]:
@@ -133,8 +147,10 @@ def _node_changes(old: Topology, new: Topology) -> list[Change]:
 
 
 def _unsegmented(node: NodePlan) -> NodePlan:
-    """Bridge names are numbered by sort order (another site shifts them); addresses and routes are what count."""
-    return replace(node, ifaces=tuple(replace(i, segment="") for i in node.ifaces))
+    """Bridge names are numbered by sort order (another site shifts them); addresses and routes are what count.
+    Addresses on lo (a NAT rule's translated inside address, a BGP peer address) are swapped live
+    (lab.ops.apply_nat; a BGP change is refused by its frr.conf)."""
+    return replace(node, ifaces=tuple(replace(i, segment="") for i in node.ifaces), loopbacks=())
 
 
 def _node_path(old: Topology, new: Topology, group: str) -> str:
@@ -248,8 +264,15 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, 
     changes = plan_changes(old.topo, new.topo)
     refuse(changes, new.topo.name, path)
     prep = prepare(old, new, path, old.dataplane)  # the data plane `lab up` recorded
-    refuse(file_changes(_on_disk(old, prep.files), prep.files, prep.loaded) + lab_state_refusals(old),
-           new.topo.name, path)
+    old_ifaces, new_ifaces = tunnel_units.ifaces_for(old, old.dataplane), tunnel_units.ifaces_for(new, old.dataplane)
+    on_disk = _on_disk(old, prep.files)
+    nft = {rel.parts[0] for rel, text in prep.files.items()
+           if rel.name == "nftables.conf" and on_disk.get(rel) not in (None, text)}
+    nat = nat_work(old_ifaces, new_ifaces, {n.name: n for n in old.plan.nodes}, {n.name: n for n in new.plan.nodes},
+                   nft)
+    live = handled_files(prep.files, nat, old_ifaces, new_ifaces)
+    refuse(file_changes(on_disk, {r: t for r, t in prep.files.items() if r not in live}, prep.loaded)
+           + lab_state_refusals(old), new.topo.name, path)
     kept = {n: sorted(c for c in cfg.connections if n not in prep.work or c not in prep.work[n].load)
             for n, cfg in prep.swan.items()}
     result = ApplyResult(lab=new.topo.name, changes=changes, dry_run=dry_run, kept=kept,
@@ -258,6 +281,8 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, 
     if dry_run:
         return result
     before = snapshot(list(prep.swan), new.dir.vici_socket, connect)
+    _write_files(new, {r: prep.files[r] for r in live if on_disk.get(r) != prep.files[r]})
+    run_nat_work(runtime, new.topo.name, nat, progress)
     if prep.work or prep.warm:
         live_apply(new, prep.work, prep.warm, connect, progress, timeout)
     if any(c.kind == "resize" for c in changes):
@@ -275,8 +300,8 @@ def prepare(old: core.Lab, new: core.Lab, path: Path, dataplane: Dataplane) -> P
     files, rendered = render_files(new.topo, new.plan, keys, dataplane)
     byo = byo_sites(new.topo, path.parent)
     files = override_files(files, byo, dataplane, fast_dpd_nodes(new.topo))
-    swan, old_swan = without_byo(rendered, byo), without_byo(render_swanctl(old.topo, resolve_keys(old.topo, stored)),
-                                                             byo)
+    _, old_rendered = render_files(old.topo, old.plan, resolve_keys(old.topo, stored), dataplane)  # same units
+    swan, old_swan = without_byo(rendered, byo), without_byo(old_rendered, byo)
     standby = standby_configs(new.topo, swan)
     warm = conn_work(standby_configs(old.topo, old_swan), standby)
     return Prepared(keys, files, swan, conn_work(old_swan, swan), warm, frozenset(swan) | frozenset(standby))
@@ -329,6 +354,12 @@ def refuse(changes: list[Change], lab: str, path: Path) -> None:
         raise ChangeRefused(f"{path}: cannot apply to running lab {lab!r}; nothing was changed:\n"
                             + "\n".join(f"  {c.render()}" for c in refused),
                             hint=hint.format(lab=lab, file=path), findings=[c.render() for c in refused])
+
+
+def _write_files(lab: core.Lab, files: Mapping[PurePosixPath, str]) -> None:
+    """Rendered files a live change brings into effect, in the state directory (the node's /lab)."""
+    for rel, text in files.items():
+        write_private(lab.dir.node(rel.parts[0]).joinpath(*rel.parts[1:]), text)
 
 
 def _save_state(lab: core.Lab, topology_text: str, prep: Prepared) -> None:

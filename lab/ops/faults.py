@@ -14,13 +14,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lab import core, daemons, pipeline
+from lab import core, daemons, pipeline, tunnel_units
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
 from lab.ha.standby import standby_config, takeover_children
 from lab.lock import lab_lock
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import container_of
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
 from lab.runtime.faults import LOSS_FILE, delete_argv, loss_ruleset
@@ -154,7 +155,7 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
         cut_links(lab, runtime, node)
     elif fault.kind == "stop":
         if node.runs("charon"):
-            stop_charon(runtime, name, node.name)  # docker's SIGTERM reaches tini, not an exec'd charon
+            stop_charon(runtime, lab, node.name)  # docker's SIGTERM reaches tini, not an exec'd charon
         runtime.node_action(name, node.name, "stop")
         cut_links(lab, runtime, node)
     elif fault.kind == "pause":
@@ -162,10 +163,9 @@ def _inject(lab: core.Lab, fault: Fault, runtime: Runtime, connect: Connect, dat
     elif fault.kind == "bgpd-kill":  # SIGKILL: the kernel closes its TCP sessions, zebra drops its routes
         daemons.stop(runtime, name, node.name, daemons.BGPD, kill=True)
     elif fault.kind == "charon-restart":
-        stop_charon(runtime, name, node.name)
+        stop_charon(runtime, lab, node.name)
         swan = core.swanctl_configs(lab)
-        cfg = config_for(lab, node.name, swan)
-        pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane,
+        pipeline.start_node_daemons(lab, node, runtime, connect, configs_for(lab, node.name, swan), dataplane,
                                     only={daemons.CHARON.name})
         initiate_as_active(lab, node.name, connect, swan)
         kick_peers(lab, {node.name}, connect, swan, runtime)
@@ -187,9 +187,11 @@ def cut_links(lab: core.Lab, runtime: Runtime, node: NodePlan) -> None:
             runtime.set_link(lab.plan, node.name, iface.name, False)
 
 
-def stop_charon(runtime: Runtime, lab: str, node: str) -> None:
-    """SIGTERM charon by its pid file (it sends DELETE for every IKE_SA), SIGKILL if it hangs (lab/daemons.py)."""
-    daemons.stop(runtime, lab, node, daemons.CHARON)
+def stop_charon(runtime: Runtime, lab: core.Lab, node: str) -> None:
+    """SIGTERM every charon of the node by its pid file (each sends DELETE for every IKE_SA), SIGKILL if it
+    hangs (lab/daemons.py): its route-based tunnels' own charons (lab/tunnel_units.py), then its main one."""
+    tunnel_units.stop(runtime, lab, node, tunnel_units.ifaces_of(lab))
+    daemons.stop(runtime, lab.topo.name, node, daemons.CHARON)
 
 
 def load_loss(lab: core.Lab, runtime: Runtime, node: str, active: list[Fault]) -> None:
@@ -239,14 +241,22 @@ def _undo(lab: core.Lab, fault: Fault, active: list[Fault], runtime: Runtime) ->
 
 def config_for(lab: core.Lab, node: str, swan: dict[str, SwanctlConfig],
                active: bool | None = None) -> SwanctlConfig | None:
-    """The swanctl tree `node` runs in its role: an active-standby instance gets <gw>-0's connections,
-    started only as <gw>-0 while active (a warm, quiet copy otherwise: a standby must never initiate)."""
+    """The swanctl tree `node`'s main charon runs in its role (configs_for: every charon of the node)."""
+    return configs_for(lab, node, swan, active).get(node)
+
+
+def configs_for(lab: core.Lab, node: str, swan: dict[str, SwanctlConfig],
+                active: bool | None = None) -> dict[str, SwanctlConfig]:
+    """The swanctl tree of each charon of `node` in its role (its main one, and each route-based tunnel's own,
+    lab/tunnel_units.py): an active-standby instance gets <gw>-0's, started only as <gw>-0 while active (a
+    warm, quiet copy otherwise: a standby must never initiate)."""
     pair = ha.pair_with(lab, node)
     if pair is None:
-        return swan.get(node)
-    first = swan.get(pair.nodes[0], SwanctlConfig())
-    is_active = ha.role(lab, node) == "active" if active is None else active
-    return first if is_active and node == pair.nodes[0] else standby_config(first)
+        return {u: c for u, c in swan.items() if container_of(u) == node}
+    first = pair.nodes[0]
+    started = (ha.role(lab, node) == "active" if active is None else active) and node == first
+    return {node + u[len(first):]: (c if started else standby_config(c))
+            for u, c in swan.items() if container_of(u) == first}
 
 
 def initiate_as_active(lab: core.Lab, node: str, connect: Connect, swan: dict[str, SwanctlConfig]) -> None:
@@ -254,11 +264,15 @@ def initiate_as_active(lab: core.Lab, node: str, connect: Connect, swan: dict[st
     pair = ha.pair_with(lab, node)
     if pair is None or node == pair.nodes[0] or ha.role(lab, node) != "active":
         return
-    wanted: dict[str, list[str]] = {}
-    for child, conn in takeover_children(swan.get(pair.nodes[0], SwanctlConfig())):
-        wanted.setdefault(conn, []).append(child)
-    for conn, children in wanted.items():
-        _reinitiate(lab, node, conn, children, connect)
+    first = pair.nodes[0]
+    for unit, cfg in swan.items():
+        if container_of(unit) != first:
+            continue
+        wanted: dict[str, list[str]] = {}
+        for child, conn in takeover_children(cfg):
+            wanted.setdefault(conn, []).append(child)
+        for conn, children in wanted.items():
+            _reinitiate(lab, node + unit[len(first):], conn, children, connect)
 
 
 def node_addresses(lab: core.Lab, node: str, active: bool | None = None) -> set[str]:
@@ -274,24 +288,30 @@ def kick_peers(lab: core.Lab, restarted: set[str], connect: Connect, swan: dict[
     """A peer that initiates still holds IKE_SAs the restarted charon forgot, until DPD (tens of seconds):
     the current active of each such peer deletes them and initiates again, so a restart costs seconds.
     Only towards addresses the restarted nodes hold now: an SA with the instance that carries traffic is
-    never touched, and a standby never initiates."""
+    never touched, and a standby never initiates. Each charon of a peer (route-based tunnels: its own)."""
     gone = {a for n in restarted for a in node_addresses(lab, n, (roles or {}).get(n))}
     running = {n.node for n in runtime.list_nodes(lab.topo.name) if n.status == "running"}
     for node in lab.plan.nodes:
         if node.name in restarted or node.name not in running or not node.runs("charon"):
             continue
-        cfg, pair = swan.get(node.name), ha.pair_with(lab, node.name)
+        source, pair = node.name, ha.pair_with(lab, node.name)
         if pair is not None:
             if ha.role(lab, node.name) != "active":
                 continue
-            cfg = swan.get(pair.nodes[0])
-        for conn, tree in (cfg.connections.items() if cfg else ()):
-            remote, kids = tree.get("remote_addrs"), tree.get("children")
-            if not isinstance(remote, list) or not isinstance(kids, dict) or not gone & set(remote):
-                continue
-            starts = [c for c, t in kids.items() if isinstance(t, dict) and t.get("start_action") == "start"]
-            if starts:
-                _reinitiate(lab, node.name, conn, starts, connect)
+            source = pair.nodes[0]
+        for unit, cfg in swan.items():
+            if container_of(unit) == source:
+                _kick(lab, node.name + unit[len(source):], cfg, gone, connect)
+
+
+def _kick(lab: core.Lab, unit: str, cfg: SwanctlConfig, gone: set[str], connect: Connect) -> None:
+    for conn, tree in cfg.connections.items():
+        remote, kids = tree.get("remote_addrs"), tree.get("children")
+        if not isinstance(remote, list) or not isinstance(kids, dict) or not gone & set(remote):
+            continue
+        starts = [c for c, t in kids.items() if isinstance(t, dict) and t.get("start_action") == "start"]
+        if starts:
+            _reinitiate(lab, unit, conn, starts, connect)
 
 
 def _reinitiate(lab: core.Lab, node: str, conn: str, children: list[str], connect: Connect) -> None:

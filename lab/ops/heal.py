@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lab import core, pipeline
+from lab import core, pipeline, tunnel_units
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
 from lab.device.byo import ByoFeature, byo_from_state, load_byo
@@ -27,6 +27,7 @@ from lab.ops import faults
 from lab.ops.faults import NODE_FAULTS, Fault, load_loss, read_faults
 from lab.plan_types import NodePlan, Plan
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import by_unit
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
 
@@ -207,8 +208,8 @@ def _start_daemons(lab: Lab, node: NodePlan, pair: ha.StandbyPair | None, active
         if byo[node.name].format == "swanctl":
             load_byo(runtime, lab.topo.name, byo[node.name])
         return
-    cfg = faults.config_for(lab, node.name, swan, active)
-    pipeline.start_node_daemons(lab, node, runtime, connect, {node.name: cfg} if cfg else {}, dataplane)
+    pipeline.start_node_daemons(lab, node, runtime, connect, faults.configs_for(lab, node.name, swan, active),
+                                dataplane)  # its main charon and each route-based tunnel's own
 
 
 def _reapply_link_faults(lab: Lab, node: str, runtime: Runtime) -> None:
@@ -229,7 +230,7 @@ def expected_now(lab: Lab, runtime: Runtime) -> dict[str, list[tuple[str, list[s
 def wait_tunnels(lab: Lab, runtime: Runtime, connect: Connect, timeout: float, healed: Sequence[str] = ()) -> None:
     """Every expected tunnel up (or ControlError), then the healed nodes' BGP sessions for a while (lab/routing:
     a session that stays down is `lab inspect`'s to show, not a failed heal)."""
-    expected = expected_now(lab, runtime)
+    expected = by_unit(expected_now(lab, runtime), tunnel_units.ifaces_of(lab))  # route-based: own charons
     with pipeline.open_controls(lab, list(expected), connect) as controls:
         wait_established(controls, expected, timeout, lambda node: lab.dir.log_tail(node, 200))
     routing_run.settle(lab, runtime, list(healed))

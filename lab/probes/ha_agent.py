@@ -102,8 +102,14 @@ def take_over(spec: dict) -> threading.Thread:
     log_event(spec["events"], "addresses-taken", node=spec["node"])
     announcer = threading.Thread(target=_garp_repeated, args=(spec["take"],), daemon=True)
     announcer.start()
-    runs = [subprocess.Popen(["swanctl", "--initiate", "--child", child, "--ike", ike, "--timeout", "10"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for child, ike in spec["initiate"]]
+    for argv in spec.get("start", []):  # a cold standby: its tunnel charons start now, then load their configs
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    if spec.get("start"):
+        log_event(spec["events"], "tunnels-started", node=spec["node"])
+    # [child, ike] on the main charon, or [child, ike, vici uri] on a route-based tunnel's own charon
+    runs = [subprocess.Popen(["swanctl", "--initiate", "--child", entry[0], "--ike", entry[1], "--timeout", "10",
+                              *(["--uri", entry[2]] if len(entry) > 2 else [])],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for entry in spec["initiate"]]
     codes = [p.wait() for p in runs]
     log_event(spec["events"], "initiated", node=spec["node"], codes=codes)
     return announcer

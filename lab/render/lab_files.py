@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from lab.azure.address_views import sharing_connections
 from lab.azure.nat import node_rules
-from lab.ha.standby import fast_dpd_nodes, standby_configs, standby_pairs
+from lab.errors import TopologyError
+from lab.ha.standby import fast_dpd_nodes, standby_config, standby_configs, standby_pairs
 from lab.p2s.render import client_nodes, eap_nodes, merge, render_p2s
 from lab.plan import instance_names
 from lab.plan_types import Plan
@@ -13,6 +15,8 @@ from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnel_ifaces import TunnelIface, narrowing_devices, tunnel_ifaces, tunneled_connections
+from lab.render.tunnel_scripts import node_files, split_units
 from lab.routing.nodes import render_frr_files
 from lab.topology.model import NatRule, Topology
 
@@ -23,12 +27,17 @@ def render_files(
     topo: Topology, plan: Plan, keys: dict[str, str], dataplane: Dataplane
 ) -> tuple[dict[PurePosixPath, str], dict[str, SwanctlConfig]]:
     """Every file a node mounts at /lab, plus the swanctl trees that control loads over vici."""
-    swan = merge(render_swanctl(topo, keys), render_p2s(topo))  # point-to-site: lab/p2s/render.py
+    # route-based tunnels: one interface and charon each, on libipsec (the kernel data plane: not yet)
+    topo = topo if dataplane == "libipsec" else narrowing_devices(topo)
+    ifaces = tunnel_ifaces(topo, plan) if dataplane == "libipsec" else {}
+    swan = split_units(merge(render_swanctl(topo, keys), render_p2s(topo)), ifaces)  # P2S: lab/p2s/render.py
     refuse = refused_peers(topo)
     standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
     files: dict[PurePosixPath, str] = {}
-    frr = render_frr_files(topo)  # BGP nodes: lab/routing
+    frr = render_frr_files(topo, tunnel_ifaces=bool(ifaces))  # BGP nodes: lab/routing
+    tunneled = tunneled_connections(ifaces, topo)  # their NAT is in the tunnel's namespace (tunnel_scripts)
+    _refuse_shared_without_tunnels(topo, tunneled)
     for node in plan.nodes:
         if not node.runs("charon"):
             continue
@@ -38,14 +47,42 @@ def render_files(
         cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
         own = mirrors.get(node.name, node.name)
-        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own))
+        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own, tunneled))
         if node.name in frr:
             files[base / "frr.conf"] = frr[node.name]
+        for i in ifaces.get(node.name, ()):
+            files.update(_tunnel_files(i, swan, mirrors.get(node.name), dataplane, node.name in fast))
+        if node.name in ifaces:
+            files.update(node_files(node.name, ifaces[node.name]))
     return dict(sorted(files.items())), swan
 
 
-def _nat_of(topo: Topology, group: str, node: str) -> list[tuple[str, NatRule]]:
-    """The NAT rules a gateway instance applies (none on sites and clients)."""
+def _nat_of(topo: Topology, group: str, node: str, tunneled: set[str]) -> list[tuple[str, NatRule]] | None:
+    """The NAT rules a gateway instance applies in its main namespace: those of connections without a tunnel
+    interface ([] still resets the table); None on sites and clients, which never translate."""
     gw = topo.gateways.get(group)
     names = instance_names(group, gw) if gw else []
-    return node_rules(topo, group, names.index(node)) if node in names else []
+    return node_rules(topo, group, names.index(node), skip=tunneled) if node in names else None
+
+
+def _refuse_shared_without_tunnels(topo: Topology, tunneled: set[str]) -> None:
+    """Sites that share a prefix are told apart only by their own tunnel interface (its namespace translates):
+    without one (the kernel data plane has none yet) their traffic would mix, so nothing is built."""
+    mixed = [c for c in sharing_connections(topo) if c not in tunneled]
+    if mixed:
+        raise TopologyError(f"connections.{mixed[0]}: its site shares a prefix with another network, which NAT "
+                            "separates only on a tunnel interface of the connection's own; this data plane has "
+                            f"none for {', '.join(mixed)}", hint="use the libipsec data plane (the default), or "
+                            "give the sites address spaces that do not overlap")
+
+
+def _tunnel_files(i: TunnelIface, swan: dict[str, SwanctlConfig], active: str | None, dataplane: Dataplane,
+                  fast: bool) -> dict[PurePosixPath, str]:
+    """A tunnel charon's strongswan.conf and swanctl.conf; a standby's is its active's, quiet."""
+    base = PurePosixPath(i.unit)
+    if active is None:
+        cfg, note = swan.get(i.unit, SwanctlConfig()), ""
+    else:
+        cfg, note = standby_config(swan.get(i.unit.replace(i.node, active, 1), SwanctlConfig())), STANDBY_NOTE
+    return {base / "strongswan.conf": render_strongswan_conf(dataplane, fast, base=i.dir),
+            base / "swanctl.conf": note + cfg.to_text()}

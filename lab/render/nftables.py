@@ -3,8 +3,9 @@
 A VPN gateway is not an Internet router for its LAN: what no tunnel carries is dropped, not leaked.
 On libipsec tunnelled packets leave by `ipsec0`, never eth0; on the kernel data plane they leave by eth0 and
 are encrypted after this hook, so the rule spares packets whose route is an XFRM bundle (`rt ipsec`).
-A connection in InitiatorOnly mode also gets an input rule: strongSwan has no option to refuse IKE_SAs a
-peer initiates, so the peer's first IKE packet is dropped before charon sees it, on UDP 500 and on 4500
+A connection in InitiatorOnly mode also gets a prerouting rule: strongSwan has no option to refuse IKE_SAs a
+peer initiates, so the peer's first IKE packet is dropped before charon sees it (prerouting, not input: a
+route-based tunnel's charon sits in its own namespace, so its IKE is forwarded), on UDP 500 and on 4500
 (NAT-T, after the non-ESP marker). That packet is a request (IKEv2 flag R clear) with a zero responder
 SPI / cookie: IKEv2 IKE_SA_INIT or IKEv1 main-mode message 1. Responses to the gateway's own initiations
 carry the peer's SPI and pass.
@@ -35,16 +36,17 @@ REFUSE_RULES = (
 )
 
 
-def nat_rules(rules: list[tuple[str, NatRule]]) -> list[tuple[str, str]]:
-    """(chain, rule) lines of a gateway instance's NAT rules. eth1 is the VNet: a packet from anywhere else
-    came out of a tunnel. One SNAT rule covers both directions, as Azure's does: the source is translated on
-    the way out and the destination on the way in (a Static rule only: Dynamic lets the internal side
-    initiate, and conntrack reverses its replies). Static rules are netmaps (`prefix to`): host bits kept."""
+def nat_rules(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> list[tuple[str, str]]:
+    """(chain, rule) lines of NAT rules. `lan` faces the VNet (eth1 in a gateway instance, `ext` in a
+    route-based tunnel's namespace): a packet from anywhere else came out of a tunnel. One SNAT rule covers
+    both directions, as Azure's does: the source is translated on the way out and the destination on the way
+    in (a Static rule only: Dynamic lets the internal side initiate, and conntrack reverses its replies).
+    Static rules are netmaps (`prefix to`): host bits kept."""
     out = []
     for name, r in rules:
         into_vnet = r.mode == "IngressSnat"  # the internal side is on-prem: translated into the VNet
-        src_if = 'iifname != "eth1" oifname "eth1"' if into_vnet else 'iifname "eth1" oifname != "eth1"'
-        dst_if = 'iifname "eth1"' if into_vnet else 'iifname != "eth1"'
+        src_if = f'iifname != "{lan}" oifname "{lan}"' if into_vnet else f'iifname "{lan}" oifname != "{lan}"'
+        dst_if = f'iifname "{lan}"' if into_vnet else f'iifname != "{lan}"'
         note = f'comment "{name}: {r.mode} {r.type} {r.internal} <-> {r.external}"'
         if r.type == "Static":
             out.append(("postrouting", f"{src_if} ip saddr {r.internal} snat ip prefix to {r.external} {note}"))
@@ -56,11 +58,17 @@ def nat_rules(rules: list[tuple[str, NatRule]]) -> list[tuple[str, str]]:
 
 
 NAT_HOOKS = {"prerouting": "dstnat", "postrouting": "srcnat"}
+# Loading a ruleset replaces the NAT table whole: with no rules left it is removed (`lab apply` taking NAT
+# rules away must not leave the old translations behind).
+NAT_RESET = "table ip labnat\ndelete table ip labnat\n"
 
 
-def _nat_table(rules: list[tuple[str, NatRule]]) -> str:
-    lines = nat_rules(rules)
-    text = "table ip labnat\ndelete table ip labnat\ntable ip labnat {\n"
+def render_nat(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> str:
+    """The `ip labnat` table for these rules; none: only its removal."""
+    if not rules:
+        return NAT_RESET
+    lines = nat_rules(rules, lan)
+    text = NAT_RESET + "table ip labnat {\n"
     for chain, prio in NAT_HOOKS.items():
         body = "".join(f"    {rule}\n" for c, rule in lines if c == chain)
         text += f"  chain {chain} {{\n    type nat hook {chain} priority {prio}; policy accept;\n{body}  }}\n"
@@ -70,10 +78,10 @@ def _nat_table(rules: list[tuple[str, NatRule]]) -> str:
 def render_nftables(refuse: list[tuple[str, str]] | None = None,
                     nat: list[tuple[str, NatRule]] | None = None) -> str:
     """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections, `nat`
-    the gateway instance's NAT rules (lab.azure.nat.node_rules)."""
+    the gateway instance's NAT rules (lab.azure.nat.node_rules; None: a node that never translates)."""
     text = HEADER
     if refuse:
         rules = [rule.format(peer=peer, conn=conn) for peer, conn in sorted(refuse) for rule in REFUSE_RULES]
-        text += "  chain input {\n    type filter hook input priority 0; policy accept;\n"
+        text += "  chain prerouting {\n    type filter hook prerouting priority 0; policy accept;\n"
         text += "\n".join(rules) + "\n  }\n"
-    return text + "}\n" + (_nat_table(nat) if nat else "")
+    return text + "}\n" + (render_nat(nat) if nat is not None else "")

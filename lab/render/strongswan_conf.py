@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from lab.timing import scaled
+
 Dataplane = Literal["libipsec", "kernel"]
 
 BASE_PLUGINS = (
@@ -24,7 +26,9 @@ def plugin_list(dataplane: Dataplane) -> str:
 
 
 # (timeout s, tries, base): the default window is 2 + 2.8 + 3.9 + 5.5 = 14 s (lab.render.tunnels); `dpd: fast`
-# nodes give up on a silent peer after 0.5 + 0.5 = 1 s (strongSwan's own test suite uses 1.0, 2, 1).
+# nodes give up on a silent peer after 0.5 + 0.5 = 1 s (strongSwan's own test suite uses 1.0, 2, 1). The fast
+# timeout follows LAB_TIME_SCALE: in the emulated kernel-test guest on a loaded host a live peer's DPD answer took
+# longer than 1 s, and 0.5 s IKE_SA_INIT retransmits piled up half-open SAs until the responder sent COOKIEs.
 DEFAULT_RETRANSMIT = ("2.0", "3", "1.4")
 FAST_RETRANSMIT = ("0.5", "1", "1")
 
@@ -37,24 +41,27 @@ LEGACY_STROKE = """
 
 
 def render_strongswan_conf(dataplane: Dataplane, fast_dpd: bool = False, legacy: bool = False,
-                          eap: bool = False) -> str:
-    """`legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
+                          eap: bool = False, base: str = "/lab") -> str:
+    """`base`: the charon's directory in the container (a tunnel's charon: /lab/tunnels/<conn>);
+    `legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
     `eap`: eap-identity and eap-tls for point-to-site (gateway and clients, docs/p2s.md)."""
-    timeout, tries, base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
+    timeout, tries, rt_base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
+    if fast_dpd:  # 0.5 s is too short where everything runs 10-20x slower (LAB_TIME_SCALE, lab/timing.py)
+        timeout = f"{scaled(float(timeout)):g}"
     plugins = plugin_list(dataplane) + (" stroke" if legacy else "") + (" eap-identity eap-tls" if eap else "")
     stroke = LEGACY_STROKE if legacy else ""
     return f"""\
-# Rendered by lab. charon runs with STRONGSWAN_CONF=/lab/strongswan.conf.
+# Rendered by lab. charon runs with STRONGSWAN_CONF={base}/strongswan.conf.
 charon {{
   load_modular = no
   load = {plugins}
   install_virtual_ip = yes
   retransmit_timeout = {timeout}
   retransmit_tries = {tries}
-  retransmit_base = {base}
+  retransmit_base = {rt_base}
   filelog {{
     charon {{
-      path = /lab/charon.log
+      path = {base}/charon.log
       time_format = %b %e %T
       default = 1
       ike = 2
@@ -63,7 +70,7 @@ charon {{
     }}
     keys {{
       # Negotiated ESP keys, for `lab verify` decryption and Wireshark. Never the PSK.
-      path = /lab/keys.log
+      path = {base}/keys.log
       default = 0
       chd = 4
       flush_line = yes
@@ -77,7 +84,7 @@ charon {{
       fwmark = !{IKE_FWMARK}
     }}
     vici {{
-      socket = unix:///lab/run/charon.vici
+      socket = unix://{base}/run/charon.vici
     }}{stroke}
   }}
 }}

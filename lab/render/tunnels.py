@@ -6,8 +6,9 @@ PolicyBased or with policy-based traffic selectors, Azure's proposals and lifeti
 the on-prem device (narrowing to its prefixes unless told to keep any-to-any, with its overrides) or,
 for VNet-to-VNet, the other gateway.
 
-VNet-to-VNet: both ends narrow (own VNet prefixes <-> peer VNet prefixes). Two any-to-any CHILD_SAs on
-one libipsec charon cannot be told apart, so a gateway with several tunnels needs specific selectors.
+VNet-to-VNet: any-to-any on both ends (prefix pairs with policy-based traffic selectors). Every any-to-any
+end gets its own charon and tunnel interface (lab/render/tunnel_ifaces.py): libipsec cannot tell two
+any-to-any CHILD_SAs of one charon apart.
 """
 
 from __future__ import annotations
@@ -182,14 +183,15 @@ def site_end(azure: End, conn: Connection, site: Site, suffix: str, pairs: bool,
 
 
 def vnet_to_vnet(cname: str, conn: Connection, gw: Gateway, peer_name: str, peer: Gateway) -> list[Tunnel]:
-    """Every instance of one gateway with every instance of the other; both ends narrow."""
+    """Every instance of one gateway with every instance of the other; any-to-any unless policy-based TS."""
     a_spaces, b_spaces = list(gw.vnet.address_space), list(peer.vnet.address_space)
     out = []
     for (i, a), (j, b) in product(enumerate(instance_names(conn.gateway, gw)),
                                   enumerate(instance_names(peer_name, peer))):
         a_sfx, b_sfx = (f"-{i}" if gw.is_active_active else ""), (f"-{j}" if peer.is_active_active else "")
-        kids = tuple(replace(c, name=c.name + b_sfx)
-                     for c in children(cname, a_spaces, b_spaces, conn.use_policy_based_traffic_selectors))
+        pairs = conn.use_policy_based_traffic_selectors
+        kids = tuple(replace(c, name=c.name + b_sfx) for c in (children(cname, a_spaces, b_spaces, True) if pairs
+                                                                else children(cname, [ANY], [ANY], False)))
         azure = replace(azure_end(cname, conn, gw, a, str(peer.public_ips[j]), kids, i), conn=cname + b_sfx)
         other = replace(azure, node=b, conn=cname + a_sfx, local_ip=azure.remote_ip, remote_ip=azure.local_ip,
                         children=tuple(replace(c, name=c.name.removesuffix(b_sfx) + a_sfx, local_ts=c.remote_ts,

@@ -7,7 +7,8 @@ from rich.table import Table
 
 from lab.status import LabStatus, TunnelStatus
 
-STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green", "Established": "green"}
+STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green", "Established": "green",
+               "UP": "green"}
 
 
 def _styled(value: str) -> str:
@@ -51,15 +52,18 @@ def show_status(st: LabStatus, console: Console) -> None:
         tunnels.add_column(col)
     for t in st.tunnels:
         ike = f"{_styled(t.state)} IKEv{t.version}\n{t.ike_proposal}\n{t.local} -> {t.remote}" + _settings(t)
+        node = f"{t.node}\n{t.interface}" if t.interface else t.node
         if not t.children:
-            tunnels.add_row(t.node, t.connection, ike, "-", "-", "-", "-", "-")
+            tunnels.add_row(node, t.connection, ike, "-", "-", "-", "-", "-")
         for c in t.children:
             tunnels.add_row(
-                t.node, t.connection, ike, f"{c.name}\n{c.encryption}", _styled(c.state),
+                node, t.connection, ike, f"{c.name}\n{c.encryption}", _styled(c.state),
                 f"{c.spi_in}\n{c.spi_out}", f"{','.join(c.local_ts)}\n<-> {','.join(c.remote_ts)}",
                 f"{c.bytes_in}\n{c.bytes_out}",
             )
     console.print(tunnels)
+    if st.interfaces:
+        _show_interfaces(st, console)
     _show_p2s(st, console)
     _show_bgp(st, console)
     for p in st.problems:
@@ -87,3 +91,12 @@ def _show_bgp(st: LabStatus, console: Console) -> None:
             peers.add_row(b.node, b.peer, str(b.asn), b.connection, _styled(b.state), b.uptime or "-",
                           f"{b.prefixes_in}/{b.prefixes_out}", b.last_error or "-")
         console.print(peers)
+
+
+def _show_interfaces(st: LabStatus, console: Console) -> None:
+    ifaces = Table(title="tunnel interfaces (route-based: one charon each)")
+    for col in ("node", "interface", "connection", "peer", "state", "routes"):
+        ifaces.add_column(col)
+    for i in st.interfaces:
+        ifaces.add_row(i.node, i.interface, i.connection, i.peer, _styled(i.state), "\n".join(i.routes) or "-")
+    console.print(ifaces)

@@ -12,10 +12,11 @@ from lab.routing.peers import Session, by_node, gateway_bgp_ip, sessions
 from lab.topology.model import Gateway, Topology
 
 
-def frr_nodes(topo: Topology) -> dict[str, Node]:
-    """Every gateway instance and rendered site device with a BGP session (BYO devices bring their own)."""
+def frr_nodes(topo: Topology, tunnel_ifaces: bool = True) -> dict[str, Node]:
+    """Every gateway instance and rendered site device with a BGP session (BYO devices bring their own);
+    `tunnel_ifaces`: sessions over route-based tunnel interfaces (libipsec), else over the charon's ipsec0."""
     out: dict[str, Node] = {}
-    for node, found in by_node(sessions(topo)).items():
+    for node, found in by_node(sessions(topo, tunnel_ifaces)).items():
         built = _gateway_node(topo, node, found) or _site_node(topo, node, found)
         if built is not None:
             out[node] = built
@@ -38,12 +39,12 @@ def frr_node_names(topo: Topology) -> set[str]:
     return set(render_frr_files(topo)) | byo
 
 
-def render_frr_files(topo: Topology) -> dict[str, str]:
+def render_frr_files(topo: Topology, tunnel_ifaces: bool = True) -> dict[str, str]:
     """node -> frr.conf text, for the nodes the lab renders (not a BYO device's own frr.conf). An active-standby
     gateway's warm standby gets its active's config: after a failover it holds the floating BGP IP and the
     tunnels, and its bgpd (running, its sessions idle until then) peers from there."""
     byo = {n for s, site in topo.sites.items() if site.device.frr_config for n in device_names(s, site)}
-    nodes = frr_nodes(topo)
+    nodes = frr_nodes(topo, tunnel_ifaces)
     for g, gw in sorted(topo.gateways.items()):
         standby, active = standby_name(g, gw), f"{g}-0"
         if standby and active in nodes:

@@ -8,17 +8,18 @@ the other end's peer IP into its tunnel interface (Azure does so itself; a devic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 from lab.azure import facts
 from lab.plan import gateway_inside_ip, instance_names
+from lab.render.tunnel_ifaces import ifname, routed_ends
 from lab.render.tunnels import End, Tunnel, tunnels
 from lab.routing.rules import is_apipa
 from lab.topology.model import Gateway, Site, Topology
 
-# The tunnel interface a node's BGP session and host route use. Until per-connection tunnel interfaces exist
-# (issue #12 item 1), every tunnel of a charon is libipsec's one TUN.
+# The tunnel interface a node's BGP session and host route use: a route-based tunnel end's own (vti-<conn>,
+# lab/render/tunnel_ifaces.py); a device that narrows keeps its charon's one libipsec TUN.
 SHARED_TUN = "ipsec0"
 
 
@@ -63,13 +64,14 @@ def site_peer_ip(site: Site, device: int) -> IPv4Address | None:
     return peers[device] if device < len(peers) else None
 
 
-def sessions(topo: Topology) -> list[Session]:
+def sessions(topo: Topology, tunnel_ifaces: bool = True) -> list[Session]:
     """Both sides of every session of every BGP-enabled connection (rules guarantee the settings exist)."""
     out: list[Session] = []
     for t in tunnels(topo):
         conn = topo.connections[t.connection]
         if conn.enable_bgp:
-            out += _tunnel_sessions(topo, t)
+            found = _tunnel_sessions(topo, t)
+            out += _on_ifaces(topo, t, found) if tunnel_ifaces else found
     return out
 
 
@@ -106,6 +108,12 @@ def _side(end: End, t: Tunnel, timers: str, local: tuple[int, IPv4Address], remo
     return Session(node=end.node, connection=t.connection, tunnel=end.conn, local_asn=local[0],
                    local_ip=local[1], remote_asn=remote[0], remote_ip=remote[1], passive=passive, azure=azure,
                    timers=timers, peer_node=other.node)
+
+
+def _on_ifaces(topo: Topology, t: Tunnel, sides: list[Session]) -> list[Session]:
+    """Each side's session over its tunnel end's own interface where it has one (route-based)."""
+    routed = {e.node for e in routed_ends(topo, t)}
+    return [replace(s, iface=ifname(s.tunnel)) if s.node in routed else s for s in sides]
 
 
 def by_node(found: list[Session]) -> dict[str, list[Session]]:

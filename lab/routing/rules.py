@@ -134,14 +134,14 @@ def _connection(path: str, conn: Connection, topo: Topology) -> Iterator[Finding
 
 
 def _shared_tun_limit(path: str, site: Site) -> Iterator[Finding]:
-    """Emulation limit until each connection has its own tunnel interface: BGP rides libipsec's one ipsec0,
-    whose routes follow the narrowed selectors (site LAN <-> VNet), so a peer IP outside them is unreachable."""
+    """A device that narrows (traffic_selectors: prefixes) makes the CHILD_SA site LAN <-> VNet: a BGP peer IP
+    outside it is not carried. A route-based device keeps 0/0 with its own tunnel interface (docs/route-based.md)."""
     outside = [ip for ip in (site.bgp.peers if site.bgp else []) if not any(ip in n for n in site.address_space)]
     if outside and site.device.traffic_selectors == "prefixes":
         yield Finding(f"{path}.enable_bgp", f"the device's BGP peer IP {outside[0]} is outside its narrowed traffic "
-                      "selectors: on libipsec's shared ipsec0 the session cannot come up until each connection has "
-                      "its own tunnel interface", "for now, pick a peer IP inside the site's address space",
-                      severity="warning")
+                      "selectors (site LAN <-> VNet): the tunnel does not carry the session",
+                      "keep any-to-any selectors (device.traffic_selectors: any) or pick a peer IP inside the "
+                      "site's address space", severity="warning")
 
 
 def _vnet_to_vnet(path: str, conn: Connection, gw: Gateway, peer: Gateway) -> Iterator[Finding]:

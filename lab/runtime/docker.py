@@ -53,6 +53,8 @@ SYSCTLS = {
 CAPS = ["NET_ADMIN", "NET_RAW"]
 # FRR 8.4's zebra and bgpd refuse to start without CAP_SYS_ADMIN in their bounding set (privs_init:
 # "Wanted caps: cap_net_admin,cap_net_raw,cap_sys_admin"): gateway and site nodes may run FRR (lab/routing).
+# Route-based tunnels need it too: each tunnel's charon runs in its own network namespace inside the node, with a
+# private /run (`ip netns add`, `ip netns exec` and mounts): docs/route-based.md.
 ROUTER_CAPS = [*CAPS, "SYS_ADMIN"]
 DEVICES = ["/dev/net/tun:/dev/net/tun:rwm"]
 DAEMON_HINT = "is dockerd running? `make setup`, or start it with `dockerd &`"

@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, IPv4Network
 from itertools import combinations
 
 from lab.azure import facts
+from lab.azure.address_views import nat_pairs, overlaps
 from lab.findings import Finding
 from lab.topology.model import Gateway, Topology
 
@@ -177,13 +178,24 @@ def _is_documentation(ip: IPv4Address) -> bool:
 
 
 def check_address_spaces(topo: Topology) -> Iterator[Finding]:
+    """Overlapping address spaces are refused, except between networks NAT rules translate apart: those
+    are judged as each viewer sees them (lab.azure.address_views)."""
+    nat = nat_pairs(topo)
     for (pa, a), (pb, b) in combinations(address_spaces(topo), 2):
-        if a.overlaps(b):
+        if a.overlaps(b) and frozenset((_network(pa), _network(pb))) not in nat:
             yield Finding(
                 pb,
                 f"address space {b} overlaps {a} ({pa})",
-                "VNet and site address spaces must not overlap: traffic could not be routed",
+                "VNet and site address spaces must not overlap: traffic could not be routed "
+                "(or, for a site, translate it apart with NAT rules: docs/azure-model.md \"NAT rules\")",
             )
+    yield from overlaps(topo)
+
+
+def _network(path: str) -> str:
+    """"gateway <g>" or "site <s>" from an address_spaces() path."""
+    kind, name = path.split(".")[:2]
+    return f"{kind.removesuffix('s')} {name}"
 
 
 def check_hosts(topo: Topology) -> Iterator[Finding]:

@@ -2,8 +2,9 @@
 
 libipsec (the userspace data plane) has one `ipsec0` per charon and picks the outbound SA by policy
 lookup. Two tunnels of one charon whose CHILD_SAs both end up 0.0.0.0/0 <-> 0.0.0.0/0 have identical
-policies, so all traffic leaves through one of them. Azure offers any-to-any; a device that narrows
-(the lab's rendered default) gives each tunnel its own policies, one that keeps any-to-any does not.
+policies, so all traffic leaves through one of them. The lab gives every route-based tunnel of a gateway
+instance and of a rendered device its own charon and interface (docs/route-based.md); only a device that
+brings its own config runs all its tunnels in one charon, so it still meets the limit.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from lab.findings import Finding
 from lab.plan import gateway_inside_ip, site_inside_ip
 from lab.topology.model import Site, Topology
 
-HINT = ("let the devices narrow to their prefixes (device.traffic_selectors: prefixes) or set "
-        "use_policy_based_traffic_selectors on the connections; see docs/azure-model.md")
+HINT = ("let the device narrow to its prefixes in its config, or use a rendered device (one charon and "
+        "tunnel interface per tunnel); see docs/route-based.md")
 
 
 def check_emulation_limits(topo: Topology) -> list[Finding]:
-    return [*_any_to_any_on_gateways(topo), *_any_to_any_on_sites(topo), *_ikev1_one_pair(topo),
-            *_selectors_without_local_address(topo)]
+    return [*_any_to_any_on_sites(topo), *_ikev1_one_pair(topo), *_selectors_without_local_address(topo)]
 
 
 def _selectors_without_local_address(topo: Topology) -> Iterator[Finding]:
@@ -45,38 +45,23 @@ def _selectors_without_local_address(topo: Topology) -> Iterator[Finding]:
                                   severity="warning")
 
 
-def keeps_any_to_any(site: Site) -> bool:
-    """A device whose selectors stay 0/0: declared so, or its own config (the lab cannot see its selectors)."""
-    return site.device.traffic_selectors == "any" or site.device.config is not None
-
-
-def _any_to_any_on_gateways(topo: Topology) -> Iterator[Finding]:
-    per_gateway: dict[str, list[str]] = defaultdict(list)
-    for cname, conn in sorted(topo.connections.items()):
-        gw, site = topo.gateways.get(conn.gateway), topo.sites.get(conn.site or "")
-        if gw is None or site is None or gw.vpn_type != "RouteBased" or conn.use_policy_based_traffic_selectors:
-            continue
-        if keeps_any_to_any(site):
-            per_gateway[conn.gateway].append(cname)
-    for g, conns in sorted(per_gateway.items()):
-        if len(conns) > 1:
-            yield Finding(f"gateways.{g}", f"connections {', '.join(conns)} may all negotiate 0.0.0.0/0 <-> "
-                          "0.0.0.0/0: libipsec (one ipsec0 per gateway instance) cannot tell those tunnels apart "
-                          "and sends their traffic into one", HINT, severity="warning")
+def one_charon_any_to_any(site: Site) -> bool:
+    """A device with its own config: one charon for all its tunnels, selectors the lab cannot see."""
+    return site.device.config is not None
 
 
 def _any_to_any_on_sites(topo: Topology) -> Iterator[Finding]:
-    """A 0/0 device with tunnels to two different gateways has the same problem on its own side."""
+    """A device with its own config and tunnels to two different gateways: one charon, maybe two 0/0 SAs."""
     gateways: dict[str, set[str]] = defaultdict(set)
     for conn in topo.connections.values():
         site = topo.sites.get(conn.site or "")
-        if site is not None and keeps_any_to_any(site):
+        if site is not None and one_charon_any_to_any(site):
             gateways[conn.site or ""].add(conn.gateway)
     for s, gws in sorted(gateways.items()):
         if len(gws) > 1:
             yield Finding(f"sites.{s}.device.traffic_selectors",
-                          f"tunnels to gateways {', '.join(sorted(gws))} all use 0.0.0.0/0 <-> 0.0.0.0/0: libipsec "
-                          "on this device cannot tell them apart", HINT, severity="warning")
+                          f"tunnels to gateways {', '.join(sorted(gws))} may all use 0.0.0.0/0 <-> 0.0.0.0/0 in "
+                          "this device's one charon: libipsec cannot tell them apart", HINT, severity="warning")
 
 
 def _ikev1_one_pair(topo: Topology) -> Iterator[Finding]:

@@ -190,9 +190,9 @@ class Device(Strict):
     ike_lifetime_seconds: DeviceLifetime | None = None
     child_lifetime_seconds: DeviceLifetime | None = None
     dpd_delay_seconds: int | None = Field(default=None, ge=0, le=3_600)  # 0: no DPD
-    # prefixes: the device narrows Azure's any-to-any offer to its LAN (policy-style device);
-    # any: it keeps 0.0.0.0/0 <-> 0.0.0.0/0 (route-based/VTI device; see docs/azure-model.md).
-    traffic_selectors: Literal["prefixes", "any"] = "prefixes"
+    # any: it keeps 0.0.0.0/0 <-> 0.0.0.0/0 like a route-based (VTI) device, with a tunnel interface per
+    # tunnel (docs/route-based.md); prefixes: it narrows Azure's any-to-any offer to its LAN (policy-style).
+    traffic_selectors: Literal["prefixes", "any"] = "any"
 
 
 class Site(Strict):

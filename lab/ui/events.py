@@ -6,6 +6,7 @@ kind of `Event`. Parsing and diffing are pure; `LogTail` reads what a log file g
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,19 @@ def parse_supervisor(line: str) -> Event | None:
     text = m.group(2)
     node = text.split()[1] if text.startswith("healed ") else ""
     return Event(dt.datetime.fromisoformat(m.group(1)).timestamp(), "heal", node.rstrip(","), text)
+
+
+def parse_ha(line: str) -> Event | None:
+    """An HA agent's event (ha-events.jsonl, lab/ha/agents.py): the standby noticing a dead peer, taking the
+    addresses, initiating the tunnels: the steps of an active-standby failover."""
+    try:
+        data = json.loads(line)
+        t, name, node = float(data["t"]), str(data["event"]), str(data.get("node", ""))
+    except (ValueError, KeyError, TypeError):
+        return None
+    extra = ", ".join(f"{k} {v}" for k, v in sorted(data.items()) if k not in ("t", "event", "node"))
+    return Event(t, "daemon" if name == "agent-started" else "failover", node,
+                 f"HA agent: {name}" + (f" ({extra})" if extra else ""))
 
 
 # ---- snapshot differences -----------------------------------------------------------------------------

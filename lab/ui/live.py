@@ -26,7 +26,7 @@ from lab.scenarios import catalog
 from lab.secrets import resolve_keys
 from lab.status import LabStatus
 from lab.ui.auth import redact
-from lab.ui.events import CharonParser, Event, LogTail, Summary, diff, parse_supervisor
+from lab.ui.events import CharonParser, Event, LogTail, Summary, diff, parse_ha, parse_supervisor
 from lab.ui.model import Graph, Live, build_graph
 from lab.ui.svg import render_svg
 
@@ -122,9 +122,9 @@ class Collector:
         self.seq = 0
         self.action: dict = {"running": None, "last": None}
         self._summary: Summary | None = None
-        year = dt.datetime.now(dt.UTC).year
-        self._tails = {n.name: (LogTail(self.lab.dir.charon_log(n.name)), CharonParser(n.name, year))
-                       for n in self.lab.plan.nodes if n.runs(daemons.CHARON.name)}
+        self._year = dt.datetime.now(dt.UTC).year
+        self._charon: dict[Path, tuple[LogTail, CharonParser]] = {}
+        self._ha: dict[Path, LogTail] = {}
         self._supervisor = LogTail(self.lab.dir.root / SUPERVISOR_LOG)
 
     def alive(self) -> bool:
@@ -146,10 +146,27 @@ class Collector:
         self._summary = cur
         self.publish(snap, new)
 
+    def _discover(self) -> None:
+        """Every charon log of the lab (a node's own and one per route-based tunnel, which appear as tunnels
+        come and go) and every HA agent's event file."""
+        for n in self.lab.plan.nodes:
+            if not n.runs(daemons.CHARON.name):
+                continue
+            root = self.lab.dir.node(n.name)
+            for path in [self.lab.dir.charon_log(n.name), *sorted(root.glob("tunnels/*/charon.log"))]:
+                if path not in self._charon and path.exists():
+                    self._charon[path] = (LogTail(path), CharonParser(n.name, self._year))
+            ha_file = root / ha.EVENTS_FILE
+            if ha_file not in self._ha and ha_file.exists():
+                self._ha[ha_file] = LogTail(ha_file)
+
     def _log_events(self) -> list[Event]:
+        self._discover()
         out = []
-        for tail, parser in self._tails.values():
+        for tail, parser in self._charon.values():
             out += [e for line in tail.read() if (e := parser.parse(line))]
+        for ha_tail in self._ha.values():
+            out += [e for line in ha_tail.read() if (e := parse_ha(line))]
         out += [e for line in self._supervisor.read() if (e := parse_supervisor(line))]
         return sorted(out, key=lambda e: e.t)
 

@@ -115,7 +115,8 @@ def build_graph(topo: Topology, plan: Plan, live: Live) -> Graph:
         nodes += _site_nodes(topo, plan, s, rcol, states, addrs, live)
     nodes += _client_nodes(plan, rcol, live)
     height = max(lcol.y, rcol.y) + 10
-    nodes.append(GNode("internet", "internet", "Internet", _public_prefixes(topo), "running",
+    clients = [c.public_ip for c in live.status.p2s_clients]
+    nodes.append(GNode("internet", "internet", "Internet", _public_prefixes(topo, clients), "running",
                        COL_X[2] - INTERNET_W / 2, TOP - 20, INTERNET_W, height - TOP + 10))
     edges = _tunnel_edges(topo, live) + _p2s_edges(live) + _lan_edges(plan, topo, live)
     return Graph(WIDTH, height + 20, nodes, edges)
@@ -175,10 +176,10 @@ def _client_nodes(plan: Plan, col: _Column, live: Live) -> list[GNode]:
     return out
 
 
-def _public_prefixes(topo: Topology) -> tuple[str, ...]:
-    ips = [ip for gw in topo.gateways.values() for ip in gw.public_ips]
-    ips += [ip for site in topo.sites.values() for ip in site.device_ips]
-    return tuple(sorted({".".join(str(ip).split(".")[:3]) + ".0/24" for ip in ips}))
+def _public_prefixes(topo: Topology, clients: Sequence[str] = ()) -> tuple[str, ...]:
+    ips = [str(ip) for gw in topo.gateways.values() for ip in gw.public_ips]
+    ips += [str(ip) for site in topo.sites.values() for ip in site.device_ips] + list(clients)
+    return tuple(sorted({".".join(ip.split(".")[:3]) + ".0/24" for ip in ips if ip.count(".") == 3}))
 
 
 # ---- edges --------------------------------------------------------------------------------------------
@@ -220,7 +221,8 @@ def _tunnel_edges(topo: Topology, live: Live) -> list[GEdge]:
         if any(e.ends == (a, b) for e in out):
             continue
         state = tunnel_state(live.status, (a, b))
-        out.append(GEdge(f"{a[0]}~{a[1]}", a[0], b[0], "tunnel", state, f"{t.connection}: {state}",
+        # the id names the planned instance, so a tunnel keeps its id when an active-standby gateway fails over
+        out.append(GEdge(f"{t.azure.node}~{t.azure.conn}", a[0], b[0], "tunnel", state, f"{t.connection}: {state}",
                          bgp_label(live.status.bgp_peers, (a, b)), (a, b)))
     return out
 

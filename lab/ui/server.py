@@ -41,6 +41,7 @@ class UiServer(ThreadingHTTPServer):
 
     def url(self) -> str:
         host, port = str(self.server_address[0]), int(self.server_address[1])
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}/lab/{quote(self.collector.name)}?token={self.token}"
 
 

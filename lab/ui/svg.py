@@ -17,6 +17,7 @@ FILL = {"gateway": "#e8f1fb", "standby": "#f4f6f8", "site": "#fdf4e7", "host": "
 
 STYLE = (".label{font:600 13px sans-serif;fill:#1f2933}.sub{font:11px sans-serif;fill:#52606d}"
          ".edge-label{font:11px sans-serif;fill:#1f2933;paint-order:stroke;stroke:#fff;stroke-width:3px}"
+         ".edge-label .bgp{font-size:10px;fill:#2b6cb0}"
          ".badge{font:700 10px sans-serif}.badge.ok{fill:#2b6cb0}.badge.bad{fill:#e3342f}"
          ".node{cursor:pointer}.node.selected rect{stroke-width:4}")
 
@@ -53,10 +54,12 @@ def _edge(e: GEdge, by_id: dict[str, GNode]) -> str:
     width = 3.5 if e.kind == "tunnel" else 2
     path = f"M{x1:.0f},{y1:.0f} C{ix:.0f},{y1:.0f} {ix:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
     label = e.label + (f" · {e.bgp}" if e.bgp else "")
-    lx, ly = ix, (y1 + y2) / 2 - 6
+    lx, ly = ix, (y1 + y2) / 2 - (12 if e.bgp else 6)
+    bgp = f'<tspan x="{lx:.0f}" dy="12" class="bgp">{_a(e.bgp)}</tspan>' if e.bgp else ""
+    text = "" if e.kind == "p2s" else (  # a client's state is its color and its box; the reason in the table
+        f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge-label" text-anchor="middle">{_a(e.label)}{bgp}</text>')
     return (f'<g class="edge-group"><path {attrs} d="{path}" stroke-width="{width}"{dash}>'
-            f"<title>{_a(label)}</title></path>"
-            f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge-label" text-anchor="middle">{_a(label)}</text></g>')
+            f"<title>{_a(label)}</title></path>{text}</g>")
 
 
 def _node(n: GNode) -> str:

@@ -155,11 +155,16 @@ def check_selectors(ev: Evidence) -> CheckResult:
         return CheckResult(name="selectors", passed=False, data=data,
                            summary="the capture is empty: it cannot show the probes did not leak")
     passed = not grown and not hits
-    summary = (f"{sent} packets to {ev.targets.outside} and from spoofed {ev.targets.spoofed}: "
+    routed = sorted({f"{p.group_a}<->{p.group_b}" for p in ev.targets.pairs if p.route_based})
+    data["route_based"] = routed  # type: ignore[assignment]
+    spoofed = any(r.spec.id.startswith("spoofed:") for r in ev.selector)
+    summary = (f"{sent} packets to {ev.targets.outside}{f' and from spoofed {ev.targets.spoofed}' if spoofed else ''}: "
                f"no SA counted them, none answered or leaked" if passed
                else f"out-of-selector traffic was carried or leaked ({len(lines)} finding(s))")
     if passed:
         lines = [f"{r.spec.describe()}: {r.sent} sent, 0 answered" for r in ev.selector]
+        lines += [f"{r}: route-based (0.0.0.0/0 <-> 0.0.0.0/0, tunnel interfaces): routes decide, no "
+                  "spoofed-source probe" for r in routed]
     return CheckResult(name="selectors", passed=passed, summary=summary, evidence=lines, data=data)
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lab import tunnel_units
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.core import Lab, load_running
 from lab.errors import LabError, ProbeError
@@ -27,6 +28,7 @@ from lab.probes.esp import decrypt_all, verified_keys, wireshark_esp_sa
 from lab.probes.keys_log import SaKeys, parse_keys_log
 from lab.probes.pcap import read_frames
 from lab.probes.results import AGENT_SOURCE, ProbeResult, ProbeSpec, agent_argv, echo_argv, parse_agent_output
+from lab.render.tunnel_ifaces import container_of
 from lab.runtime.base import Runtime
 from lab.state import LabDir
 from lab.timing import scaled
@@ -59,12 +61,12 @@ class VerifyOptions:
 
 
 def read_lab_keys(d: LabDir, nodes: list[str]) -> list[SaKeys]:
-    """ESP keys from every charon node's keys.log (both ends log each CHILD_SA)."""
+    """ESP keys from every charon node's keys.log (both ends log each CHILD_SA), its tunnels' charons too."""
     found: list[SaKeys] = []
     for node in nodes:
-        path = d.keys_log(node)
-        if path.exists():
-            found += parse_keys_log(path.read_text(errors="replace"), node)
+        for path in [d.keys_log(node), *sorted(d.node(node).glob("tunnels/*/keys.log"))]:
+            if path.exists():
+                found += parse_keys_log(path.read_text(errors="replace"), node)
     return found
 
 
@@ -225,15 +227,21 @@ def _charon_nodes(lab: Lab, skip: frozenset[str] = frozenset()) -> list[str]:
 
 
 def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) -> Snapshot:
-    def one(node: str) -> tuple[str, list[IkeSaStatus]]:
-        ctl = connect(lab.dir.vici_socket(node))
+    """Every node's SAs, from its main charon and its route-based tunnels' own charons (lab/tunnel_units.py)."""
+    def one(unit: str) -> tuple[str, list[IkeSaStatus]]:
+        ctl = connect(lab.dir.vici_socket(unit))
         try:
-            return node, ctl.sas()
+            return unit, ctl.sas()
         finally:
             ctl.close()
 
+    nodes = set(_charon_nodes(lab, skip))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return dict(pool.map(one, _charon_nodes(lab, skip)))
+        found = list(pool.map(one, tunnel_units.units(lab, nodes=nodes)))
+    out: Snapshot = {}
+    for unit, sas in found:
+        out.setdefault(container_of(unit), []).extend(sas)
+    return out
 
 
 def _xfrm_snapshot(lab: Lab, runtime: Runtime) -> XfrmSnapshot:

@@ -3,7 +3,9 @@
 Reachability: every VNet host <-> every host behind the far end of each of its gateway's connections
 (a site, or the peer gateway's VNet), ICMP and UDP, both ways. Selectors: from each of those hosts, a
 probe to an address no prefix of the lab contains, and a probe to each far host from a spoofed source
-outside every prefix; no tunnel may carry either.
+outside every prefix; no tunnel may carry either. A route-based pair (0.0.0.0/0 selectors on both ends,
+tunnel interfaces: docs/route-based.md) has no source selector to enforce: there the routes decide, so only
+the probe to an unrouted destination is sent (it must not be carried, nor leak).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from lab.azure.nat import rules_of, translate
 from lab.plan import INTERNET
 from lab.plan_types import Plan
 from lab.probes.results import ProbeSpec
+from lab.render.tunnel_ifaces import routed_ends
+from lab.render.tunnels import tunnels
 from lab.topology.model import NatRule, Topology
 
 # Candidate /16s for addresses outside every selector, first free ones win (10.99.0.1 in the reference lab).
@@ -39,6 +43,7 @@ class Pair:
     host_b: str
     group_a: str  # the gateway (its instances are nodes <gateway>-<i>)
     group_b: str  # the site, or the peer gateway
+    route_based: bool = False  # any-to-any on both ends: routes, not selectors, decide what a tunnel carries
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,11 @@ def free_addresses(topo: Topology) -> tuple[str, str]:
 
 def build_targets(topo: Topology, plan: Plan) -> Targets:
     pairs = []
-    for _, conn in sorted(topo.connections.items()):
+    routed = {t.connection for t in tunnels(topo) if len(routed_ends(topo, t)) == 2}
+    for cname, conn in sorted(topo.connections.items()):
         far = conn.site or conn.peer_gateway or ""
         far_hosts = topo.sites[far].hosts if conn.site else topo.gateways[far].vnet.hosts
-        pairs += [Pair(a, b, conn.gateway, far) for a in sorted(topo.gateways[conn.gateway].vnet.hosts)
+        pairs += [Pair(a, b, conn.gateway, far, cname in routed) for a in sorted(topo.gateways[conn.gateway].vnet.hosts)
                   for b in sorted(far_hosts)]
     host_ips, public, groups, inner = {}, {}, {}, {}
     for node in plan.nodes:
@@ -143,7 +149,7 @@ def selector_specs(t: Targets, opt: ProbeOptions) -> list[ProbeSpec]:
                      interval_s=opt.interval_s, timeout_s=opt.timeout_s)
     specs = [base.model_copy(update={"id": f"outside:{h}>{t.outside}", "src_node": h, "dst": t.outside})
              for h in t.echo_nodes]
-    for p in t.pairs:
+    for p in (p for p in t.pairs if not p.route_based):
         for src, dst in ((p.host_a, p.host_b), (p.host_b, p.host_a)):
             specs.append(base.model_copy(update={"id": f"spoofed:{src}>{dst}", "src_node": src, "src": t.spoofed,
                                                  "dst": t.dst_ip(src, dst), "dst_node": dst}))

@@ -1,7 +1,7 @@
 """BGP with real containers: FRR's bgpd in the gateway instance and the rendered site, over the IPsec tunnel.
 
-These run on the shared ipsec0 (peer IPs inside the narrowed selectors); the active-active, APIPA and
-transit tests need per-connection tunnel interfaces (issue #12 item 1).
+Each session rides its tunnel's own interface (vti-<conn>, docs/route-based.md): routes learned by bgpd
+point into it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: 
     assert "0.0.0.0/0" not in advertised
     # The site's kernel routes the VNet prefix by BGP into the tunnel, and the VNet host reaches the site.
     route = run_lab("exec", "onprem", "--lab", name, "--", "ip", "route", "show", "10.1.0.0/16", home=lab_home)
-    assert "proto bgp" in route.stdout and "ipsec0" in route.stdout, route.stdout
+    assert "proto bgp" in route.stdout and "dev vti-azgw-onprem" in route.stdout, route.stdout
     ping = run_lab("exec", "vm1", "--lab", name, "--", "ping", "-c", "2", "-W", "2", "10.2.0.10", home=lab_home)
     assert ping.returncode == 0, ping.stdout
     # lab verify's routes check: each learned prefix with a host is reachable, and the tunnel that carried it
@@ -62,7 +62,7 @@ def test_bgp_session_exchanges_routes_over_the_tunnel(tmp_path: Path, lab_home: 
     assert routes["passed"], routes
     probed = {(r["node"], r["network"]): r for r in routes["data"]["routes"]}
     assert probed[("azgw-0", "10.2.0.0/16")]["reachable"] and probed[("onprem", "10.1.0.0/16")]["reachable"]
-    assert probed[("azgw-0", "10.2.0.0/16")]["carried"]["ipsec0"] >= 16  # the 16 flows and the ping
+    assert probed[("azgw-0", "10.2.0.0/16")]["carried"]["vti-azgw-onprem"] >= 16  # the 16 flows and the ping
     # Killing the gateway's bgpd withdraws its routes from the site at once; lab restore brings them back.
     assert run_lab("fault", "bgpd-kill", "azgw-0", "--lab", name, home=lab_home).returncode == 0
     gone = run_lab("exec", "onprem", "--lab", name, "--", "ip", "route", "show", "proto", "bgp", home=lab_home)

@@ -113,7 +113,8 @@ def test_stop_gateway_and_charon_restart(fault_lab: Callable[[str], str], lab_ho
     name = fault_lab("stop")
     lab(name, lab_home, "fault", "stop", "azgw-0")
     assert node_states(name, lab_home)["azgw-0"] == "exited"
-    assert "DELETE" in (lab_home / name / "nodes" / "onprem" / "charon.log").read_text()  # graceful
+    # graceful: the site's charon for that tunnel (route-based: its own, docs/route-based.md) got a DELETE
+    assert "DELETE" in (lab_home / name / "nodes" / "onprem" / "tunnels" / "azgw-onprem" / "charon.log").read_text()
     lab(name, lab_home, "restore")
     assert ping_loss(name, lab_home) == 0
     lab(name, lab_home, "fault", "charon-restart", "onprem")

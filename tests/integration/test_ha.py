@@ -35,8 +35,12 @@ def ha_lab(tmp_path: Path, lab_home: Path, image: str, cleanup_lab: list[str], d
     return up
 
 
+# 8 s of stream: the fault 3 s in, the outage bound (a few seconds, times TIME_SCALE) and normal flow after it
+STREAM_S = str(8 * TIME_SCALE)
+
+
 def failover(name: str, home: Path, *args: str) -> dict:
-    res = run_lab("failover", "azgw", *args, "--lab", name, "--duration", "8", "--json", home=home, timeout=180)
+    res = run_lab("failover", "azgw", *args, "--lab", name, "--duration", STREAM_S, "--json", home=home, timeout=180)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -63,7 +67,7 @@ def test_active_active_unplanned_keeps_delivering_on_the_other_instance(ha_lab, 
                                                                          tmp_path: Path) -> None:
     name = ha_lab("active")
     plot = tmp_path / "aa.png"
-    res_proc = run_lab("failover", "azgw", "--unplanned", "--lab", name, "--duration", "8", "--json",
+    res_proc = run_lab("failover", "azgw", "--unplanned", "--lab", name, "--duration", STREAM_S, "--json",
                        "--plot", str(plot), home=lab_home, timeout=180)
     assert res_proc.returncode == 0, res_proc.stderr
     res = json.loads(res_proc.stdout)
@@ -114,7 +118,8 @@ def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_h
     assert ping.returncode == 0, ping.stdout + ping.stderr
     res = failover(name, lab_home, "--unplanned")
     assert res["fault"] == "kill azgw-0"
-    assert [c.split()[0] for c in res["carriers_after"]] == ["azgw-1"]
+    # azgw-1 routes the site over both its tunnel interfaces (ECMP), so both its SAs may carry the stream
+    assert {c.split()[0] for c in res["carriers_after"]} == {"azgw-1"}
     assert res["udp"]["delivered"] >= 0.9 * res["udp"]["sent"], res["udp"]
     assert res["udp"]["flow_outage_ms"] <= 2000 * TIME_SCALE, res["udp"]
     restore_and_check(name, lab_home, {"azgw-0", "azgw-1"}, frozenset({"onprem-0", "onprem-1"}))

@@ -55,8 +55,11 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
         assert child["packets_in"] >= 5 and child["packets_out"] >= 5, (node, child)
     gw, site = by_node["azgw-0"]["children"][0], by_node["onprem"]["children"][0]
     assert gw["spi_out"] == site["spi_in"] and gw["spi_in"] == site["spi_out"]
-    # Route-based: Azure offered any-to-any; the site narrowed it to its prefixes.
-    assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
+    if dataplane == "libipsec":  # route-based: any-to-any on the wire, each end on its own interface
+        assert gw["local_ts"] == ["0.0.0.0/0"] and gw["remote_ts"] == ["0.0.0.0/0"]
+        assert by_node["azgw-0"]["interface"] == "vti-azgw-onprem" == by_node["onprem"]["interface"]
+    else:  # the kernel data plane has no tunnel interfaces yet: the site narrows Azure's any-to-any offer
+        assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
     # The kernel data plane: vici's SPIs are the kernel's own SAs; libipsec: the kernel holds none.
     for node, child in (("azgw-0", gw), ("onprem", site)):
         want = {child["spi_in"], child["spi_out"]} if dataplane == "kernel" else set()
@@ -65,7 +68,7 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
     assert inspected["dataplane"] == dataplane  # recorded at `up`, not re-detected
 
     psk = (lab_home / REF / "keys.yml").read_text().split(":")[1].strip()
-    logs = "".join(p.read_text() for p in (lab_home / REF / "nodes").glob("*/*.log"))
+    logs = "".join(p.read_text() for p in (lab_home / REF / "nodes").rglob("*.log"))  # tunnels' too
     assert "IKE_SA azgw-onprem[1] established" in logs  # the logs are there, and say something
     assert psk not in up.stdout + up.stderr + json.dumps(status) + logs
 

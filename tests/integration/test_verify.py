@@ -103,13 +103,13 @@ def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
     name = unique("clear" + dataplane[0])
     cleanup_lab.append(name)
     up_copy(name, tmp_path, lab_home, dataplane)
-    gw = _control(lab_home, name, "azgw-0")
+    gw = _control(lab_home, name, f"azgw-0/tunnels/{CONN}" if dataplane == "libipsec" else "azgw-0")  # libipsec: own
     try:
-        gw.unload_conn(CONN)  # tunnel down, and it stays down
+        gw.unload_conn(CONN)  # tunnel down, and it stays down (its routes go with it: docs/route-based.md)
     finally:
         gw.close()
     for node, prefix, via in (("azgw-0", "10.2.0.0/16", "198.51.100.10"), ("onprem", "10.1.0.0/16", "203.0.113.10")):
-        for argv in (["nft", "flush", "ruleset"], ["ip", "route", "add", prefix, "via", via]):
+        for argv in (["nft", "flush", "ruleset"], ["ip", "route", "replace", prefix, "via", via]):
             res = run_lab("exec", node, "--lab", name, "--", *argv, home=lab_home)
             assert res.returncode == 0, res.stdout + res.stderr
     code, report, _ = verify_json(name, lab_home)
@@ -131,6 +131,8 @@ def test_widened_selector_fails_selectors(lab_home: Path, image: str, cleanup_la
     from lab.render.connections import render_swanctl
     from lab.render.swanctl import SwanctlConfig
 
+    if dataplane == "libipsec":
+        pytest.skip("route-based on libipsec: 0/0 on both ends, routes decide (test_route_to_an_outside_prefix...)")
     name = unique("wide" + dataplane[0])
     cleanup_lab.append(name)
     up_copy(name, tmp_path, lab_home, dataplane)
@@ -152,12 +154,36 @@ def test_widened_selector_fails_selectors(lab_home: Path, image: str, cleanup_la
     finally:
         site.close()
         gw.close()
+
     code, report, _ = verify_json(name, lab_home)
     by_name = checks(report)
     assert code == 1
     sel = by_name["selectors"]
     assert not sel["passed"]
     assert sel["data"]["counters_grew"] > 0
+    assert any("ICMP vm1 -> 10.99.0.1: carried by the tunnel" in e for e in sel["evidence"]), sel
+    for ok in ("reachability", "encrypted", "spis", "decryption"):
+        assert by_name[ok]["passed"], by_name[ok]
+
+
+def test_route_to_an_outside_prefix_fails_selectors(lab_home: Path, image: str, cleanup_lab: list[str],
+                                                   tmp_path: Path, dataplane: str) -> None:
+    """Route-based on libipsec (0/0 on both ends): the routes decide what a tunnel carries. A route that sends the
+    probe destination outside every prefix into the tunnel interface makes the tunnel carry it: the check fails."""
+    if dataplane != "libipsec":
+        pytest.skip("tunnel interfaces exist on the libipsec data plane only (docs/route-based.md)")
+    name = unique("route")
+    cleanup_lab.append(name)
+    up_copy(name, tmp_path, lab_home, dataplane)
+    for node, argv in (("onprem", ["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"]),  # it answers, too
+                       ("azgw-0", ["ip", "route", "add", "10.99.0.0/16", "dev", f"vti-{CONN}"])):
+        res = run_lab("exec", node, "--lab", name, "--", *argv, home=lab_home)
+        assert res.returncode == 0, res.stdout
+    code, report, _ = verify_json(name, lab_home)
+    by_name = checks(report)
+    assert code == 1
+    sel = by_name["selectors"]
+    assert not sel["passed"] and sel["data"]["counters_grew"] > 0
     assert any("ICMP vm1 -> 10.99.0.1: carried by the tunnel" in e for e in sel["evidence"]), sel
     for ok in ("reachability", "encrypted", "spis", "decryption"):
         assert by_name[ok]["passed"], by_name[ok]

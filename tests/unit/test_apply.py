@@ -150,7 +150,7 @@ def test_adding_a_site_needs_new_nodes() -> None:
     changes = plan_changes(topo(TWO_SITES), topo(TWO_SITES, add_site))
     # 'aaa' sorts first, so the other sites' bridges are renumbered: that alone is not a re-wiring.
     assert kinds(changes) == [("new-nodes", "sites.aaa"), ("add-connection", "connections.azgw-aaa")]
-    assert refused(changes) == ["new-nodes"]
+    assert refused(changes) == ["new-nodes", "add-connection"]  # a route-based connection: its own interfaces
 
 
 def test_removing_a_gateway_removes_nodes() -> None:
@@ -288,3 +288,11 @@ def test_ha_timing_change_is_refused_as_a_lab_limit() -> None:
     changes = plan_changes(topo(BASIC), topo(BASIC, lambda d: d["gateways"]["azgw"].update(ha_timing="fast")))
     assert refused(changes) == ["ha-timing"]
     assert "bring the lab up again" in changes[0].refusal  # type: ignore[operator]
+
+
+def test_adding_or_removing_a_route_based_connection_is_refused_for_now() -> None:
+    """Its tunnel interface and charon on each end are made by `lab up` only (docs/route-based.md)."""
+    old = topo(TWO_SITES)
+    fewer = topo(TWO_SITES, lambda d: d["connections"].pop("azgw-branch2"))
+    for change in (*plan_changes(old, fewer), *plan_changes(fewer, old)):
+        assert change.refusal and "own tunnel interface and charon" in change.refusal

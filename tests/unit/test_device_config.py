@@ -23,7 +23,7 @@ def test_swanctl_device_config_parses_back() -> None:
     assert detect_format(text) == "swanctl"
     (conn,) = parse_device(text)
     assert conn.remote_addrs == ("203.0.113.10",) and conn.local_addrs == ("198.51.100.10",)
-    assert conn.children[0].local_ts == ("10.2.0.0/16",) and conn.psks == ("k1",)
+    assert conn.children[0].local_ts == ("0.0.0.0/0",) and conn.psks == ("k1",)  # a route-based (VTI) device
     assert render_swanctl_device(_topo("s2s-route-based"), "azgw", "onprem", {"azgw-onprem": "k1"}) == text
 
 

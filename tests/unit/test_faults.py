@@ -77,7 +77,8 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     rt = FakeRuntime(nodes=running(lab.topo.name, lab.plan.nodes))
 
     def connect(sock: Path) -> FakeControl:  # a charon whose every loaded connection is up at once
-        return FakeControl(snapshots=[established(swan.get(sock.parent.parent.name, SwanctlConfig()))])
+        unit = str(sock.parent.parent.relative_to(lab.dir.root / "nodes"))  # a node or <node>/tunnels/<conn>
+        return FakeControl(snapshots=[established(swan.get(unit, SwanctlConfig()))])
 
     faults.inject(lab, Fault(kind="kill", node="onprem"), rt, connect, "libipsec")
     faults.inject(lab, Fault(kind="loss", node="pc1", iface="eth0", percent=20), rt, connect, "libipsec")
@@ -88,8 +89,10 @@ def test_kill_then_restore_restarts_rewires_and_reloads(lab: core.Lab) -> None:
     assert [f.kind for f in undone] == ["kill", "loss"]
     assert done == ["onprem: restarted -> re-wired, daemons started"]
     assert rt.calls[0] == ("action", "onprem", "start")
-    assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "/usr/lib/ipsec/charon"))
-    assert ("/usr/lib/ipsec/charon",) in rt.execs("onprem")
+    # onprem's tunnels have their own charons (it runs no main one): namespaces after the rewire, then each charon
+    assert rt.calls.index(("rewire", "onprem")) < rt.calls.index(("exec", "onprem", "sh", "/lab/tunnels/setup.sh"))
+    assert ("sh", "/lab/tunnels/start.sh") in rt.execs("onprem")
+    assert ("/usr/lib/ipsec/charon",) not in rt.execs("onprem")
     assert any(argv[:3] == ("nft", "delete", "table") for argv in rt.execs("pc1"))
     assert faults.read_faults(lab.dir.root) == []
     assert not (lab.dir.node("pc1") / "faults.nft").exists()

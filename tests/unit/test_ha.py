@@ -10,6 +10,7 @@ from lab.ha import agents as ha
 from lab.ha.standby import fast_dpd_nodes, takeover_children
 from lab.plan import build_plan
 from lab.render.lab_files import render_files
+from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import ExecResult
 from lab.state import LabDir
 from lab.topology.load import load_file
@@ -54,10 +55,24 @@ def test_standby_config_mirrors_the_active_but_starts_nothing() -> None:
     lab = lab_of("active-standby")
     files, swan = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
     assert "azgw-1" not in swan  # not loaded by `up`, nor expected up: lab.ha.agents loads it
-    text = files[Path("azgw-1/swanctl.conf")]  # type: ignore[index]
+    assert "azgw-1/tunnels/azgw-onprem" not in swan
+    text = files[Path("azgw-1/tunnels/azgw-onprem/swanctl.conf")]  # type: ignore[index]
     assert "start_action = none" in text and "start_action = start" not in text
     assert "local_addrs = 203.0.113.10" in text
-    assert takeover_children(swan["azgw-0"]) == [("azgw-onprem", "azgw-onprem")]
+    assert takeover_children(swan["azgw-0/tunnels/azgw-onprem"]) == [("azgw-onprem", "azgw-onprem")]
+    assert files[Path("azgw-1/tunnels/setup.sh")] == files[Path("azgw-0/tunnels/setup.sh")].replace(  # type: ignore[index]
+        "azgw-0", "azgw-1")
+
+
+def test_takeover_initiates_each_tunnel_on_its_own_charon() -> None:
+    lab = lab_of("active-standby")
+    _, swan = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
+    assert ha._takeover("azgw-0", swan, None) == [
+        ["azgw-onprem", "azgw-onprem", "unix:///lab/tunnels/azgw-onprem/run/charon.vici"]]
+    (pair,) = ha.standby_pairs(lab)
+    warm = ha._warm_units(pair, swan, {"azgw-1": SwanctlConfig()})
+    assert list(warm) == ["azgw-1", "azgw-1/tunnels/azgw-onprem"]
+    assert "'start_action': 'start'" not in str(warm["azgw-1/tunnels/azgw-onprem"].connections)
 
 
 def test_fast_dpd_renders_one_second_dpd_and_fast_retransmits() -> None:
@@ -65,8 +80,8 @@ def test_fast_dpd_renders_one_second_dpd_and_fast_retransmits() -> None:
     assert fast_dpd_nodes(lab.topo) == {"azgw-0", "azgw-1", "onprem"}
     files, _ = render_files(lab.topo, lab.plan, {"azgw-onprem": "k"}, "libipsec")
     for node in ("azgw-0", "azgw-1", "onprem"):
-        assert "retransmit_timeout = 0.5" in files[Path(f"{node}/strongswan.conf")]  # type: ignore[index]
-        assert "dpd_delay = 1s" in files[Path(f"{node}/swanctl.conf")]  # type: ignore[index]
+        assert "retransmit_timeout = 0.5" in files[Path(f"{node}/tunnels/azgw-onprem/strongswan.conf")]  # type: ignore[index]
+        assert "dpd_delay = 1s" in files[Path(f"{node}/tunnels/azgw-onprem/swanctl.conf")]  # type: ignore[index]
     s2s = lab_of("s2s-route-based")
     files, _ = render_files(s2s.topo, s2s.plan, {"azgw-onprem": "k"}, "libipsec")
     assert "retransmit_timeout = 2.0" in files[Path("azgw-0/strongswan.conf")]  # type: ignore[index]

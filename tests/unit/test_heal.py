@@ -79,12 +79,14 @@ def test_as_role_moves_only_the_moving_addresses(lab: core.Lab) -> None:
 def test_a_standby_never_runs_a_config_that_initiates(lab: core.Lab) -> None:
     swan = core.swanctl_configs(lab)
 
-    def starts(cfg: object) -> set[str]:
-        return {c.get("start_action") for t in cfg.connections.values() for c in t["children"].values()}
+    def starts(cfgs: dict) -> set[str]:  # every charon of the node: route-based tunnels have their own
+        return {c.get("start_action") for cfg in cfgs.values() for t in cfg.connections.values()
+                for c in t["children"].values()}
 
-    assert starts(faults.config_for(lab, "azgw-0", swan, active=True)) == {"start"}
-    assert starts(faults.config_for(lab, "azgw-0", swan, active=False)) == {"none"}
-    assert starts(faults.config_for(lab, "azgw-1", swan, active=True)) == {"none"}  # initiates via takeover
+    assert starts(faults.configs_for(lab, "azgw-0", swan, active=True)) == {"start"}
+    assert starts(faults.configs_for(lab, "azgw-0", swan, active=False)) == {"none"}
+    assert starts(faults.configs_for(lab, "azgw-1", swan, active=True)) == {"none"}  # initiates via takeover
+    assert set(faults.configs_for(lab, "azgw-1", swan)) == {"azgw-1/tunnels/azgw-onprem"}
 
 
 def test_supervisor_pid_is_trusted_only_for_its_own_process(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                 "routing/nodes.py", "routing/frr_parse.py", "routing/views.py")),
     ("seams", ("runtime/", "control/", "probes/", "daemons.py")),
     ("core", ("core.py", "status.py", "hooks.py")),
-    ("hooks", ("p2s/creds.py", "p2s/run.py", "p2s/profile.py", "ha/agents.py", "device/parse.py",
+    ("hooks", ("tunnel_units.py", "p2s/creds.py", "p2s/run.py", "p2s/profile.py", "ha/agents.py", "device/parse.py",
                "device/checks.py", "device/byo.py", "device/diagnose.py", "routing/vtysh.py",
                "routing/diagnose.py", "routing/collect.py", "routing/run.py")),
     ("pipeline", ("pipeline.py",)),

@@ -11,6 +11,7 @@ from lab.plan import build_plan
 from lab.probes.esp import Decryption
 from lab.probes.pcap import WireFrame
 from lab.render.nftables import nat_rules
+from lab.render.tunnel_ifaces import tunnel_ifaces
 from lab.render.tunnels import tunnels
 from lab.topology.load import load_file
 from lab.topology.model import NatRule
@@ -53,8 +54,9 @@ def test_nat_topology_site_sees_only_translated_vnet_and_targets_use_it() -> Non
     topo, warnings = load_file(ROOT / "topologies" / "nat.yml")
     assert warnings == []
     (t,) = tunnels(topo)
-    assert [c.remote_ts for c in t.peer.children] == [(N("100.64.1.0/24"),)]
-    assert [c.local_ts for c in t.peer.children] == [(N("10.2.0.0/24"),)]
+    assert [c.remote_ts for c in t.peer.children] == [(N("0.0.0.0/0"),)]  # route-based device: any-to-any
+    (site_iface,) = tunnel_ifaces(topo, build_plan(topo))["onprem"]
+    assert site_iface.routes == (N("100.64.1.0/24"),)  # ... routing only the translated VNet into its tunnel
     assert [n for n, _ in node_rules(topo, "azgw", 0)] == ["site-in", "vnet-out"]
     plan = build_plan(topo)
     gw0 = next(n for n in plan.nodes if n.name == "azgw-0")
@@ -81,5 +83,5 @@ def test_rule_with_ip_configuration_id_applies_on_that_instance_only() -> None:
     aa = type(topo).model_validate(data)
     assert [n for n, _ in node_rules(aa, "azgw", 0)] == ["site-in"]
     assert [n for n, _ in node_rules(aa, "azgw", 1)] == ["site-in", "vnet-out"]
-    by_instance = {t.azure.node: t.peer.children[0].remote_ts for t in tunnels(aa)}
-    assert by_instance == {"azgw-0": (N("10.1.0.0/24"),), "azgw-1": (N("100.64.1.0/24"),)}
+    by_instance = {i.peer_ip.exploded: i.routes for i in tunnel_ifaces(aa, build_plan(aa))["onprem"]}
+    assert by_instance == {"203.0.113.10": (N("10.1.0.0/24"),), "203.0.113.11": (N("100.64.1.0/24"),)}

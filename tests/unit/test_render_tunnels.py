@@ -41,25 +41,25 @@ def test_policy_based_has_one_child_per_prefix_pair_named_alike_on_both_ends() -
     assert conns["azgw-0"]["c1"]["version"] == "1" and "dpd_delay" not in conns["azgw-0"]["c1"]
 
 
-def test_route_based_gateway_offers_any_to_any_and_the_device_narrows() -> None:
+def test_route_based_gateway_offers_any_to_any_and_the_device_keeps_it_unless_it_narrows() -> None:
     conns = rendered(base())
     gw, site = child(conns, "azgw-0", "c1", "c1"), child(conns, "onprem", "c1", "c1")
     assert (gw["local_ts"], gw["remote_ts"]) == (["0.0.0.0/0"], ["0.0.0.0/0"])
-    assert (site["local_ts"], site["remote_ts"]) == (["10.2.0.0/16"], ["10.1.0.0/16"])
-    data = base()
-    data["sites"]["onprem"]["device"] = {"traffic_selectors": "any"}
-    site = child(rendered(data), "onprem", "c1", "c1")
     assert (site["local_ts"], site["remote_ts"]) == (["0.0.0.0/0"], ["0.0.0.0/0"])
+    data = base()
+    data["sites"]["onprem"]["device"] = {"traffic_selectors": "prefixes"}
+    site = child(rendered(data), "onprem", "c1", "c1")
+    assert (site["local_ts"], site["remote_ts"]) == (["10.2.0.0/16"], ["10.1.0.0/16"])
 
 
-def test_vnet_to_vnet_narrows_both_ends_and_one_initiates() -> None:
+def test_vnet_to_vnet_is_any_to_any_on_both_ends_and_one_initiates() -> None:
     data = second_gateway(base(), active_active=True, public_ips=["203.0.113.90", "203.0.113.91"])
     data["connections"] = {"v2v": {"gateway": "azgw", "peer_gateway": "west"}}
     conns = rendered(data)
     assert list(conns["azgw-0"]) == ["v2v-0", "v2v-1"] and list(conns["west-1"]) == ["v2v"]
     a, b = child(conns, "azgw-0", "v2v-1", "v2v-1"), child(conns, "west-1", "v2v", "v2v")
-    assert (a["local_ts"], a["remote_ts"]) == (["10.1.0.0/16"], ["10.9.0.0/16"])
-    assert (b["local_ts"], b["remote_ts"]) == (["10.9.0.0/16"], ["10.1.0.0/16"])
+    assert (a["local_ts"], a["remote_ts"]) == (["0.0.0.0/0"], ["0.0.0.0/0"])
+    assert (b["local_ts"], b["remote_ts"]) == (["0.0.0.0/0"], ["0.0.0.0/0"])
     assert (a["start_action"], b["start_action"]) == ("start", "none")
     assert conns["azgw-0"]["v2v-1"]["remote_addrs"] == ["203.0.113.91"]
     assert conns["azgw-0"]["v2v-1"]["proposals"] == conns["west-1"]["v2v"]["proposals"]
@@ -85,7 +85,7 @@ def test_initiator_only_gateway_drops_ike_sa_inits_from_the_peer() -> None:
     text = render_nftables(refused_peers(topo)["azgw-0"])
     assert "ip saddr 198.51.100.10 udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop" in text
     assert "ip saddr 198.51.100.10 udp dport 4500 @th,64,32 0 @th,160,64 0 @th,248,8 & 0x20 == 0 counter drop" in text
-    assert "chain input" not in render_nftables(None)
+    assert "chain prerouting" not in render_nftables(None)
     assert child(rendered(data), "azgw-0", "c1", "c1")["start_action"] == "start"
 
 

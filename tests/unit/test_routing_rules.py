@@ -152,5 +152,8 @@ def test_vnet_to_vnet_bgp_needs_two_asns() -> None:
 
 
 def test_peer_ip_outside_the_narrowed_selectors_is_a_warning_on_the_shared_tun() -> None:
-    (f,) = at(bgp(site_peer="10.52.255.254"), "connections.c1.enable_bgp")
-    assert f.severity == "warning" and "own tunnel interface" in f.message
+    data = bgp(site_peer="10.52.255.254")
+    assert not at(data, "connections.c1.enable_bgp")  # route-based device: 0/0 and its own tunnel interface
+    data["sites"]["onprem"]["device"] = {"traffic_selectors": "prefixes"}
+    (f,) = at(data, "connections.c1.enable_bgp")
+    assert f.severity == "warning" and "narrowed traffic selectors" in f.message

@@ -52,9 +52,9 @@ def _check_round_trip(key: str) -> None:
     conf, secrets = render_ipsec_conf_device(topo, "azgw", "onprem", keys)
     assert {c.psks for c in parse_device(conf, secrets)} == {(key,)}
     files, swan = render_files(topo, build_plan(topo), keys, "libipsec")
-    for node in ("azgw-0", "onprem"):
-        assert parse_device(files[PurePosixPath(node) / "swanctl.conf"])[0].psks == (key,)
-        assert [s.vici()["data"] for s in swan[node].secrets] == [key]
+    for unit in ("azgw-0/tunnels/c1", "onprem/tunnels/c1"):  # route-based: each tunnel's own charon
+        assert parse_device(files[PurePosixPath(unit) / "swanctl.conf"])[0].psks == (key,)
+        assert [s.vici()["data"] for s in swan[unit].secrets] == [key]
 
 
 @settings(max_examples=300, deadline=None)
@@ -78,8 +78,8 @@ def test_lab_apply_carries_a_new_key_exactly(key: str) -> None:
         assert [c.kind for c in changes] == (["shared-key"] if key != "old-key" else [])
         prep = apply.prepare(old, new, Path(tmp) / "t.yml", "libipsec")
         assert prep.keys["c1"] == key
-        assert [s.vici()["data"] for s in prep.swan["azgw-0"].secrets] == [key]
-        assert parse_device(prep.files[PurePosixPath("azgw-0") / "swanctl.conf"])[0].psks == (key,)
+        assert [s.vici()["data"] for s in prep.swan["azgw-0/tunnels/c1"].secrets] == [key]
+        assert parse_device(prep.files[PurePosixPath("azgw-0/tunnels/c1") / "swanctl.conf"])[0].psks == (key,)
 
 
 REFUSED = [("", "0 characters"), ("x" * 129, "129 characters"), ("ab\ncd", "control character (U+000A)"),

@@ -15,11 +15,13 @@ import pytest
 
 from lab.plan import build_plan
 from lab.routing.views import BgpPeerStatus
+from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, P2sClientStatus, TunnelStatus
 from lab.topology.load import load_file
 from lab.ui import actions
 from lab.ui.auth import MASK, authorized, new_token, redact
-from lab.ui.events import CharonParser, LogTail, Summary, diff, parse_supervisor
+from lab.ui.events import CharonParser, LogTail, Summary, diff, parse_ha, parse_supervisor
+from lab.ui.live import lab_secrets
 from lab.ui.model import Live, build_graph, tunnel_state
 from lab.ui.server import UiServer
 from lab.ui.svg import render_svg
@@ -84,6 +86,7 @@ def test_active_standby_tunnel_follows_the_active_instance() -> None:
     g = build_graph(topo, plan, Live(st, active={"azgw": "azgw-1"}, faults={"onprem": "pause onprem"}))
     [edge] = [e for e in g.edges if e.kind == "tunnel"]
     assert (edge.a, edge.state) == ("azgw-1", "up")
+    assert edge.id == "azgw-0~azgw-onprem"  # the same tunnel before and after the failover
     assert g.node("azgw-1").active and g.node("azgw-0").kind == "standby"
     assert g.node("onprem").fault == "pause onprem"
     assert ">PAUSE<" in render_svg(g)
@@ -148,6 +151,23 @@ def test_charon_log_becomes_timeline_events() -> None:
     ]
     assert all(e.node == "azgw-0" for e in evs)
     assert evs[3].t - evs[0].t == 126  # 19:29:35 -> 19:31:41
+
+
+def test_ha_agent_events_are_failover_steps() -> None:
+    e = parse_ha('{"t": 1796070223.05, "event": "peer-dead", "node": "azgw-1", "peer": "10.1.0.4", "planned": true}')
+    assert e is not None and (e.kind, e.node, e.text) == ("failover", "azgw-1",
+                                                          "HA agent: peer-dead (peer 10.1.0.4, planned True)")
+    assert parse_ha("not json") is None and parse_ha('{"event": "x"}') is None
+
+
+def test_lab_secrets_include_a_devices_own_key(tmp_path: Path) -> None:
+    topo, plan = _load("s2s-route-based")
+    d = LabDir.of(tmp_path, topo.name)
+    d.write("name: x\n", {"azgw-onprem": "GeneratedKey123"}, {}, [n.name for n in plan.nodes])
+    (d.node("onprem") / "swanctl.conf").write_text('secrets {\n  ike-x {\n    secret = "TheDevicesOwnKey"\n  }\n}\n')
+    (d.node("azgw-0") / "ipsec.secrets").write_text('1.2.3.4 5.6.7.8 : PSK "LegacyKey99"\n')
+    found = lab_secrets(SimpleNamespace(topo=topo, plan=plan, dir=d))
+    assert found == {"GeneratedKey123", "TheDevicesOwnKey", "LegacyKey99"}
 
 
 def test_supervisor_log_heals() -> None:
@@ -266,3 +286,48 @@ def test_every_route_refuses_a_request_without_the_token(server) -> None:  # noq
     code, body = _fetch(base + "/api/state", headers={"X-Lab-Token": srv.token})
     assert code == 200 and json.loads(body) == {"lab": "ui-unit"}
     assert srv.server_address[0] == "127.0.0.1"
+
+
+# ---- the collector on the seams' fakes: what a page is pushed -------------------------------------------
+
+
+def test_collector_publishes_changes_only_and_scrubs_keys(tmp_path: Path) -> None:
+    from lab.secrets import resolve_keys
+    from lab.ui.live import Collector
+    from tests.fakes import FakeControl, FakeRuntime, running
+
+    text = (ROOT / "topologies" / "s2s-route-based.yml").read_text().replace(
+        "    ike_version: IKEv2", '    ike_version: IKEv2\n    shared_key: "UnitTestSharedKey42"')
+    topo, plan = load_file_text(text)
+    d = LabDir.of(tmp_path, topo.name)
+    d.write(text, resolve_keys(topo, {}), {}, [n.name for n in plan.nodes], "libipsec")
+    up = [_ike("azgw-onprem")]
+    col = Collector(topo.name, tmp_path, FakeRuntime(nodes=running(topo.name, plan.nodes)),
+                    lambda sock: FakeControl(snapshots=[up]), clock=lambda: 1000.0)
+    col.tick()
+    first = col.version
+    state = json.loads(col.state_json())
+    assert 'data-node="onprem"' in state["svg"] and state["lab"] == topo.name
+    assert [e["state"] for e in state["graph"]["edges"] if e["kind"] == "tunnel"] == ["up"]
+    col.tick()
+    assert col.version == first  # nothing changed: nothing pushed
+    col.note("action", "onprem", "output that quotes UnitTestSharedKey42 by mistake")
+    col.set_action(None, {"name": "verify", "output": "key UnitTestSharedKey42", "ok": True})
+    _, events = col.events_since(0)
+    assert col.version > first
+    assert "UnitTestSharedKey42" not in json.dumps(events) + col.state_json()
+    assert MASK in events[-1]["text"]
+
+
+def load_file_text(text: str):  # noqa: ANN201
+    from lab.topology.load import load_text
+
+    topo, _ = load_text(text, "t.yml")
+    return topo, build_plan(topo)
+
+
+def _ike(name: str):  # noqa: ANN202
+    from lab.control.base import ChildSaStatus, IkeSaStatus
+
+    return IkeSaStatus(name=name, uniqueid=1, state="ESTABLISHED", version=2, local_host="a", remote_host="b",
+                       children=[ChildSaStatus(name=name, uniqueid=1, state="INSTALLED", encr_alg="AES_GCM_16")])

@@ -34,7 +34,15 @@ def test_reference_targets() -> None:
     assert [s.id for s in reach] == ["icmp:vm1>pc1", "udp:vm1>pc1", "icmp:pc1>vm1", "udp:pc1>vm1"]
     assert reach[1].port == 20001 and reach[1].dst == "10.2.0.10"
     sel = selector_specs(t, ProbeOptions())
-    assert {(s.src_node, s.src, s.dst) for s in sel} == {
+    # route-based on both ends (tunnel interfaces, 0/0): routes decide, so no spoofed-source probe
+    assert t.pairs[0].route_based
+    assert {(s.src_node, s.src, s.dst) for s in sel} == {("pc1", None, "10.99.0.1"), ("vm1", None, "10.99.0.1")}
+    narrowing = REFERENCE.read_text().replace("    hosts: {pc1: 10.2.0.10}",
+                                              "    hosts: {pc1: 10.2.0.10}\n    device: {traffic_selectors: prefixes}")
+    topo, _ = load_text(narrowing)
+    t = build_targets(topo, build_plan(topo))
+    assert not t.pairs[0].route_based
+    assert {(s.src_node, s.src, s.dst) for s in selector_specs(t, ProbeOptions())} == {
         ("pc1", None, "10.99.0.1"), ("vm1", None, "10.99.0.1"),
         ("vm1", "10.98.0.5", "10.2.0.10"), ("pc1", "10.98.0.5", "10.1.0.10")}
 

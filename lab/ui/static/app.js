@@ -38,6 +38,7 @@ function render(s) {
   $("problems").innerHTML = (s.problems || []).map((p) => `<div>${esc(p)}</div>`).join("");
   renderTunnels(s.tunnels || []);
   renderBgp(s.bgp || []);
+  renderP2s(s.p2s || []);
   renderSelects(s);
   renderAction(s.action || {});
   renderFaults(s.faults || []);
@@ -72,7 +73,7 @@ function endRows(end) {
 
 function renderTunnels(tunnels) {
   $("tunnels").innerHTML = tunnels.length ? tunnels.map((t) => `<table data-edge="${esc(t.edge)}"
-      data-state="${esc(t.state)}"><tr><th colspan="5">${esc(t.label.split(":")[0])}
+      data-state="${esc(t.state)}"><tr><th colspan="5">${esc(t.label.split(":")[0])} <span class="muted">(${t.ends.map((e) => esc(e.node)).join(" ⇄ ")})</span>
       <span class="state ${esc(t.state)}">${esc(t.state)}</span> ${esc(t.bgp)}</th></tr>
       <tr><th>end</th><th>IKE_SA</th><th>CHILD_SA</th><th>traffic</th><th>lifetimes (Azure)</th></tr>
       ${t.ends.map(endRows).join("")}</table>`).join("<br>") : `<span class="muted">no tunnels</span>`;
@@ -84,6 +85,15 @@ function renderBgp(peers) {
     <th>up</th></tr>${peers.map((p) => `<tr><td>${esc(p.node)}</td><td>${esc(p.peer)}</td><td>${p.asn}</td>
     <td>${esc(p.state)}</td><td>${p.prefixes_in} / ${p.prefixes_out}</td><td>${esc(p.uptime)}</td></tr>`).join("")}
     </table>`;
+}
+
+function renderP2s(clients) {
+  $("p2s-card").hidden = !clients.length;
+  $("p2s").innerHTML = `<table><tr><th>client</th><th>gateway</th><th>public IP</th><th>state</th><th>virtual IP</th>
+    <th>reason</th></tr>${clients.map((c) => `<tr data-client="${esc(c.name)}"><td>${esc(c.name)}</td>
+    <td>${esc(c.gateway)}</td><td>${esc(c.public_ip)}</td>
+    <td><span class="state ${c.state === "connected" ? "up" : "down"}">${esc(c.state)}</span></td>
+    <td>${esc(c.virtual_ip)}</td><td>${esc(c.reason)}</td></tr>`).join("")}</table>`;
 }
 
 function fill(sel, values, keep) {

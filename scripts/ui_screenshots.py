@@ -1,0 +1,76 @@
+"""Screenshots of `lab ui` for docs/ui.md: brings each topology up under a name of its own, opens the page in
+headless Chromium, lets the page settle (every tunnel drawn; for the reference lab `lab verify` run from the
+page), saves docs/ui/<topology>.png and brings the lab down.
+
+Usage: python scripts/ui_screenshots.py [TOPOLOGY ...]   (default: s2s-route-based docs/ui/bgp-aa-narrow.yml p2s)
+  TOPOLOGY: a name in topologies/, or a .yml file. The active-active BGP screenshot uses docs/ui/bgp-aa-narrow.yml
+  (BGP peer IPs inside the selectors): topologies/bgp-active-active.yml's APIPA sessions need per-tunnel
+  interfaces (docs/routing.md) and do not establish on main yet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lab.ui import browser  # noqa: E402
+
+OUT = ROOT / "docs" / "ui"
+DEFAULT = ["s2s-route-based", "docs/ui/bgp-aa-narrow.yml", "p2s"]
+
+
+def shoot(topology: str, home: Path) -> Path:
+    env = {**os.environ, "LAB_HOME": str(home)}
+    src = ROOT / topology if topology.endswith(".yml") else ROOT / "topologies" / f"{topology}.yml"
+    topology = src.stem
+    data = yaml.safe_load(src.read_text())
+    name = data["name"] = f"ui-{data['name']}"[:16]
+    path = home / f"{topology}.yml"
+    path.write_text(yaml.safe_dump(data))
+    lab = [sys.executable, "-m", "lab"]
+    server = page = None
+    try:
+        subprocess.run([*lab, "up", str(path), "--timeout", "120"], check=True, env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([*lab, "ui", name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env=env, cwd=ROOT)
+        assert server.stdout is not None
+        url = server.stdout.readline().removeprefix("lab ui: ").strip()
+        page = browser.Browser(width=1500, height=1150)
+        page.get(url)
+        page.wait("return document.querySelectorAll('#graph [data-node]').length > 0 && "
+                  "!document.querySelector('#tunnels table:not([data-state=\"up\"])') && "
+                  "document.querySelectorAll('#graph [data-kind=\"tunnel\"], #graph [data-kind=\"p2s\"]').length > 0",
+                  120, "every tunnel up")
+        if topology == "s2s-route-based":
+            page.click("#btn-verify")
+            page.wait("return document.querySelector('#action-result [data-action=\"verify\"]')", 120, "verify")
+        else:
+            time.sleep(3)
+        OUT.mkdir(exist_ok=True)
+        return page.screenshot(OUT / f"{topology}.png")
+    finally:
+        if page:
+            page.close()
+        subprocess.run([*lab, "down", name], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if server and server.poll() is None:
+            server.terminate()
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="ui-shots-"))
+    for topology in sys.argv[1:] or DEFAULT:
+        print(f"wrote {shoot(topology, home)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""NAT between overlapping address spaces, for real (topologies/nat-overlap.yml, Azure's NAT example): the VNet
+and two branches all use 10.0.1.0/24 and vm1, pc1 and pc2 all hold 10.0.1.10. vm1 reaches each branch at its own
+external prefix and the packets land on that branch's host, not the other's (their ICMP counters say which);
+`lab verify` passes with real traffic and, inside ESP, each branch's device only sees the VNet translated.
+One lab for the module, unique name, down even when a test fails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.helpers import ROOT, host_network, lab_leftovers, lab_name, run_lab
+
+pytestmark = pytest.mark.integration
+PINGS = 4
+
+
+@pytest.fixture(scope="module")
+def overlap_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    name = lab_name("natov")
+    data = yaml.safe_load((ROOT / "topologies" / "nat-overlap.yml").read_text())
+    data["name"] = name
+    path = tmp_path_factory.mktemp("natov") / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = host_network()
+    res = run_lab("up", str(path), "--timeout", "90", home=lab_home, timeout=300)
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        yield name
+    finally:
+        run_lab("down", name, home=lab_home, timeout=120)
+        assert not lab_leftovers(name)
+        assert host_network() == before
+
+
+def _echoes_in(lab: str, host: str, home: Path) -> int:
+    """ICMP echo requests the host has received (its kernel's counter, /proc/net/snmp)."""
+    res = run_lab("exec", "--lab", lab, host, "--", "cat", "/proc/net/snmp", home=home)
+    assert res.returncode == 0, res.stderr
+    head, values = [line.split() for line in res.stdout.splitlines() if line.startswith("Icmp:")][:2]
+    return int(values[head.index("InEchos")])
+
+
+@pytest.mark.parametrize(("dst", "reached", "other"), [("100.0.2.10", "pc1", "pc2"), ("100.0.3.10", "pc2", "pc1")])
+def test_each_external_prefix_reaches_its_own_branch(overlap_lab: str, lab_home: Path, dst: str, reached: str,
+                                                     other: str) -> None:
+    before = {h: _echoes_in(overlap_lab, h, lab_home) for h in (reached, other)}
+    ping = run_lab("exec", "--lab", overlap_lab, "vm1", "--", "ping", "-c", str(PINGS), "-W", "2", dst, home=lab_home)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    after = {h: _echoes_in(overlap_lab, h, lab_home) for h in (reached, other)}
+    assert after[reached] - before[reached] >= PINGS, f"{dst} did not land on {reached}"
+    assert after[other] == before[other], f"{dst} also reached {other}, which holds the same address"
+
+
+def test_verify_passes_and_branches_see_only_the_translated_vnet(overlap_lab: str, lab_home: Path) -> None:
+    res = run_lab("verify", overlap_lab, "--json", home=lab_home, timeout=240)
+    report = json.loads(res.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    failed = {n: {k: c.get(k) for k in ("summary", "evidence")} for n, c in checks.items() if not c.get("passed")}
+    assert res.returncode == 0, f"{res.stderr}\nfailed checks: {json.dumps(failed, indent=1)[:6000]}"
+    probes = {(p["src_node"], p["dst_node"]): p["dst"] for p in checks["reachability"]["data"]["probes"]}
+    assert probes[("vm1", "pc1")] == "100.0.2.10" and probes[("vm1", "pc2")] == "100.0.3.10"
+    assert probes[("pc1", "vm1")] == probes[("pc2", "vm1")] == "100.0.1.10"
+    inner = checks["decryption"]["data"]["inner"]
+    assert inner == ["10.0.1.10 -> 100.0.1.10", "100.0.1.10 -> 10.0.1.10"]
+    seen = {IPv4Address(a) for pair in inner for a in pair.split(" -> ")}
+    assert not any(a in IPv4Network("100.0.2.0/23") for a in seen), "a branch saw its own external address"
