@@ -63,6 +63,24 @@ class LabDir:
     def keys_log(self, node: str) -> Path:
         return self.node(node) / "keys.log"
 
+    def charon_dirs(self, node: str) -> list[Path]:
+        """Where every charon of a node keeps its vici socket and logs: the node's main charon's directory, then
+        each route-based tunnel's own (`tunnels/<conn>/`, docs/route-based.md); a unit `<node>/tunnels/<conn>`
+        is just its own. What reads a node's logs or keys reads them all through this (a rendered site whose
+        every tunnel has its own charon runs no main charon: its logs are all under tunnels/)."""
+        own = self.node(node)
+        if "/" in node:
+            return [own]
+        return [own, *sorted(p for p in (own / "tunnels").glob("*") if p.is_dir())]
+
+    def charon_logs(self, node: str) -> list[Path]:
+        """Every charon log of a node (charon_dirs), those that exist."""
+        return [p for d in self.charon_dirs(node) if (p := d / "charon.log").exists()]
+
+    def keys_logs(self, node: str) -> list[Path]:
+        """Every ESP key log of a node (charon_dirs), those that exist."""
+        return [p for d in self.charon_dirs(node) if (p := d / "keys.log").exists()]
+
     @property
     def dataplane_file(self) -> Path:
         return self.root / "dataplane"
@@ -105,10 +123,10 @@ class LabDir:
     def log_tail(self, node: str, lines: int = 15) -> list[str]:
         """The last lines of a charon's log; for a node, its main charon's and then each of its route-based
         tunnels' own (`<node>/tunnels/<conn>`), those lines prefixed with [<conn>]."""
-        out = self._tail(self.charon_log(node), lines)
-        if "/" not in node:
-            for log in sorted(self.node(node).glob("tunnels/*/charon.log")):
-                out += [f"[{log.parent.name}] {line}" for line in self._tail(log, lines)]
+        out: list[str] = []
+        for log in self.charon_logs(node):
+            tag = f"[{log.parent.name}] " if log.parent != self.node(node) else ""
+            out += [f"{tag}{line}" for line in self._tail(log, lines)]
         return out
 
     @staticmethod

@@ -12,14 +12,15 @@ import re
 import time
 
 from lab import daemons
-from lab.core import Lab
+from lab.control.base import IkeSaStatus
+from lab.core import Connect, Lab
 from lab.daemons import Daemon
 from lab.errors import RuntimeBackendError
 from lab.ha.standby import ROLE_FILE
 from lab.hooks import Feature, Rendered, Stage
 from lab.plan import standby_name
 from lab.plan_types import NodePlan
-from lab.render.tunnel_ifaces import MIRROR_MAX, TunnelIface, container_of, tunnel_ifaces
+from lab.render.tunnel_ifaces import MIRROR_MAX, TunnelIface, container_of, tunnel_ifaces, unit_of
 from lab.render.tunnel_scripts import START_BATCH, START_WAIT_S
 from lab.render.tunnels import tunnels
 from lab.runtime.base import Runtime
@@ -86,6 +87,25 @@ def units(lab: Lab, nodes: set[str] | None = None, ifaces: Ifaces | None = None)
     names = [n.name for n in lab.plan.nodes if nodes is None or n.name in nodes]
     main, idle = mains(lab, found), cold(lab, found)
     return [n for n in names if n in main] + [i.unit for n in names if n not in idle for i in found.get(n, ())]
+
+
+def node_sas(lab: Lab, node: str, connect: Connect, ifaces: Ifaces | None = None) -> dict[str, list[IkeSaStatus]]:
+    """The IKE_SAs of every running charon of a node, by unit (its main charon's, then each route-based
+    tunnel's own): what reads a node's SAs reads them all through this, never only the node's own socket
+    (a rendered site may run no main charon at all)."""
+    out: dict[str, list[IkeSaStatus]] = {}
+    for unit in units(lab, {node}, ifaces):
+        ctl = connect(lab.dir.vici_socket(unit))
+        try:
+            out[unit] = ctl.sas()
+        finally:
+            ctl.close()
+    return out
+
+
+def conn_unit(lab: Lab, node: str, conn: str, ifaces: Ifaces | None = None) -> str:
+    """The charon unit that holds connection `conn` on `node`: a route-based tunnel's own, else the node's."""
+    return unit_of(ifaces if ifaces is not None else ifaces_of(lab), node, conn)
 
 
 def cold_start(lab: Lab, node: str, ifaces: Ifaces) -> list[list[str]]:

@@ -185,8 +185,7 @@ def logs(node: str, lab: Annotated[str | None, typer.Option()] = None,
     tunnel's own charon's, prefixed [<connection>] (NODE/tunnels/CONN shows one alone)."""
     runtime = make_runtime(lab)
     d = core.load_running(only_lab(lab, runtime), home()).dir
-    tunnels = sorted(d.node(node).glob("tunnels/*/charon.log")) if "/" not in node else []
-    if not d.charon_log(node).exists() and not tunnels:
+    if not d.charon_logs(node):
         raise LabError(f"node {node!r} has no charon log at {d.charon_log(node)}", hint="lab inspect lists nodes")
     print("\n".join(d.log_tail(node, lines)))
 

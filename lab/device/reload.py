@@ -11,7 +11,6 @@ from lab.device.byo import ByoConfig, byo_from_state, charon_of, load_byo
 from lab.errors import ControlError, LabError
 from lab.hooks import Stage
 from lab.ops import heal
-from lab.render.tunnel_ifaces import unit_of
 from lab.render.tunnels import Tunnel, tunnels
 from lab.routing import run as routing_run
 from lab.runtime.base import Runtime
@@ -31,7 +30,7 @@ def _reinitiate(lab: core.Lab, t: Tunnel, connect: core.Connect, byo: dict[str, 
                 timeout: float) -> str:
     """From the end that initiates (a BYO site's own start_action does it on its side)."""
     end = t.azure if t.azure.initiates or t.peer.node in byo else t.peer
-    ctl = connect(lab.dir.vici_socket(unit_of(tunnel_units.ifaces_of(lab), end.node, end.conn)))  # route-based: own
+    ctl = connect(lab.dir.vici_socket(tunnel_units.conn_unit(lab, end.node, end.conn)))  # route-based: its own
     try:
         if any(sa.name == end.conn for sa in ctl.sas()):
             with suppress(ControlError):  # force: the SA is destroyed even when a dead peer never answers

@@ -33,8 +33,15 @@ def standby_config(active: SwanctlConfig) -> SwanctlConfig:
 
 
 def standby_configs(topo: Topology, swan: dict[str, SwanctlConfig]) -> dict[str, SwanctlConfig]:
-    """standby node -> its warm config (the mirrored active's, quiet)."""
-    return {s: standby_config(swan.get(a, SwanctlConfig())) for s, a in standby_pairs(topo).items()}
+    """standby charon unit -> its warm config (the mirrored active's, quiet): the standby node's main charon,
+    and each route-based tunnel charon of its active (`<active>/tunnels/<conn>` -> `<standby>/tunnels/<conn>`,
+    lab/render/tunnel_ifaces.py), which the standby mirrors."""
+    out = {}
+    for s, a in standby_pairs(topo).items():
+        out[s] = standby_config(swan.get(a, SwanctlConfig()))
+        out.update({s + unit[len(a):]: standby_config(cfg) for unit, cfg in swan.items()
+                    if unit.startswith(f"{a}/")})
+    return out
 
 
 def takeover_children(cfg: SwanctlConfig) -> list[tuple[str, str]]:

@@ -275,22 +275,33 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, 
            + lab_state_refusals(old), new.topo.name, path)
     kept = {n: sorted(c for c in cfg.connections if n not in prep.work or c not in prep.work[n].load)
             for n, cfg in prep.swan.items()}
-    result = ApplyResult(lab=new.topo.name, changes=changes, dry_run=dry_run, kept=kept,
-                         removed={n: w.removed for n, w in prep.work.items() if w.removed},
-                         loaded={n: w.load for n, w in prep.work.items() if w.load})
+    result = ApplyResult(lab=new.topo.name, changes=changes, dry_run=dry_run, kept=by_node(kept),
+                         removed=by_node({n: w.removed for n, w in prep.work.items() if w.removed}),
+                         loaded=by_node({n: w.load for n, w in prep.work.items() if w.load}))
     if dry_run:
         return result
     before = snapshot(list(prep.swan), new.dir.vici_socket, connect)
     _write_files(new, {r: prep.files[r] for r in live if on_disk.get(r) != prep.files[r]})
     run_nat_work(runtime, new.topo.name, nat, progress)
-    if prep.work or prep.warm:
-        live_apply(new, prep.work, prep.warm, connect, progress, timeout)
+    running = set(tunnel_units.units(new))  # a cold standby's tunnel charons: their files only (loaded at takeover)
+    warm = {u: w for u, w in prep.warm.items() if u in running}
+    if prep.work or warm:
+        live_apply(new, prep.work, warm, connect, progress, timeout)
     if any(c.kind == "resize" for c in changes):
         progress("re-shaping resized gateways to their new aggregate cap")
         pipeline.shape_gateways(new, runtime)
     result.problems = kept_problems(before, snapshot(list(prep.swan), new.dir.vici_socket, connect), kept)
     _save_state(new, path.read_text(), prep)
     return result
+
+
+def by_node(per_unit: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Connections per charon unit, reported per node (a route-based tunnel's own charon is part of its node,
+    lab/tunnel_units.py): what the user sees is the node, whichever of its charons holds a connection."""
+    out: dict[str, list[str]] = {}
+    for unit, conns in per_unit.items():
+        out.setdefault(tunnel_units.node_of(unit), []).extend(conns)
+    return {node: sorted(conns) for node, conns in out.items()}
 
 
 def prepare(old: core.Lab, new: core.Lab, path: Path, dataplane: Dataplane) -> Prepared:
@@ -314,13 +325,19 @@ def file_changes(on_disk: Mapping[PurePosixPath, str | None], files: Mapping[Pur
     out = []
     for rel, text in sorted(files.items()):
         node = rel.parts[0]
-        if (rel.name == "swanctl.conf" and node in loaded) or rel not in on_disk or on_disk[rel] == text:
+        if (rel.name == "swanctl.conf" and unit_of_file(rel) in loaded) or rel not in on_disk or on_disk[rel] == text:
             continue
         out.append(Change(kind="charon-settings", path=f"nodes.{node}", detail=f"{rel.name} changes",
                           refusal=f"node {node!r}: {rel.name} would change, which takes effect only when charon "
                                   "starts (e.g. dpd: fast, or a device's own config); apply changes connections "
                                   "and keys live only"))
     return out
+
+
+def unit_of_file(rel: PurePosixPath) -> str:
+    """The charon unit a rendered file belongs to: `<node>/tunnels/<conn>/swanctl.conf` is a route-based
+    tunnel's own charon's (lab/tunnel_units.py), any other file its node's."""
+    return "/".join(rel.parts[:3]) if len(rel.parts) == 4 and rel.parts[1] == "tunnels" else rel.parts[0]
 
 
 def _on_disk(lab: core.Lab, files: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, str | None]:

@@ -40,9 +40,9 @@ def lab_secrets(lab: core.Lab) -> set[str]:
     config (a bring-your-own or scenario device may hold a different one)."""
     found = set(resolve_keys(lab.topo, lab.dir.read_keys(), generate=lambda: "").values())
     for node in lab.plan.nodes:
-        for name in ("swanctl.conf", "ipsec.secrets"):
-            try:
-                text = (lab.dir.node(node.name) / name).read_text(errors="replace")
+        for path in (d / name for d in lab.dir.charon_dirs(node.name) for name in ("swanctl.conf", "ipsec.secrets")):
+            try:  # every charon of the node: a route-based tunnel's key is in its own charon's swanctl.conf
+                text = path.read_text(errors="replace")
             except OSError:
                 continue
             found |= {m.group(2) for m in _SWANCTL_SECRET.finditer(text)}
@@ -153,8 +153,8 @@ class Collector:
             if not n.runs(daemons.CHARON.name):
                 continue
             root = self.lab.dir.node(n.name)
-            for path in [self.lab.dir.charon_log(n.name), *sorted(root.glob("tunnels/*/charon.log"))]:
-                if path not in self._charon and path.exists():
+            for path in self.lab.dir.charon_logs(n.name):
+                if path not in self._charon:
                     self._charon[path] = (LogTail(path), CharonParser(n.name, self._year))
             ha_file = root / ha.EVENTS_FILE
             if ha_file not in self._ha and ha_file.exists():

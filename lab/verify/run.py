@@ -64,9 +64,8 @@ def read_lab_keys(d: LabDir, nodes: list[str]) -> list[SaKeys]:
     """ESP keys from every charon node's keys.log (both ends log each CHILD_SA), its tunnels' charons too."""
     found: list[SaKeys] = []
     for node in nodes:
-        for path in [d.keys_log(node), *sorted(d.node(node).glob("tunnels/*/keys.log"))]:
-            if path.exists():
-                found += parse_keys_log(path.read_text(errors="replace"), node)
+        for path in d.keys_logs(node):
+            found += parse_keys_log(path.read_text(errors="replace"), node)
     return found
 
 

@@ -20,6 +20,10 @@ from typing import Any
 
 import yaml
 
+from lab import core, tunnel_units
+from lab.control.base import IkeSaStatus
+from lab.control.vici import ViciControl
+from lab.state import LabDir
 from lab.timing import time_scale
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,3 +132,34 @@ def lab_leftovers(name: str) -> list[str]:
     namespaces = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
                   .stdout.split() if n == f"lab-{name}"]
     return containers + namespaces
+
+
+# ---- a node's charons, read as the lab reads them -------------------------------------------------------
+# A node may run several charons: its main one and one per route-based tunnel (docs/route-based.md); a
+# rendered site whose every tunnel has its own runs no main charon. Tests never open `nodes/<node>/run/
+# charon.vici` or read `nodes/<node>/charon.log` themselves: they go through the lab's own functions.
+
+
+def node_sas(home: Path, lab: str, node: str) -> list[IkeSaStatus]:
+    """The IKE_SAs of every charon of `node` (lab.tunnel_units.node_sas, what `lab inspect` reads)."""
+    return [sa for sas in tunnel_units.node_sas(core.load_running(lab, home), node, ViciControl).values()
+            for sa in sas]
+
+
+def conn_control(home: Path, lab: str, node: str, conn: str) -> ViciControl:
+    """A vici session to the charon of `node` that holds connection `conn` (a route-based tunnel's own);
+    the caller closes it."""
+    loaded = core.load_running(lab, home)
+    return ViciControl(loaded.dir.vici_socket(tunnel_units.conn_unit(loaded, node, conn)))
+
+
+def charon_log(home: Path, lab: str, node: str) -> str:
+    """Every charon log of `node` (LabDir.charon_logs: the main charon's, then each tunnel's), concatenated."""
+    return "\n".join(p.read_text(errors="replace") for p in LabDir.of(home, lab).charon_logs(node))
+
+
+def swanctl_text(home: Path, lab: str, node: str) -> str:
+    """Every swanctl.conf of `node`'s charons (LabDir.charon_dirs: a route-based tunnel's connection and its
+    key are in its own charon's), concatenated."""
+    paths = [d / "swanctl.conf" for d in LabDir.of(home, lab).charon_dirs(node)]
+    return "\n".join(p.read_text() for p in paths if p.exists())

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, lab_leftovers, lab_name, renamed, run_lab, with_name
+from tests.integration.helpers import (
+    ROOT,
+    charon_log,
+    conn_control,
+    lab_leftovers,
+    lab_name,
+    renamed,
+    run_lab,
+    with_name,
+)
 
 pytestmark = pytest.mark.integration
 TOPOLOGIES = ROOT / "topologies"
@@ -39,17 +48,29 @@ def ping(lab: str, src: str, *dsts: str, home: Path) -> None:
     assert res.returncode == 0 and res.stdout.count(" 2 received") == len(dsts), f"{src} -> {dsts}: {res.stdout}"
 
 
-def children(lab: str, home: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """(node, child name) -> child status, from `lab inspect --json`."""
-    st = json.loads(run_lab("inspect", lab, "--json", home=home, check=True).stdout)
+def inspect(lab: str, home: Path) -> dict[str, Any]:
+    st: dict[str, Any] = json.loads(run_lab("inspect", lab, "--json", home=home, check=True).stdout)
     assert st["problems"] == [], st["problems"]
+    return st
+
+
+def children(lab: str, home: Path, st: dict[str, Any] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(node, child name) -> child status, from `lab inspect --json` (every charon of each node)."""
     out = {}
-    for t in st["tunnels"]:
+    for t in (st or inspect(lab, home))["tunnels"]:
         assert t["state"] == "ESTABLISHED", t
         for c in t["children"]:
             assert c["state"] == "INSTALLED", (t["node"], c)
             out[(t["node"], c["name"])] = c
     return out
+
+
+def interfaces(st: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(node, connection) -> its route-based tunnel interface (state, routes through it now)."""
+    return {(i["node"], i["connection"]): i for i in st["interfaces"]}
+
+
+ANY = (["0.0.0.0/0"], ["0.0.0.0/0"])  # a route-based tunnel's selectors on the wire, as Azure negotiates
 
 
 def down(lab: str, home: Path) -> None:
@@ -85,12 +106,21 @@ def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str
     ping(MULTI, "hubvm", *(f"{net}.0.10" for net in lans.values()), home=lab_home)
     for s in lans:
         ping(MULTI, f"pc{s}", "10.30.0.10", home=lab_home)
-    kids = children(MULTI, lab_home)
+    st = inspect(MULTI, lab_home)
+    kids, ifaces = children(MULTI, lab_home, st), interfaces(st)
     for s, net in lans.items():
         hub = kids[("hub-0", f"hub-{s}")]
-        assert (hub["local_ts"], hub["remote_ts"]) == (["10.30.0.0/16"], [f"{net}.0.0/16"])
         assert hub["spi_out"] == kids[(f"site-{s}", f"hub-{s}")]["spi_in"]
         assert hub["packets_in"] >= 4 and hub["packets_out"] >= 4, (s, hub)
+        if dataplane == "kernel":  # no tunnel interfaces there yet (docs/route-based.md): narrowed selectors
+            assert (hub["local_ts"], hub["remote_ts"]) == (["10.30.0.0/16"], [f"{net}.0.0/16"])
+            continue
+        # Route-based: each tunnel negotiates any-to-any; what keeps them apart is the hub's route for each
+        # site's prefix into that site's own tunnel interface (and only there).
+        assert (hub["local_ts"], hub["remote_ts"]) == ANY
+        iface = ifaces[("hub-0", f"hub-{s}")]
+        assert iface["state"] == "UP" and iface["routes"] == [f"{net}.0.0/16"], iface
+        assert ifaces[(f"site-{s}", f"hub-{s}")]["routes"] == ["10.30.0.0/16"]
     down(MULTI, lab_home)
 
 
@@ -99,11 +129,18 @@ def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_
     ping(V2V, "eastvm", "10.42.0.10", "10.43.0.10", home=lab_home)
     for src in ("westvm", "westvm2"):
         ping(V2V, src, "10.41.0.10", home=lab_home)
-    kids = children(V2V, lab_home)
+    st = inspect(V2V, lab_home)
+    kids, ifaces = children(V2V, lab_home, st), interfaces(st)
     east, west = kids[("east-0", "east-west")], kids[("west-0", "east-west")]
-    assert (east["local_ts"], east["remote_ts"]) == (["10.41.0.0/16"], ["10.42.0.0/16", "10.43.0.0/16"])
-    assert (west["local_ts"], west["remote_ts"]) == (["10.42.0.0/16", "10.43.0.0/16"], ["10.41.0.0/16"])
     assert east["packets_out"] >= 8 and west["packets_out"] >= 8
+    if dataplane == "kernel":  # no tunnel interfaces there yet: narrowed selectors
+        assert (east["local_ts"], east["remote_ts"]) == (["10.41.0.0/16"], ["10.42.0.0/16", "10.43.0.0/16"])
+        assert (west["local_ts"], west["remote_ts"]) == (["10.42.0.0/16", "10.43.0.0/16"], ["10.41.0.0/16"])
+    else:
+        assert (east["local_ts"], east["remote_ts"]) == (west["local_ts"], west["remote_ts"]) == ANY
+        # each gateway routes the other VNet's address space into its tunnel interface for the connection
+        assert sorted(ifaces[("east-0", "east-west")]["routes"]) == ["10.42.0.0/16", "10.43.0.0/16"]
+        assert ifaces[("west-0", "east-west")]["routes"] == ["10.41.0.0/16"]
     down(V2V, lab_home)
 
 
@@ -144,8 +181,7 @@ def test_responder_only_gateway_waits_for_the_site(lab_home: Path, image: str, c
                                                    tmp_path: Path) -> None:
     up(variant(tmp_path, RESP, connection_mode="ResponderOnly"), RESP, lab_home, cleanup_lab)
     ping(RESP, "vm1", "10.2.0.10", home=lab_home)
-    gw_log = (lab_home / RESP / "nodes" / "azgw-0" / "charon.log").read_text()
-    site_log = (lab_home / RESP / "nodes" / "onprem" / "charon.log").read_text()
+    gw_log, site_log = (charon_log(lab_home, RESP, n) for n in ("azgw-0", "onprem"))
     assert "198.51.100.10 is initiating an IKE_SA" in gw_log
     assert "initiating IKE_SA" not in gw_log.replace("is initiating an IKE_SA", "")
     assert "initiating IKE_SA azgw-onprem" in site_log
@@ -163,7 +199,7 @@ s.sendto(hdr, ("203.0.113.10", 500))
 
 
 def refused(home: Path) -> int:
-    res = run_lab("exec", "azgw-0", "--lab", INIT, "--", "nft", "-j", "list", "chain", "inet", "lab", "input",
+    res = run_lab("exec", "azgw-0", "--lab", INIT, "--", "nft", "-j", "list", "chain", "inet", "lab", "prerouting",
                   home=home, check=True)
     rules = [e["rule"] for e in json.loads(res.stdout)["nftables"] if "rule" in e]
     return sum(int(x["counter"]["packets"]) for r in rules for x in r["expr"] if "counter" in x)  # UDP 500 + 4500
@@ -179,7 +215,7 @@ def test_initiator_only_gateway_drops_ike_sas_the_site_initiates(lab_home: Path,
         assert res.returncode == 0, res.stdout
         assert refused(lab_home) == before + counted, flags
         before += counted
-    gw_log = (lab_home / INIT / "nodes" / "azgw-0" / "charon.log").read_text()
+    gw_log = charon_log(lab_home, INIT, "azgw-0")
     assert "is initiating an IKE_SA" not in gw_log
     down(INIT, lab_home)
 
@@ -187,7 +223,6 @@ def test_initiator_only_gateway_drops_ike_sas_the_site_initiates(lab_home: Path,
 def test_inspect_says_why_a_tunnel_went_down(lab_home: Path, image: str, cleanup_lab: list[str],
                                              tmp_path: Path) -> None:
     """The device is re-configured with proposals the gateway refuses; the gateway then re-initiates."""
-    from lab.control.vici import ViciControl
     from lab.errors import ControlError
     from lab.render.connections import render_swanctl
     from lab.topology.load import load_file
@@ -198,8 +233,7 @@ def test_inspect_says_why_a_tunnel_went_down(lab_home: Path, image: str, cleanup
     (tmp_path / "changed.yml").write_text(yaml.safe_dump(changed))
     topo, _ = load_file(tmp_path / "changed.yml")
     key = yaml.safe_load((lab_home / WHY / "keys.yml").read_text())
-    nodes = lab_home / WHY / "nodes"
-    site, gw = (ViciControl(nodes / n / "run" / "charon.vici") for n in ("onprem", "azgw-0"))
+    site, gw = (conn_control(lab_home, WHY, n, "azgw-onprem") for n in ("onprem", "azgw-0"))
     try:
         site.load(render_swanctl(topo, key)["onprem"])
         gw.terminate_ike("azgw-onprem")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, lab_name, run_lab
+from tests.integration.helpers import ROOT, charon_log, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -114,7 +114,7 @@ def test_stop_gateway_and_charon_restart(fault_lab: Callable[[str], str], lab_ho
     lab(name, lab_home, "fault", "stop", "azgw-0")
     assert node_states(name, lab_home)["azgw-0"] == "exited"
     # graceful: the site's charon for that tunnel (route-based: its own, docs/route-based.md) got a DELETE
-    assert "DELETE" in (lab_home / name / "nodes" / "onprem" / "tunnels" / "azgw-onprem" / "charon.log").read_text()
+    assert "DELETE" in charon_log(lab_home, name, "onprem")
     lab(name, lab_home, "restore")
     assert ping_loss(name, lab_home) == 0
     lab(name, lab_home, "fault", "charon-restart", "onprem")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, lab_leftovers, lab_name, renamed, run_lab
+from tests.integration.helpers import ROOT, charon_log, conn_control, lab_leftovers, lab_name, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -101,7 +101,7 @@ send(IP(src="198.51.100.10", dst="203.0.113.10") / UDP(sport=port, dport=port) /
 
 def refused_counters(home: Path) -> dict[int, int]:
     """UDP port -> packets dropped by the InitiatorOnly rule for that port."""
-    text = exec_ok(INIT, "azgw-0", "nft", "-j", "list", "chain", "inet", "lab", "input", home=home)
+    text = exec_ok(INIT, "azgw-0", "nft", "-j", "list", "chain", "inet", "lab", "prerouting", home=home)
     out = {}
     for rule in (e["rule"] for e in json.loads(text)["nftables"] if "rule" in e):
         port = next(x["match"]["right"] for x in rule["expr"]
@@ -123,7 +123,7 @@ def test_initiator_only_refuses_ike_sa_init_on_udp_500_and_4500(
         exec_ok(INIT, "onprem", "python3", "-c", SCAPY_SEND, str(port), home=lab_home, timeout=90)
     after = refused_counters(lab_home)
     assert after == {500: before[500] + 1, 4500: before[4500] + 1}
-    gw_log = (lab_home / INIT / "nodes" / "azgw-0" / "charon.log").read_text()
+    gw_log = charon_log(lab_home, INIT, "azgw-0")
     assert "(333 bytes)" not in gw_log and "(337 bytes)" not in gw_log  # charon never read either request
     assert "is initiating an IKE_SA" not in gw_log
     out = exec_ok(INIT, "vm1", "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
@@ -251,7 +251,6 @@ def _children(lab: str, node: str, home: Path) -> dict[str, dict]:
 
 def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accepted(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    from lab.control.vici import ViciControl
     from lab.render.connections import render_swanctl
     from lab.topology.load import load_file
 
@@ -273,7 +272,7 @@ def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accep
     cfg = render_swanctl(topo, key)["onprem"]
     kids = cfg.connections["azgw-onprem"]["children"]
     kids["peer"] = dict(kids["azgw-onprem-ts0"], local_ts=["10.2.0.0/24"], remote_ts=["10.1.0.0/24"])  # type: ignore
-    site = ViciControl(lab_home / TS / "nodes" / "onprem" / "run" / "charon.vici")
+    site = conn_control(lab_home, TS, "onprem", "azgw-onprem")
     try:
         site.load(cfg)
         site.initiate("peer", "azgw-onprem", timeout=10)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab, swanctl_text
 from tests.integration.test_byo import byo_topology, device_test
 
 pytestmark = pytest.mark.integration
@@ -82,6 +82,6 @@ def test_apply_changes_to_an_escaped_key_and_reestablishes(tmp_path: Path, lab_h
     state = lab_home / name
     assert stat.S_IMODE((state / "keys.yml").stat().st_mode) == 0o600
     assert stat.S_IMODE((state / "topology.yml").stat().st_mode) == 0o600
-    assert "0x" + NASTY_KEY.encode().hex() in (state / "nodes" / "azgw-0" / "swanctl.conf").read_text()
+    assert "0x" + NASTY_KEY.encode().hex() in swanctl_text(lab_home, name, "azgw-0")  # its tunnel's charon too
     ping = run_lab("exec", "vm1", "--lab", name, "--", "ping", "-c", "3", "-W", "2", "10.2.0.10", home=lab_home)
     assert ping.returncode == 0, ping.stdout + ping.stderr

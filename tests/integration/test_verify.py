@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, host_network, lab_name, run_lab
+from tests.integration.helpers import ROOT, conn_control, host_network, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 REFERENCE = ROOT / "topologies" / "s2s-route-based.yml"
@@ -93,9 +93,8 @@ def test_reference_lab_passes_and_saved_capture_decrypts_in_tshark(
 
 
 def _control(home: Path, name: str, node: str):  # noqa: ANN202 - ViciControl
-    from lab.control.vici import ViciControl
-
-    return ViciControl(home / name / "nodes" / node / "run" / "charon.vici")
+    """The charon of `node` that holds CONN (on libipsec a route-based tunnel's own: helpers.conn_control)."""
+    return conn_control(home, name, node, CONN)
 
 
 def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
@@ -103,7 +102,7 @@ def test_traffic_in_clear_fails_encrypted_with_the_leaked_marker(
     name = unique("clear" + dataplane[0])
     cleanup_lab.append(name)
     up_copy(name, tmp_path, lab_home, dataplane)
-    gw = _control(lab_home, name, f"azgw-0/tunnels/{CONN}" if dataplane == "libipsec" else "azgw-0")  # libipsec: own
+    gw = _control(lab_home, name, "azgw-0")
     try:
         gw.unload_conn(CONN)  # tunnel down, and it stays down (its routes go with it: docs/route-based.md)
     finally:

@@ -246,6 +246,23 @@ def test_a_warm_standby_gets_the_same_key_change_quietly() -> None:
     assert child["start_action"] == "none"  # type: ignore[index]
 
 
+def test_a_warm_standby_mirrors_each_route_based_tunnels_own_charon() -> None:
+    """Route-based on libipsec: a tunnel's connection and key live in its own charon on both instances; the
+    warm standby's mirrored tunnel charon gets a key change quietly (start_action none), its main charon none."""
+    from lab.plan import build_plan
+    from lab.render.lab_files import render_files
+
+    t = topo(TWO_SITES)
+    keys = {"azgw-branch1": "k1", "azgw-branch2": "k2"}
+    _, old = render_files(t, build_plan(t), keys, "libipsec")
+    _, new = render_files(t, build_plan(t), {**keys, "azgw-branch1": "k1-new"}, "libipsec")
+    warm = conn_work(standby_configs(t, old), standby_configs(t, new))
+    assert {n: w.load for n, w in warm.items() if w.load} == {"azgw-1/tunnels/azgw-branch1": ["azgw-branch1"]}
+    tree = warm["azgw-1/tunnels/azgw-branch1"].config.connections["azgw-branch1"]
+    (child,) = tree["children"].values()  # type: ignore[union-attr]
+    assert child["start_action"] == "none"  # type: ignore[index]
+
+
 SWANCTL = PurePosixPath("azgw-0/swanctl.conf")
 STRONGSWAN = PurePosixPath("azgw-0/strongswan.conf")
 BYO = PurePosixPath("onprem/swanctl.conf")
@@ -258,6 +275,22 @@ def test_only_lab_loaded_swanctl_files_may_change_live() -> None:
     changes = file_changes(disk, {SWANCTL: "new", STRONGSWAN: "retransmit_timeout = 1.0", BYO: "user v2"}, loaded)
     assert kinds(changes) == [("charon-settings", "nodes.azgw-0"), ("charon-settings", "nodes.onprem")]
     assert "strongswan.conf would change" in changes[0].refusal  # type: ignore[operator]
+
+
+def test_a_route_based_tunnels_own_swanctl_file_changes_live_and_results_are_per_node() -> None:
+    """A key change on a route-based tunnel rewrites its own charon's swanctl.conf (`<node>/tunnels/<conn>/`):
+    that unit is loaded by the lab, so the change is live, not a charon-settings refusal; the result names nodes."""
+    from lab.ops.apply import by_node, unit_of_file
+
+    own = PurePosixPath("azgw-0/tunnels/azgw-onprem/swanctl.conf")
+    script = PurePosixPath("azgw-0/tunnels/azgw-onprem/strongswan.conf")
+    assert unit_of_file(own) == "azgw-0/tunnels/azgw-onprem" and unit_of_file(SWANCTL) == "azgw-0"
+    loaded = {"azgw-0/tunnels/azgw-onprem"}
+    assert file_changes({own: "old"}, {own: "new"}, loaded) == []
+    assert kinds(file_changes({own: "old"}, {own: "new"}, {"azgw-0"})) == [("charon-settings", "nodes.azgw-0")]
+    assert kinds(file_changes({script: "a"}, {script: "b"}, loaded)) == [("charon-settings", "nodes.azgw-0")]
+    assert by_node({"azgw-0/tunnels/b": ["b"], "azgw-0": ["p2s"], "onprem/tunnels/a": ["a"]}) == {
+        "azgw-0": ["b", "p2s"], "onprem": ["a"]}
 
 
 def test_files_of_nodes_not_on_disk_are_not_compared() -> None:

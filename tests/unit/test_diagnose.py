@@ -41,7 +41,7 @@ def test_generated_config_has_no_findings() -> None:
 @pytest.mark.parametrize("kind,old,new", [
     ("auth-failed", '"the-key"', '"other"'),
     ("no-proposal-chosen", "proposals = aes256-sha1-modp1024", "proposals = aes128-sha512-modp4096"),
-    ("ts-unacceptable", "local_ts = 0.0.0.0/0", "local_ts = 10.3.0.0/16"),
+    ("ts-unacceptable", "local_ts = 10.2.0.0/16", "local_ts = 10.3.0.0/16"),
     ("ike-version-mismatch", "version = 2", "version = 1"),
     ("peer-unreachable", "remote_addrs = 203.0.113.10", "remote_addrs = 203.0.113.99"),
     ("peer-id-mismatch", "      id = 203.0.113.10", "      id = vpn.example"),
