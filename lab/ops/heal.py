@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lab import core, pipeline, tunnel_units
+from lab import core, daemons, pipeline, tunnel_units
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
 from lab.device.byo import ByoFeature, byo_from_state, load_byo
@@ -167,6 +167,7 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
     for n, iface, mbps in pipeline.gateway_caps(lab):
         if n == b.node:
             runtime.shape(name, n, iface, mbps)
+    clear_stale_pids(lab, runtime, node)
     if node.runs("charon"):
         _start_daemons(lab, node, pair, active, runtime, connect, dataplane, swan)
     _reapply_link_faults(lab, b.node, runtime)
@@ -177,6 +178,23 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
     if ha.start_agent(lab, runtime, b.node) and pair is not None and active and b.node != pair.nodes[0]:
         ha.take_over_now(lab, runtime, b.node)  # a warm config initiates nothing by itself
     return f"{b.node}: {b.why} -> re-wired, daemons started{role}"
+
+
+def clear_stale_pids(lab: Lab, runtime: Runtime, node: NodePlan) -> None:
+    """A container restarted, started again or re-created runs none of its daemons, but their pid files
+    survive (in /var/run of the container's own filesystem; the HA agent's and each tunnel charon's in the
+    state directory), and a stale pid can name a live process again: the new container starts its tunnel
+    charons before its main charon, so pids are reused. Seen: restoring a restarted gateway instance, replacing
+    its HA agent killed the old agent's pid, which was now the new main charon (SIGTERM right after its start,
+    `lab inspect`: "no charon answered"); start.sh likewise keeps a tunnel charon whose pid file names a running
+    charon. So every pid file goes before any daemon or agent of the node starts."""
+    files = [d.pid_file for d in daemons.of(node)]
+    if files:
+        runtime.exec(lab.topo.name, node.name, ["rm", "-f", *files], timeout=10)
+    stale = [lab.dir.node(node.name) / ha.PID_FILE]
+    stale += [lab.dir.node(i.unit) / "charon.pid" for i in tunnel_units.ifaces_of(lab).get(node.name, ())]
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def lab_image(lab: Lab) -> str | None:

@@ -40,6 +40,9 @@ sites:
   {SITE}:
     public_ip: 198.51.100.1
     address_space: [10.2.0.0/16]
+    # one bare charon per container, no tunnel interfaces (the lab's route-based machinery is not used
+    # here): a policy-style device that narrows Azure's 0/0 offer to its LAN
+    device: {{traffic_selectors: prefixes}}
 connections:
   {CONN}: {{gateway: azgw, site: {SITE}}}
 """

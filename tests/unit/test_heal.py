@@ -95,3 +95,22 @@ def test_supervisor_pid_is_trusted_only_for_its_own_process(tmp_path: Path) -> N
     supervisor.pid_path(tmp_path).write_text("not-a-pid\n")
     assert supervisor.running_pid(tmp_path, "x") is None
     assert supervisor.stop(tmp_path, "x") is False and not supervisor.pid_path(tmp_path).exists()
+
+
+def test_stale_pid_files_go_before_a_healed_nodes_daemons_start(lab: core.Lab) -> None:
+    """After a container restart a stale pid can name a live process again (seen: the main charon refused to
+    start, "already running", because a tunnel charon started before it got the old main charon's pid):
+    every daemon's pid file in the container and each tunnel charon's in the state directory go first."""
+    from lab import daemons, tunnel_units
+
+    rt = fake(lab, _states(lab), set())
+    node = lab.plan.node("onprem")
+    (tunnel,) = tunnel_units.ifaces_of(lab)["onprem"]
+    stale = lab.dir.node(tunnel.unit) / "charon.pid"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("7\n")
+    agent = lab.dir.node("onprem") / ha.PID_FILE
+    agent.write_text("60\n")  # the old agent's pid: after a restart, maybe the new main charon's
+    heal.clear_stale_pids(lab, rt, node)
+    assert rt.execs("onprem") == [("rm", "-f", *(d.pid_file for d in daemons.of(node)))]
+    assert daemons.CHARON_PID in rt.execs("onprem")[0] and not stale.exists() and not agent.exists()
