@@ -44,6 +44,11 @@ def aa_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
+def pair_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _lab("bgp-full-mesh", lab_home, tmp_path_factory, fast=True)
+
+
+@pytest.fixture(scope="module")
 def transit_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _lab("bgp-transit", lab_home, tmp_path_factory, fast=False)
 
@@ -109,6 +114,32 @@ def test_instance_kill_withdraws_its_routes_and_traffic_recovers(aa_lab: str, la
         assert udp["flow_outage_ms"] < 6000 * TIME_SCALE, udp
     ping = run_lab("exec", "pc1", "--lab", name, "--", "ping", "-c", "3", "-W", "2", "10.1.0.10", home=lab_home)
     assert ping.returncode == 0, ping.stdout
+
+
+def test_device_pair_full_mesh_peers_over_four_tunnels(pair_lab: str, lab_home: Path) -> None:
+    """bgp-full-mesh: two devices x two instances = four tunnels, eight sessions (each end sees four); each
+    device learns the VNet over both of its tunnel interfaces, and `lab verify` reaches every learned route."""
+    name = pair_lab
+    wanted = {(n, p): "Established" for n, peers in (
+        ("azgw-0", ("169.254.21.2", "169.254.22.2")), ("azgw-1", ("169.254.21.2", "169.254.22.2")),
+        ("onprem-0", ("169.254.21.1", "169.254.22.1")), ("onprem-1", ("169.254.21.1", "169.254.22.1")))
+        for p in peers}
+
+    def established() -> bool:
+        peers = {(p["node"], p["peer"]): p["state"] for p in _json(lab_home, "inspect", name)["bgp_peers"]}
+        return peers == wanted
+
+    _until("all eight sessions Established", established, 60)
+    for device in ("onprem-0", "onprem-1"):
+        _until(f"{device} learns the VNet over both tunnels", lambda d=device: _exec(  # type: ignore[misc]
+            lab_home, name, d, "ip", "route", "show", "10.1.0.0/16").count("nexthop via") == 2, 60)
+        route = _exec(lab_home, name, device, "ip", "route", "show", "10.1.0.0/16")
+        hops = sorted(ln.split()[2] for ln in route.splitlines() if "nexthop via" in ln)
+        assert hops == ["169.254.21.1", "169.254.22.1"] and route.count("dev vti-") == 2, route
+    report = _json(lab_home, "verify", name)
+    assert report["passed"], [c for c in report["checks"] if not c["passed"]]
+    routes = next(c for c in report["checks"] if c["name"] == "routes")
+    assert {r["node"] for r in routes["data"]["routes"]} >= {"onprem-0", "onprem-1"}, routes
 
 
 def test_transit_between_sites_and_over_vnet_to_vnet(transit_lab: str, lab_home: Path) -> None:
