@@ -75,6 +75,8 @@ def run_size(n: int, home: Path, up_timeout: float) -> dict[str, object]:
                 "up_plus_verify_s": round(up_s + verify_s, 1),
                 "failed_checks": [f"{c['name']}: {c['summary']}: {c.get('evidence', [])[:3]}"
                                   for c in report.get("checks", []) if not c["passed"]],
+                # no report: `lab verify` could not check the lab (exit 2); its error says why
+                "verify_error": "" if report else ver.stderr.strip()[-800:],
                 "charon_rss_mib_avg": round(sum(gw) / max(1, len(gw)), 1),
                 "gateway_charons_rss_mib": round(sum(gw), 1), "site_charons_rss_mib": round(sum(site), 1),
                 "load_before": load_before, "load_after": loadavg()}
