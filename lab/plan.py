@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from lab.azure.nat import translate
+from lab.azure.nat import device_bgp_ips, translate
 from lab.p2s.model import client_nodes, pool_routes
 from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.topology.model import Gateway, Site, Topology
@@ -134,8 +134,9 @@ def _nat_loopback(gw: Gateway, index: int) -> tuple[IPv4Interface, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
-    """One device container per site public IP, all on the site's LAN segment."""
+def site_nodes(name: str, site: Site, segment: str, bgp_ips: list[IPv4Address] | None = None) -> list[NodePlan]:
+    """One device container per site public IP, all on the site's LAN segment. `bgp_ips`: each device's own BGP
+    address (default: the site's peer IPs; behind NAT, lab.azure.nat.device_bgp_ips)."""
     nodes = []
     for i, (node, ip) in enumerate(zip(device_names(name, site), site.device_ips, strict=True)):
         inside = tuple(IPv4Interface(f"{site_inside_ip(site, k, i)}/{net.prefixlen}")
@@ -143,12 +144,13 @@ def site_nodes(name: str, site: Site, segment: str) -> list[NodePlan]:
         nodes.append(NodePlan(name=node, role="site", group=name,
                               ifaces=(_public_iface(ip), Iface("eth1", segment, inside)),
                               routes=(Route(DEFAULT, dev="eth0"),), daemons=("charon",),
-                              loopbacks=_site_loopback(site, i, inside)))
+                              loopbacks=_site_loopback(site, i, inside, bgp_ips)))
     return nodes
 
 
-def _site_loopback(site: Site, index: int, inside: tuple[IPv4Interface, ...]) -> tuple[IPv4Interface, ...]:
-    peers = site.bgp.peers if site.bgp else []
+def _site_loopback(site: Site, index: int, inside: tuple[IPv4Interface, ...],
+                   bgp_ips: list[IPv4Address] | None = None) -> tuple[IPv4Interface, ...]:
+    peers = bgp_ips if bgp_ips is not None else site.bgp.peers if site.bgp else []
     if index < len(peers) and peers[index] in {a.ip for a in inside}:
         return ()
     return _bgp_loopback(peers, index)
@@ -187,7 +189,7 @@ def build_plan(topo: Topology) -> Plan:
     for i, (sname, site) in enumerate(sorted(topo.sites.items())):
         seg = f"site{i}"
         segments.append(seg)
-        nodes += site_nodes(sname, site, seg)
+        nodes += site_nodes(sname, site, seg, device_bgp_ips(topo, sname))
         for hname, ip in sorted(site.hosts.items()):
             k = prefix_of(ip, site.address_space)
             via = tuple(site_inside_ip(site, k, i) for i in range(len(site.device_ips)))

@@ -270,6 +270,18 @@ SOURCES = {
     # the connections that have NAT rules".
     "nat": LEARN + "nat-overview",
     "nat_howto": LEARN + "nat-howto",
+    # NAT and BGP (checked 2026-11-30, nat-overview "NAT and routing" and its FAQ "Does NAT work with BGP
+    # connections?"): with "Enable BGP Route Translation" (enableBgpRouteTranslationForNat) "The destination
+    # prefixes of the routes learned over a connection with the IngressSNAT rules will be translated from the
+    # Internal Mapping prefixes (pre-NAT) to the External Mapping prefixes (post-NAT)"; "Azure VPN gateway will
+    # advertise the External Mapping (post-NAT) prefixes of the EgressSNAT rules for the VNet address space, and
+    # the learned routes with post-NAT address prefixes from other connections"; "The learned routes on
+    # connections without IngressSNAT rules will not be converted. The VNet routes advertised to connections
+    # without EgressSNAT rules will also not be converted"; "The on-premises BGP routers must advertise the exact
+    # prefixes as defined in the IngressSNAT rules"; a non-APIPA BGP peer: "Specify the translated or post-NAT
+    # IP address on the Local Network Gateway. Use the translated or post-NAT Azure BGP IP address(es) to
+    # configure the on-premises VPN routers"; the FAQ: "NAT isn't supported with BGP APIPA addresses".
+    "nat_bgp": LEARN + "nat-overview#routing",
     # NAT rules are added to an existing gateway (checked 2026-11-30): "The third command updates the virtual
     # network gateway gw1 with the newly added natRule" (Set-AzVirtualNetworkGateway -NatRule).
     "nat_update": "https://learn.microsoft.com/en-us/powershell/module/az.network/new-azvirtualnetworkgatewaynatrule",
@@ -280,6 +292,10 @@ NAT_SKUS = ("VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5")
 NatType = Literal["Static", "Dynamic"]
 NatMode = Literal["IngressSnat", "EgressSnat"]
 NAT_PREFIXES_PER_MAPPING = 1
+# BGP route translation (SOURCES["nat_bgp"]) translates a learned prefix only when it is exactly an IngressSnat
+# rule's internal mapping ("must advertise the exact prefixes"); ASSUMPTION: any other prefix learned on such a
+# connection is used untranslated, as on a connection without IngressSnat rules (Azure does not document it).
+NAT_BGP_EXACT_PREFIXES = True
 
 # GatewaySubnet: "you can create a gateway subnet as small as /29, we recommend that you create a gateway
 # subnet of /27 or larger" and no VMs may be deployed into it (SOURCES["gateway_subnet"], SOURCES["faq"]).

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from lab.azure import facts
+from lab.routing import nat_routes
+from lab.routing.nat_routes import NatPeer
 from lab.routing.peers import Session
 
 HEADER = """\
@@ -46,6 +48,8 @@ class Node:
     sessions: tuple[Session, ...]
     networks: tuple[IPv4Network, ...]
     vnet: tuple[IPv4Network, ...] = ()  # non-empty: an Azure gateway instance (its filters apply)
+    # non-empty: BGP route translation for NAT, one entry per Azure session (lab/routing/nat_routes.py)
+    nat: tuple[NatPeer, ...] = ()
 
 
 def render_frr(node: Node) -> str:
@@ -53,6 +57,8 @@ def render_frr(node: Node) -> str:
     lines += host_routes(node.sessions)
     if node.vnet:
         lines += azure_prefix_lists(node.vnet)
+    if node.nat:
+        lines += nat_routes.policy_lines(node.asn, node.vnet, node.nat)
     lines += _router(node)
     return "\n".join(lines) + "\n"
 
@@ -86,13 +92,15 @@ def azure_prefix_lists(vnet: tuple[IPv4Network, ...]) -> list[str]:
 def _router(node: Node) -> list[str]:
     lines = [f"router bgp {node.asn}", f" bgp router-id {node.router_id}", " no bgp ebgp-requires-policy",
              " no bgp network import-check", " bgp bestpath as-path multipath-relax"]
+    lines += nat_routes.router_lines() if node.nat else []
     for s in node.sessions:
         lines += _neighbor(s)
     lines += [" !", " address-family ipv4 unicast"]
     lines += [f"  network {n}" for n in node.networks]
     lines.append(f"  maximum-paths {MAX_PATHS}")
+    lines += nat_routes.family_lines(node.nat)
     for s in node.sessions:
-        lines += _neighbor_af(s)
+        lines += _neighbor_af(s, node.nat)
     return lines + [" exit-address-family", "!"]
 
 
@@ -107,9 +115,11 @@ def _neighbor(s: Session) -> list[str]:
     return lines
 
 
-def _neighbor_af(s: Session) -> list[str]:
+def _neighbor_af(s: Session, nat: tuple[NatPeer, ...] = ()) -> list[str]:
     n = f"  neighbor {s.remote_ip}"
     if not s.azure:
         return []
-    return [f"{n} prefix-list AZURE-IN in", f"{n} prefix-list AZURE-OUT out",
-            f"{n} maximum-prefix {FRR_MAX_PREFIX}"]
+    k = next((k for k, p in enumerate(nat, 1) if p.remote_ip == s.remote_ip), 0)
+    policy = nat_routes.neighbor_lines(k, nat[k - 1], nat) if k else [f"{n} prefix-list AZURE-IN in",
+                                                                       f"{n} prefix-list AZURE-OUT out"]
+    return [*policy, f"{n} maximum-prefix {FRR_MAX_PREFIX}"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from ipaddress import IPv4Network
 
+from lab.azure.nat import instance_rules, static_view, translate
 from lab.plan import device_names, instance_names, standby_name
 from lab.plan_types import Plan
+from lab.routing import nat_routes
 from lab.routing.frr_conf import Node, render_frr
+from lab.routing.nat_routes import NatPeer
 from lab.routing.peers import Session, by_node, gateway_bgp_ip, sessions
 from lab.topology.model import Gateway, Topology
 
@@ -56,18 +59,45 @@ def _gateway_node(topo: Topology, node: str, found: list[Session]) -> Node | Non
     for g, gw in sorted(topo.gateways.items()):
         names = instance_names(g, gw)
         if node in names:
-            return Node(name=node, router_id=gateway_bgp_ip(gw, names.index(node)),
-                        asn=found[0].local_asn, sessions=tuple(found),
-                        networks=tuple(advertised_static(topo, g, gw)), vnet=tuple(gw.vnet.address_space))
+            i, vnet = names.index(node), tuple(gw.vnet.address_space)
+            nat = nat_peers(topo, g, i, found)
+            return Node(name=node, router_id=gateway_bgp_ip(gw, i), asn=found[0].local_asn, sessions=tuple(found),
+                        networks=tuple(advertised_static(topo, g, gw, i) + nat_routes.networks(vnet, nat)),
+                        vnet=vnet, nat=nat)
     return None
 
 
-def advertised_static(topo: Topology, g: str, gw: Gateway) -> list[IPv4Network]:
+def advertised_static(topo: Topology, g: str, gw: Gateway, index: int = 0) -> list[IPv4Network]:
     """Azure advertises its VNet prefixes and the address prefixes of each local network gateway connected
-    without BGP (faq: "What address prefixes will Azure VPN gateways advertise to me?")."""
-    static = [n for c in topo.connections.values() if c.gateway == g and not c.enable_bgp and c.site in topo.sites
-              for n in topo.sites[c.site or ""].address_space]
+    without BGP (faq: "What address prefixes will Azure VPN gateways advertise to me?"); with BGP route
+    translation, those prefixes post-NAT ("the learned routes with post-NAT address prefixes", nat-overview)."""
+    static: list[IPv4Network] = []
+    for c in topo.connections.values():
+        if c.gateway == g and not c.enable_bgp and c.site in topo.sites:
+            own = topo.sites[c.site or ""].address_space
+            rules = instance_rules(c, gw, "IngressSnat", index) if gw.enable_bgp_route_translation_for_nat else []
+            static += translate(list(own), rules)
     return list(dict.fromkeys([*gw.vnet.address_space, *sorted(static)]))
+
+
+def nat_peers(topo: Topology, g: str, index: int, found: list[Session]) -> tuple[NatPeer, ...]:
+    """Each Azure session of instance `index` under BGP route translation (none when it is off): what it learns
+    translated (IngressSnat) and the VNet it is shown (EgressSnat); a connection without rules: neither."""
+    gw = topo.gateways[g]
+    if not gw.enable_bgp_route_translation_for_nat:
+        return ()
+    out = []
+    for s in found:
+        conn = topo.connections[s.connection]
+        own = conn.gateway == g and conn.site is not None
+        ingress = instance_rules(conn, gw, "IngressSnat", index) if own else []
+        egress = instance_rules(conn, gw, "EgressSnat", index) if own else []
+        seen = static_view(s.local_ip, egress)
+        out.append(NatPeer(remote_ip=s.remote_ip, remote_asn=s.remote_asn, connection=s.connection,
+                           ingress=tuple((r.internal, r.external) for _, r in ingress),
+                           vnet_view=tuple(translate(list(gw.vnet.address_space), egress)),
+                           next_hop=seen if seen != s.local_ip else None))
+    return tuple(out)
 
 
 def _site_node(topo: Topology, node: str, found: list[Session]) -> Node | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 from lab.azure import facts
+from lab.azure.nat import instance_rules, static_view
 from lab.plan import gateway_inside_ip, instance_names
 from lab.render.tunnel_ifaces import ifname, routed_ends
 from lab.render.tunnels import End, Tunnel, tunnels
@@ -98,8 +99,13 @@ def _tunnel_sessions(topo: Topology, t: Tunnel) -> list[Session]:
         return []
     a_ip = azure_bgp_ip(gw, i, remote)
     apipa = is_apipa(remote) and not facts.APIPA_AZURE_INITIATES
+    # Across the tunnel's NAT each side addresses the other post-NAT (facts.SOURCES["nat_bgp"]): the local
+    # network gateway's peer IP is the device's address after IngressSnat, the device peers with Azure's BGP IP
+    # after EgressSnat. Without NAT rules both views are the addresses themselves.
+    own = static_view(remote, instance_rules(conn, gw, "IngressSnat", i), inward=True)
+    azure_seen = static_view(a_ip, instance_rules(conn, gw, "EgressSnat", i))
     return [_side(t.azure, t, conn.bgp_timers, (asn, a_ip), (site.bgp.asn, remote), apipa, True),
-            _side(t.peer, t, conn.bgp_timers, (site.bgp.asn, remote), (asn, a_ip), False, False)]
+            _side(t.peer, t, conn.bgp_timers, (site.bgp.asn, own), (asn, azure_seen), False, False)]
 
 
 def _side(end: End, t: Tunnel, timers: str, local: tuple[int, IPv4Address], remote: tuple[int, IPv4Address],

@@ -159,6 +159,10 @@ class Gateway(Strict):
     # fast (lab-only, for quick labs and tests): probes every 200 ms, takeover at once (< 1 s).
     ha_timing: Literal["azure", "fast"] = "azure"
     nat_rules: dict[Name, NatRule] = Field(default_factory=dict)  # VpnGw2 and up; connections pick theirs
+    # Azure's enableBgpRouteTranslationForNat ("Enable BGP Route Translation"): BGP routes learned over a
+    # connection's IngressSnat rules and the VNet advertised over its EgressSnat rules are their external
+    # (post-NAT) prefixes (docs/azure-model.md "NAT and BGP"). Needs NAT rules and a BGP connection.
+    enable_bgp_route_translation_for_nat: bool = False
 
     @property
     def is_active_active(self) -> bool:

@@ -21,7 +21,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
               "p2s/evidence.py")),
     ("model", ("topology/", "azure/", "plan.py", "secrets.py", "p2s/model.py", "p2s/rules.py", "routing/rules.py")),
     ("render", ("render/", "p2s/render.py", "ha/standby.py", "routing/peers.py", "routing/frr_conf.py",
-                "routing/nodes.py", "routing/frr_parse.py", "routing/views.py")),
+                "routing/nodes.py", "routing/frr_parse.py", "routing/views.py", "routing/nat_routes.py")),
     ("seams", ("runtime/", "control/", "probes/", "daemons.py")),
     ("core", ("core.py", "status.py", "hooks.py")),
     ("hooks", ("tunnel_units.py", "p2s/creds.py", "p2s/run.py", "p2s/profile.py", "ha/agents.py", "device/parse.py",

@@ -122,5 +122,8 @@ def test_bgp_on_a_nat_connection_warns_that_routes_are_not_translated() -> None:
     topo = overlap_topo(lambda d: (d["gateways"]["azgw"].update(bgp={"asn": 65515}),
                                    d["sites"]["branch1"].update(bgp={"asn": 65010, "peer_ip": "169.254.21.5"}),
                                    d["connections"]["azgw-branch1"].update(enable_bgp=True)))
-    (w,) = [f for f in check_nat(topo) if f.severity == "warning"]
-    assert w.path == "connections.azgw-branch1.enable_bgp" and "does not translate BGP routes" in w.message
+    warned = {f.path: f for f in check_nat(topo) if f.severity == "warning"}
+    assert set(warned) == {"connections.azgw-branch1.enable_bgp", "sites.branch1.bgp"}
+    assert "untranslated" in warned["connections.azgw-branch1.enable_bgp"].message
+    assert "enable_bgp_route_translation_for_nat: true" in str(warned["connections.azgw-branch1.enable_bgp"].hint)
+    assert "NAT isn't supported with BGP APIPA addresses" in warned["sites.branch1.bgp"].message

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Rendered by lab: the tunnel interfaces of azgw-0 (docs/route-based.md). Idempotent.
+set -e
+while ip rule del pref 100 2>/dev/null; do :; done
+rm -f /var/run/charon.pid
+for l in vti-azgw-br~1d5 vti-azgw-br~c57; do ip link del $l 2>/dev/null || true; done
+for ns in tun-azgw-branch1 tun-azgw-branch2; do ip netns del $ns 2>/dev/null || true; done
+ip rule add pref 110 lookup local 2>/dev/null || true  # `local` after the steering rules
+ip rule del pref 0 lookup local 2>/dev/null || true
+ip -b - <<EOF
+netns add tun-azgw-branch1
+netns add tun-azgw-branch2
+link add vti-azgw-br~1d5 type veth peer name ext netns tun-azgw-branch1
+addr add 169.254.128.0/31 dev vti-azgw-br~1d5
+link set vti-azgw-br~1d5 alias "azgw-branch1 to 198.51.100.10" up
+route replace default via 169.254.128.1 dev vti-azgw-br~1d5 table 1000
+rule add pref 100 from 198.51.100.10 ipproto udp dport 500 table 1000
+rule add pref 100 from 198.51.100.10 ipproto udp dport 4500 table 1000
+link add vti-azgw-br~c57 type veth peer name ext netns tun-azgw-branch2
+addr add 169.254.128.2/31 dev vti-azgw-br~c57
+link set vti-azgw-br~c57 alias "azgw-branch2 to 198.51.100.20" up
+route replace default via 169.254.128.3 dev vti-azgw-br~c57 table 1001
+rule add pref 100 from 198.51.100.20 ipproto udp dport 500 table 1001
+rule add pref 100 from 198.51.100.20 ipproto udp dport 4500 table 1001
+EOF
+ip -n tun-azgw-branch1 -b - <<EOF
+link set lo up
+addr add 203.0.113.10/32 dev lo
+addr add 100.0.1.1/32 dev lo
+addr add 169.254.128.1/31 dev ext
+link set ext up
+route add default via 169.254.128.0 dev ext
+rule add pref 100 iif ipsec0 table main
+rule add pref 150 iif lo ipproto icmp table main
+rule add pref 230 iif ext blackhole
+EOF
+ethtool -K vti-azgw-br~1d5 tx off >/dev/null
+ip netns exec tun-azgw-branch1 nft -f /lab/tunnels/azgw-branch1/nat.nft
+ip -n tun-azgw-branch2 -b - <<EOF
+link set lo up
+addr add 203.0.113.10/32 dev lo
+addr add 10.0.1.1/32 dev lo
+addr add 169.254.128.3/31 dev ext
+link set ext up
+route add default via 169.254.128.2 dev ext
+rule add pref 100 iif ipsec0 table main
+rule add pref 150 iif lo ipproto icmp table main
+rule add pref 230 iif ext blackhole
+EOF
+ethtool -K vti-azgw-br~c57 tx off >/dev/null
+unshare -m sh -c 'mount -o remount,rw,bind /proc/sys && sysctl -qw net/ipv4/conf/vti-azgw-br~1d5/accept_local=1 net/ipv4/conf/vti-azgw-br~c57/accept_local=1'
