@@ -10,13 +10,17 @@ from collections import defaultdict
 
 from lab.render.swanctl import SharedKey, SwanctlConfig, Tree
 from lab.render.tunnels import Child, End, tunnels
+from lab.render.xfrm_ifaces import child_settings
 from lab.topology.model import Topology
 
+IfIds = dict[tuple[str, str], int]  # (node, swanctl connection) -> its XFRM interface's if_id
 
-def child_tree(end: End, child: Child) -> Tree:
+
+def child_tree(end: End, child: Child, if_id: int = 0) -> Tree:
+    """`if_id`: the tunnel's XFRM interface, where another tunnel of the node shares its selectors."""
     life_s, life_kb = end.child_lifetime
     start = "start" if end.initiates and child.start else "none"
-    return {
+    tree: Tree = {
         "local_ts": [str(n) for n in child.local_ts],
         "remote_ts": [str(n) for n in child.remote_ts],
         "esp_proposals": list(end.esp),
@@ -28,9 +32,10 @@ def child_tree(end: End, child: Child) -> Tree:
         "rekey_bytes": str(life_kb * 1024 * 9 // 10),
         "life_bytes": str(life_kb * 1024),
     }
+    return {**tree, **child_settings(if_id)} if if_id else tree
 
 
-def conn_tree(end: End, version: str) -> Tree:
+def conn_tree(end: End, version: str, if_id: int = 0) -> Tree:
     v1 = version == "IKEv1"
     tree: Tree = {
         "version": "1" if v1 else "2",
@@ -46,7 +51,7 @@ def conn_tree(end: End, version: str) -> Tree:
     tree.update({
         "local": {"auth": "psk", "id": end.local_ip},
         "remote": {"auth": "psk", "id": end.remote_ip},
-        "children": {c.name: child_tree(end, c) for c in end.children},
+        "children": {c.name: child_tree(end, c, if_id) for c in end.children},
     })
     # IKEv2 rekeys the IKE_SA in place; IKEv1 re-authenticates, which means initiating a new IKE_SA.
     if not v1:
@@ -56,14 +61,16 @@ def conn_tree(end: End, version: str) -> Tree:
     return tree
 
 
-def render_swanctl(topo: Topology, keys: dict[str, str]) -> dict[str, SwanctlConfig]:
-    """Swanctl config per charon node name; `keys` holds each connection's PSK."""
+def render_swanctl(topo: Topology, keys: dict[str, str], if_ids: IfIds | None = None) -> dict[str, SwanctlConfig]:
+    """Swanctl config per charon node name; `keys` holds each connection's PSK; `if_ids`: the tunnels with an
+    XFRM interface of their own (kernel data plane, lab/render/xfrm_ifaces.py)."""
+    ids = if_ids or {}
     conns: dict[str, dict[str, Tree]] = defaultdict(dict)
     secrets: dict[str, list[SharedKey]] = defaultdict(list)
     for t in tunnels(topo):
         key = SharedKey(t.secret, (t.azure.local_ip, t.azure.remote_ip), keys[t.connection])
         for end in (t.azure, t.peer):
-            conns[end.node][end.conn] = conn_tree(end, t.version)
+            conns[end.node][end.conn] = conn_tree(end, t.version, ids.get((end.node, end.conn), 0))
             secrets[end.node].append(key)
     return {n: SwanctlConfig(conns[n], tuple(secrets[n])) for n in sorted(conns)}
 

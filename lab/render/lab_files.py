@@ -17,6 +17,8 @@ from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
 from lab.render.tunnel_ifaces import TunnelIface, narrowing_devices, tunnel_ifaces, tunneled_connections
 from lab.render.tunnel_scripts import node_files, split_units
+from lab.render.tunnels import tunnels
+from lab.render.xfrm_ifaces import UPDOWN_PATH, UPDOWN_SCRIPT, if_ids, uses_ifaces
 from lab.routing.nodes import render_frr_files
 from lab.topology.model import NatRule, Topology
 
@@ -30,7 +32,9 @@ def render_files(
     # route-based tunnels: one interface and charon each, on libipsec (the kernel data plane: not yet)
     topo = topo if dataplane == "libipsec" else narrowing_devices(topo)
     ifaces = tunnel_ifaces(topo, plan) if dataplane == "libipsec" else {}
-    swan = split_units(merge(render_swanctl(topo, keys), render_p2s(topo)), ifaces)  # P2S: lab/p2s/render.py
+    # kernel: tunnels of a node that share selectors get an XFRM interface each (lab/render/xfrm_ifaces.py)
+    ids = if_ids(tunnels(topo)) if dataplane == "kernel" else {}
+    swan = split_units(merge(render_swanctl(topo, keys, ids), render_p2s(topo)), ifaces)  # P2S: lab/p2s/render.py
     refuse = refused_peers(topo)
     standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
@@ -42,9 +46,12 @@ def render_files(
         if not node.runs("charon"):
             continue
         base = PurePosixPath(node.name)
-        files[base / "strongswan.conf"] = render_strongswan_conf(dataplane, node.name in fast,
-                                                                   eap=node.name in eap)
         cfg = standby.get(node.name) or swan.get(node.name, SwanctlConfig())
+        xfrm = uses_ifaces(cfg)  # its routes are xfrm-updown.sh's, not charon's table 220
+        files[base / "strongswan.conf"] = render_strongswan_conf(dataplane, node.name in fast,
+                                                                   eap=node.name in eap, install_routes=not xfrm)
+        if xfrm:
+            files[base / PurePosixPath(UPDOWN_PATH).name] = UPDOWN_SCRIPT
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
         own = mirrors.get(node.name, node.name)
         files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own, tunneled))

@@ -41,21 +41,24 @@ LEGACY_STROKE = """
 
 
 def render_strongswan_conf(dataplane: Dataplane, fast_dpd: bool = False, legacy: bool = False,
-                          eap: bool = False, base: str = "/lab") -> str:
+                          eap: bool = False, base: str = "/lab", install_routes: bool = True) -> str:
     """`base`: the charon's directory in the container (a tunnel's charon: /lab/tunnels/<conn>);
     `legacy`: also load `stroke` (a BYO ipsec.conf + ipsec.secrets site, started by strongswan-starter);
-    `eap`: eap-identity and eap-tls for point-to-site (gateway and clients, docs/p2s.md)."""
+    `eap`: eap-identity and eap-tls for point-to-site (gateway and clients, docs/p2s.md); `install_routes`
+    False: the node's tunnels route through XFRM interfaces (lab/render/xfrm_ifaces.py), and a route of charon's
+    in table 220 via eth0 would bypass them (kernel data plane only: libipsec does not honour it)."""
     timeout, tries, rt_base = FAST_RETRANSMIT if fast_dpd else DEFAULT_RETRANSMIT
     if fast_dpd:  # 0.5 s is too short where everything runs 10-20x slower (LAB_TIME_SCALE, lab/timing.py)
         timeout = f"{scaled(float(timeout)):g}"
     plugins = plugin_list(dataplane) + (" stroke" if legacy else "") + (" eap-identity eap-tls" if eap else "")
     stroke = LEGACY_STROKE if legacy else ""
+    routes = "" if install_routes else "\n  install_routes = no"
     return f"""\
 # Rendered by lab. charon runs with STRONGSWAN_CONF={base}/strongswan.conf.
 charon {{
   load_modular = no
   load = {plugins}
-  install_virtual_ip = yes
+  install_virtual_ip = yes{routes}
   retransmit_timeout = {timeout}
   retransmit_tries = {tries}
   retransmit_base = {rt_base}
