@@ -100,15 +100,16 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
 
 
 def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_home: Path, image: str,
-                                                           cleanup_lab: list[str]) -> None:
+                                                           cleanup_lab: list[str], dataplane: str) -> None:
     """A/A gateway x device pair: 4 tunnels, 2 CHILD_SAs per node; azgw-0 killed, the stream keeps flowing
-    (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost)."""
-    name = lab_name("hafm")
+    (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost). Kernel data plane: every node's two tunnels
+    share selectors, so each has an XFRM interface (lab/render/xfrm_ifaces.py)."""
+    name = lab_name(f"hafm-{dataplane[0]}")
     src = (ROOT / "topologies" / "active-active-full-mesh.yml").read_text()
     topo = tmp_path / f"{name}.yml"
     topo.write_text(src.replace("name: aafm\n", f"name: {name}\n"))
     cleanup_lab.append(name)
-    res = run_lab("up", str(topo), home=lab_home, timeout=180)
+    res = run_lab("up", str(topo), "--dataplane", dataplane, home=lab_home, timeout=180)
     assert res.returncode == 0, res.stderr
     status = json.loads(run_lab("inspect", name, "--json", home=lab_home, check=True).stdout)
     up = [t["node"] for t in status["tunnels"] if t["state"] == "ESTABLISHED"
