@@ -33,9 +33,8 @@ from lab.runtime.base import (
     Progress,
     Runtime,
     container_name,
-    namespace_name,
 )
-from lab.runtime.capture import TcpdumpCapture
+from lab.runtime.hub import HubNamespace, remove_lab_namespace
 from lab.timing import scaled
 
 # ip_forward: every node may route; rp_filter off: asymmetric paths (ECMP, tunnels) are the point;
@@ -79,10 +78,20 @@ def _docker_errors(subject: str, lab: str) -> Iterator[None]:
         raise RuntimeBackendError(f"{subject}: docker: {exc}", hint=DAEMON_HINT) from exc
 
 
+def api_timeout() -> int:
+    """LAB_DOCKER_TIMEOUT (seconds, default 60) bounds each API call: an emulated guest (`make test-kernel`)
+    needs minutes where a host needs seconds."""
+    return int(os.environ.get("LAB_DOCKER_TIMEOUT", "60"))
+
+
 def client_from_env() -> docker.DockerClient:
-    """docker-py's client from the environment; LAB_DOCKER_TIMEOUT (seconds, default 60) bounds each API
-    call: an emulated guest (`make test-kernel`) needs minutes where a host needs seconds."""
-    return docker.from_env(timeout=int(os.environ.get("LAB_DOCKER_TIMEOUT", "60")))
+    """docker-py's client from the environment (DOCKER_HOST, ...), bounded by `api_timeout`."""
+    return docker.from_env(timeout=api_timeout())
+
+
+def client_at(url: str) -> docker.DockerClient:
+    """A client of the engine at `url` (a swarm host's), bounded by `api_timeout`."""
+    return docker.DockerClient(base_url=url, timeout=api_timeout())
 
 
 def connect_runtime(client_factory: Callable[[], docker.DockerClient] = client_from_env) -> DockerRuntime:
@@ -95,8 +104,9 @@ def connect_runtime(client_factory: Callable[[], docker.DockerClient] = client_f
     return DockerRuntime(client)
 
 
-class DockerRuntime:
-    """Nodes as Docker containers with no Docker networking; see lab.runtime.base.Runtime."""
+class DockerRuntime(HubNamespace):
+    """Nodes as Docker containers with no Docker networking; see lab.runtime.base.Runtime (the lab
+    namespace's part: lab.runtime.hub)."""
 
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
@@ -186,17 +196,7 @@ class DockerRuntime:
             found = self._client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={lab}"}, sparse=True)
         with ThreadPoolExecutor(max_workers=REMOVE_WORKERS) as pool:
             removed = list(pool.map(lambda c: self._remove_container(lab, c.id, _sparse_name(c)), found))
-        names = sorted(f"container {name}" for name in removed if name)
-        if links.remove_namespace(namespace_name(lab)):
-            names.append(f"namespace {namespace_name(lab)}")
-        return names
-
-    def lab_namespaces(self) -> list[str]:
-        return links.lab_namespaces()
-
-    def capture(self, lab: str, segment: str, path: Path) -> TcpdumpCapture:
-        """tcpdump on the segment's bridge in the lab namespace (see lab.runtime.capture)."""
-        return TcpdumpCapture(namespace_name(lab), segment, path)
+        return sorted(f"container {name}" for name in removed if name) + remove_lab_namespace(lab)
 
     def node_action(self, lab: str, node: str, action: NodeAction) -> None:
         """docker kill/stop/start/pause/unpause on the node's container (it is never removed here)."""
@@ -207,9 +207,6 @@ class DockerRuntime:
                 "pause": box.pause, "unpause": box.unpause,
             }
             actions[action]()
-
-    def set_link(self, plan: Plan, node: str, iface: str, up: bool) -> None:
-        links.set_link_state(plan, node, iface, up)
 
     def rewire_node(self, plan: Plan, node: str) -> None:
         """Wire one (re)started node again (its container must be running); running peers forget its

@@ -91,10 +91,10 @@ def ensure_image(client: docker.DockerClient, containers_dir: Path, on_progress:
         raise RuntimeBackendError(f"{node_dir / 'Dockerfile'}: not found", hint="run from the lab checkout")
     mirror = apt_mirror()
     tag = f"lab-node:{image_inputs_hash(containers_dir, mirror)}"
-    if _image_exists(client, tag):
+    if image_exists(client, tag):
         return tag
     base = f"lab-base:{base_hash(mirror)}"
-    if not _image_exists(client, base):
+    if not image_exists(client, base):
         on_progress(f"building {base}: debootstrap {SUITE} from {mirror} (about a minute)")
         _build_base(client, base, mirror, on_progress)
     on_progress(f"building {tag} from {base}")
@@ -102,7 +102,7 @@ def ensure_image(client: docker.DockerClient, containers_dir: Path, on_progress:
     return tag
 
 
-def _image_exists(client: docker.DockerClient, tag: str) -> bool:
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:

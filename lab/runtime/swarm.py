@@ -49,8 +49,8 @@ from lab.runtime.base import (
     container_name,
     namespace_name,
 )
-from lab.runtime.capture import TcpdumpCapture
-from lab.runtime.docker import DockerRuntime
+from lab.runtime.docker import DockerRuntime, client_at, client_from_env
+from lab.runtime.hub import HubNamespace, remove_lab_namespace
 
 ENGINE_LABEL = "lab.engine"
 LABEL_HOST = "lab.host"
@@ -119,10 +119,6 @@ def _errors(subject: str) -> Iterator[None]:
         raise RuntimeBackendError(f"{subject}: {exc}", hint="is that host's dockerd up?") from exc
 
 
-def _client(url: str) -> docker.DockerClient:
-    return docker.DockerClient(base_url=url, timeout=int(os.environ.get("LAB_DOCKER_TIMEOUT", "60")))
-
-
 def swarm_hosts(manager: docker.DockerClient) -> list[SwarmHost]:
     """Every swarm node with its engine label; a node without one is an error naming the fix."""
     with _errors("swarm manager"):
@@ -150,31 +146,23 @@ def copy_image(tag: str, url: str) -> None:
                                   hint=f"is {tag} on this machine's engine? `docker images`")
 
 
-def has_image(client: docker.DockerClient, tag: str) -> bool:
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def connect_runtime(env: Mapping[str, str] | None = None) -> SwarmRuntime:
     env = os.environ if env is None else env
     url = env.get(MANAGER_ENV)
     if not url:
         raise RuntimeBackendError(f"{MANAGER_ENV} is not set", hint=MANAGER_HINT)
-    manager = _client(url)
+    manager = client_at(url)
     with _errors(f"swarm manager {url}"):
         info = manager.info()
     if info.get("Swarm", {}).get("ControlAvailable") is not True:
         raise RuntimeBackendError(f"{url}: not a swarm manager", hint=MANAGER_HINT)
-    local = docker.from_env(timeout=int(env.get("LAB_DOCKER_TIMEOUT", "60")))
+    local = client_from_env()
     hub = info["Swarm"]["NodeAddr"]
     return SwarmRuntime(manager, local, swarm_hosts(manager), IPv4Address(hub),
                         parse_overrides(env.get(PLACE_ENV, "")))
 
 
-class SwarmRuntime:
+class SwarmRuntime(HubNamespace):
     """Nodes spread over a swarm's hosts, one engine each; see the module docstring and base.Runtime."""
 
     def __init__(self, manager: docker.DockerClient, local: docker.DockerClient, hosts: list[SwarmHost],
@@ -193,7 +181,7 @@ class SwarmRuntime:
     def _engine(self, host: str) -> DockerRuntime:
         with self._lock:
             if host not in self._engines:
-                self._engines[host] = DockerRuntime(_client(self._hosts[host].url))
+                self._engines[host] = DockerRuntime(client_at(self._hosts[host].url))
             return self._engines[host]
 
     def _ready(self) -> list[str]:
@@ -249,7 +237,7 @@ class SwarmRuntime:
     def ensure_image(self, containers_dir: Path, progress: Progress) -> str:
         """Built on this machine's engine; copied (save | load) onto every ready host that lacks it."""
         tag = image.ensure_image(self._local, containers_dir, progress)
-        missing = [h for h in self._ready() if not has_image(self._engine(h).client, tag)]
+        missing = [h for h in self._ready() if not image.image_exists(self._engine(h).client, tag)]
         if missing:
             progress(f"loading {tag} onto {', '.join(missing)}")
             with ThreadPoolExecutor(max_workers=len(missing)) as pool:
@@ -296,23 +284,12 @@ class SwarmRuntime:
             engine = self._engine(host)
             names += [f"{n} on {host}" for n in engine.remove_lab(lab) if n.startswith("container ")]
             names += [f"agent on {host}" for _ in self._remove_agents(engine.client, lab)]
-        if links.remove_namespace(namespace_name(lab)):
-            names.append(f"namespace {namespace_name(lab)}")
+        names += remove_lab_namespace(lab)
         self._where = {k: v for k, v in self._where.items() if k[0] != lab}
         return names
 
-    def lab_namespaces(self) -> list[str]:
-        return links.lab_namespaces()
-
-    def capture(self, lab: str, segment: str, path: Path) -> TcpdumpCapture:
-        """On the hub's segment bridge: every frame of the segment crosses it (nodes elsewhere via VXLAN)."""
-        return TcpdumpCapture(namespace_name(lab), segment, path)
-
     def node_action(self, lab: str, node: str, action: NodeAction) -> None:
         self._node_engine(lab, node).node_action(lab, node, action)
-
-    def set_link(self, plan: Plan, node: str, iface: str, up: bool) -> None:
-        links.set_link_state(plan, node, iface, up)
 
     def rewire_node(self, plan: Plan, node: str) -> None:
         engine = self._node_engine(plan.lab, node)

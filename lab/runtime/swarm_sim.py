@@ -34,7 +34,9 @@ import docker
 import docker.errors
 
 from lab.errors import RuntimeBackendError
-from lab.runtime.swarm import ENGINE_LABEL, copy_image, has_image
+from lab.runtime.docker import client_at
+from lab.runtime.image import image_exists
+from lab.runtime.swarm import ENGINE_LABEL, copy_image
 
 ROOT = Path(os.environ.get("LAB_SWARM_SIM_DIR", "/tmp/lab-swarm-sim"))
 NETNS_DIR = Path("/run/netns")
@@ -219,7 +221,7 @@ def engine(host: SimHost) -> Iterator[docker.DockerClient]:
 @contextmanager
 def _client(url: str) -> Iterator[docker.DockerClient]:
     """A client for one engine, closed afterwards (this docker SDK's client is no context manager)."""
-    client = docker.DockerClient(base_url=url, timeout=60)
+    client = client_at(url)
     try:
         yield client
     finally:
@@ -257,7 +259,7 @@ def load_image(image: str, hosts: Iterable[SimHost], progress: Progress = lambda
 
 def _has_image(url: str, image: str) -> bool:
     with _client(url) as client:
-        return has_image(client, image)
+        return image_exists(client, image)
 
 
 # ---- teardown: from the name alone -----------------------------------------------------------------------
