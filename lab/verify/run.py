@@ -48,7 +48,11 @@ Progress = Callable[[str], None]
 ECHO_READY_S = 10.0
 HEAL_WAIT_S = 20.0  # the supervisor heals a restarted node within ~5 s (15 s promised)
 ECHO_LIFETIME_S = 120.0
-EXEC_SLACK_S = 20.0
+EXEC_SLACK_S = 20.0  # an agent call's fixed cost: docker exec, python and scapy start, the sniffer
+# Per probe packet, what an agent call may spend beyond its pacing: build it, send it, match its answer, on a
+# share of a loaded 2-core machine. A fixed budget was not enough: 30 sites at load 24 (the VNet host's 600
+# packets) overran 33 s (docs/distributed.md).
+PACKET_BUDGET_S = 0.1
 WORKERS = 8
 
 
@@ -156,9 +160,11 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
     """Echo responders up; SA snapshot; capture; reachability probes; snapshot; selector probes;
     stop the capture; snapshot. The last snapshot follows the capture, so it counts every frame seen."""
     port = random.randint(20000, 29999)
+    reach_work, selector_work = reach_specs(targets, port, opt), selector_specs(targets, opt)
     for node in targets.echo_nodes:
         shutil.copyfile(AGENT_SOURCE, lab.dir.node(node) / AGENT_SOURCE.name)
-    with _echo_responders(lab, runtime, targets.echo_nodes, port):
+    lifetime = ECHO_LIFETIME_S + phase_budget(reach_work) + phase_budget(selector_work)  # ended early by `stop`
+    with _echo_responders(lab, runtime, targets.echo_nodes, port, lifetime):
         xfrm_before = _xfrm_snapshot(lab, runtime)
         before = _snapshot(lab, connect, skip)
         progress(f"capturing on {INTERNET!r} in namespace lab-{lab.topo.name}")
@@ -166,10 +172,10 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
         try:
             _wait_echo_ready(lab, targets.echo_nodes, port)
             progress("probing: reachability (ICMP, UDP)")
-            reach = _run_phase(lab, runtime, marker, reach_specs(targets, port, opt))
+            reach = _run_phase(lab, runtime, marker, reach_work)
             mid = _snapshot(lab, connect, skip)
             progress(f"probing: selectors ({targets.outside}, spoofed {targets.spoofed})")
-            selector = _run_phase(lab, runtime, marker, selector_specs(targets, opt))
+            selector = _run_phase(lab, runtime, marker, selector_work)
         finally:
             stats = handle.stop()
         after = _snapshot(lab, connect, skip)
@@ -178,13 +184,27 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
                     dataplane=lab.dataplane, xfrm_before=xfrm_before, xfrm_after=xfrm_after)
 
 
+def agent_budget(specs: list[ProbeSpec]) -> float:
+    """Seconds one agent call may take (before LAB_TIME_SCALE): it follows the work, each packet's pacing plus
+    PACKET_BUDGET_S, then the longest wait for answers and the call's fixed cost."""
+    packets = sum(s.count * (s.interval_s + PACKET_BUDGET_S) for s in specs)
+    return round(packets + max((s.timeout_s for s in specs), default=0.0) + EXEC_SLACK_S, 1)
+
+
+def phase_budget(specs: list[ProbeSpec]) -> float:
+    """A phase's nodes run in parallel: its longest agent call."""
+    return max((agent_budget(mine) for mine in by_node(specs).values()), default=0.0)
+
+
 def _run_phase(lab: Lab, runtime: Runtime, marker: str, specs: list[ProbeSpec]) -> list[ProbeResult]:
     """Each source node runs its probes in one agent call; the nodes run in parallel."""
     def run(node: str, mine: list[ProbeSpec]) -> list[ProbeResult]:
-        budget = sum(s.count * s.interval_s for s in mine) + max(s.timeout_s for s in mine) + EXEC_SLACK_S
+        budget = agent_budget(mine)
         res = runtime.exec(lab.topo.name, node, agent_argv(marker, mine), timeout=budget)
         if res.code == 124:
-            raise ProbeError(f"node {node!r}: probe agent did not finish within {budget:g} s")
+            packets = sum(s.count for s in mine)
+            raise ProbeError(f"node {node!r}: probe agent ({len(mine)} probes, {packets} packets) did not finish "
+                             f"within {scaled(budget):g} s", hint="a loaded machine: LAB_TIME_SCALE=2 doubles it")
         return parse_agent_output(node, res.output, mine)
 
     groups = by_node(specs)
@@ -195,13 +215,14 @@ def _run_phase(lab: Lab, runtime: Runtime, marker: str, specs: list[ProbeSpec]) 
 
 
 @contextmanager
-def _echo_responders(lab: Lab, runtime: Runtime, nodes: list[str], port: int) -> Iterator[None]:
+def _echo_responders(lab: Lab, runtime: Runtime, nodes: list[str], port: int,
+                     lifetime: float) -> Iterator[None]:
     """A UDP echo responder per host, ended by a stop file (and by its own lifetime, whatever happens);
     the responder removes both files when it exits."""
     ready, stop = f"echo-{port}.ready", f"echo-{port}.stop"
     for node in nodes:
         lab.dir.node(node).joinpath(stop).unlink(missing_ok=True)
-        runtime.exec(lab.topo.name, node, echo_argv(port, scaled(ECHO_LIFETIME_S), f"/lab/{ready}", f"/lab/{stop}"),
+        runtime.exec(lab.topo.name, node, echo_argv(port, scaled(lifetime), f"/lab/{ready}", f"/lab/{stop}"),
                      detach=True)
     try:
         yield
