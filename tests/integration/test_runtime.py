@@ -26,7 +26,7 @@ import pytest
 from lab.errors import RuntimeBackendError
 from lab.plan_types import Iface, NodePlan, Plan, Route
 from lab.runtime import links
-from lab.runtime.base import ExecResult, container_name, namespace_name
+from lab.runtime.base import NAME_PREFIX, ExecResult, container_name, namespace_name
 from lab.runtime.docker import DockerRuntime
 from tests.integration.helpers import lab_name
 
@@ -253,17 +253,24 @@ def test_udp_checksums_are_complete(runtime: DockerRuntime, wired: Plan) -> None
         assert "[udp sum ok]" in result.output and "bad udp cksum" not in result.output, result.output
 
 
+def own(state: HostState, lab: str) -> HostState:
+    """The host state with other labs' namespaces left out: labs of other test runs come and go beside this one."""
+    mine = namespace_name(lab)
+    netns = frozenset(n for n in state.netns if n == mine or not n.startswith(NAME_PREFIX))
+    return replace(state, netns=netns)
+
+
 def test_host_namespace_untouched(runtime: DockerRuntime, wired: Plan, before: HostState) -> None:
-    during = host_state()
-    assert during.netns - before.netns == {namespace_name(wired.lab)}
-    assert replace(during, netns=before.netns) == before
+    during = own(host_state(), wired.lab)
+    assert during.netns - own(before, wired.lab).netns == {namespace_name(wired.lab)}
+    assert replace(during, netns=own(before, wired.lab).netns) == own(before, wired.lab)
 
     removed = runtime.remove_lab(wired.lab)
     assert f"namespace {namespace_name(wired.lab)}" in removed
     assert len([r for r in removed if r.startswith("container ")]) == len(wired.nodes)
     assert runtime.list_nodes(wired.lab) == []
     assert namespace_name(wired.lab) not in runtime.lab_namespaces()
-    assert host_state() == before
+    assert own(host_state(), wired.lab) == own(before, wired.lab)
     assert runtime.remove_lab(wired.lab) == []  # idempotent
 
 
