@@ -22,6 +22,7 @@ OUTPUT_CHARS = 12000
 CAPTURE_DIR = "ui-capture"
 CAPTURE_FILE = re.compile(r"^[\w.-]+$")
 KEYS_FILE = "esp_sa"
+PLOT_FILE = "failover-timeline.png"  # `lab failover --plot`'s picture of the run the page started
 
 
 class ActionError(Exception):
@@ -93,7 +94,9 @@ def plan_action(req: dict, lab: Lab, scenario_lab: str | None, capture_dir: Path
     if what == "failover":
         mode = "--planned" if req.get("planned", True) is True else "--unplanned"
         gw = _gateway(req, lab)
-        return Action("failover", ("failover", gw, mode, "--lab", name), gw)
+        # --json: its marks go into the timeline, the very data its --plot draws (the picture is a download)
+        return Action("failover", ("failover", gw, mode, "--lab", name, "--json", "--plot",
+                                   str(capture_dir / PLOT_FILE)), gw)
     if what == "reset":
         gw = _gateway(req, lab)
         return Action("reset", ("reset", gw, "--lab", name), gw)

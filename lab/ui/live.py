@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lab import core, daemons, pipeline
 from lab.core import Connect
+from lab.device.byo import byo_from_state
 from lab.errors import LabError
 from lab.ha import agents as ha
 from lab.ops import faults as fault_store
@@ -29,6 +30,7 @@ from lab.ui.auth import redact
 from lab.ui.events import CharonParser, Event, LogTail, Summary, diff, parse_ha, parse_supervisor
 from lab.ui.model import Graph, Live, build_graph
 from lab.ui.svg import render_svg
+from lab.ui.tunnels import all_settings, tunnel_details
 
 MAX_EVENTS = 2000
 _SWANCTL_SECRET = re.compile(r"^\s*secret\s*=\s*(\"?)(.+?)\1\s*$", re.M)
@@ -73,24 +75,14 @@ def summary(graph: Graph, faults: dict[str, str], active: dict[str, str]) -> Sum
                    faults=faults, active=active)
 
 
-def tunnel_details(graph: Graph, status: LabStatus) -> list[dict]:
-    """Per tunnel edge: both ends as `lab inspect` shows them (proposals, SPIs, lifetimes, counters)."""
-    out = []
-    for e in (e for e in graph.edges if e.kind == "tunnel"):
-        ends = [{"node": node, "connection": conn,
-                 "sas": [t.model_dump() for t in status.tunnels if t.node == node and t.connection == conn]}
-                for node, conn in e.ends]
-        out.append({"edge": e.id, "label": e.label, "state": e.state, "bgp": e.bgp, "ends": ends})
-    return out
-
-
 def build_snapshot(lab: core.Lab, status: LabStatus, graph: Graph, faults: list[fault_store.Fault],
                    scenario: dict | None, now: float) -> dict:
+    settings = all_settings(lab.topo, byo_from_state(lab.topo, lab.dir.root / "nodes"))
     """The page's whole state, JSON-ready (the action and events parts are added by the collector)."""
     return {
         "lab": lab.topo.name, "time": now, "dataplane": status.dataplane,
         "svg": render_svg(graph), "graph": graph.as_dict(),
-        "tunnels": tunnel_details(graph, status),
+        "tunnels": tunnel_details(graph, status, settings),
         "bgp": [p.model_dump() for p in status.bgp_peers],
         "p2s": [c.model_dump() for c in status.p2s_clients],
         "problems": status.problems,

@@ -5,6 +5,7 @@ request without the token (a real server on loopback, with a stand-in collector)
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -170,6 +171,32 @@ def test_lab_secrets_include_a_devices_own_key(tmp_path: Path) -> None:
     assert found == {"GeneratedKey123", "TheDevicesOwnKey", "LegacyKey99"}
 
 
+def test_a_failover_runs_marks_join_the_timeline_on_its_clock() -> None:
+    from lab.ui.events import parse_failover
+
+    run = {"t0": 1000.0, "gateway": "azgw", "kind": "planned", "azure_figure": "10-15 s",
+           "udp": {"flow_outage_ms": 1234.5, "flow_outage_to": 5.0},
+           "marks": [{"t": 3.0, "node": "azgw", "what": "fault: planned move azgw-0 -> azgw-1"},
+                     {"t": 3.4, "node": "azgw-1", "what": "ike-updown up azgw-onprem"},
+                     {"t": 3.2, "node": "azgw-1", "what": "agent: addresses-taken"}]}
+    events = parse_failover(run)
+    assert [(e.t, e.node) for e in events[:3]] == [(1003.0, "azgw"), (1003.4, "azgw-1"), (1003.2, "azgw-1")]
+    assert all(e.kind == "failover" for e in events) and "ike-updown up azgw-onprem" in events[1].text
+    assert events[-1].t == 1005.0 and "1234 ms" in events[-1].text and "(Azure: 10-15 s)" in events[-1].text
+    assert parse_failover({"t0": "x"}) == []
+
+
+def test_the_page_loads_nothing_from_elsewhere() -> None:
+    """Offline: every script and style is in the package; no URL of another host anywhere in the page."""
+    from lab.ui.server import CSP, STATIC
+
+    for f in STATIC.iterdir():
+        text = f.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
+        assert not re.search(r"""(src|href)=["']//""", text), f.name
+    assert "default-src 'none'" in CSP and "http" not in CSP
+
+
 def test_supervisor_log_heals() -> None:
     e = parse_supervisor("2026-11-30T19:40:01 healed onprem in 3.1 s")
     assert e is not None and (e.kind, e.node) == ("heal", "onprem")
@@ -230,7 +257,13 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
     assert a.argv == ("fault", "loss", "onprem:eth0", "30", "--lab", "s2s-rb")
     assert actions.plan_action({"action": "restore"}, lab, None, tmp_path).argv == ("restore", "--lab", "s2s-rb")
     a = actions.plan_action({"action": "failover", "gateway": "azgw", "planned": False}, lab, None, tmp_path)
-    assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb")
+    assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb", "--json", "--plot",
+                      str(tmp_path / actions.PLOT_FILE))
+    assert actions.plan_action({"action": "reset", "gateway": "azgw"}, lab, None, tmp_path).argv == (
+        "reset", "azgw", "--lab", "s2s-rb")
+    a = actions.plan_action({"action": "capture"}, lab, None, tmp_path)
+    assert a.argv == ("verify", "s2s-rb", "--json", "--pcap", str(tmp_path), "--wireshark-keys",
+                      str(tmp_path / actions.KEYS_FILE))
     a = actions.plan_action({"action": "scenario-check"}, lab, "s2s-rb", tmp_path)
     assert a.argv == ("scenario", "check", "--json")
     for bad, field in [({"action": "fault", "kind": "kill", "node": "evil; rm -rf /"}, "node"),
@@ -242,6 +275,54 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
                        ({"action": "rm"}, "action")]:
         with pytest.raises(actions.ActionError, match=f"^{field}:"):
             actions.plan_action(bad, lab, None, tmp_path)
+
+
+# ---- the Tunnels panel: both ends' settings beside Azure's --------------------------------------------------
+
+
+def _scenario(name: str):  # noqa: ANN202
+    from lab.device.byo import byo_sites
+
+    path = ROOT / "scenarios" / name / "topology.yml"
+    topo, _ = load_file(path)
+    return topo, build_plan(topo), byo_sites(topo, path.parent)
+
+
+def test_a_byo_devices_lifetimes_dpd_and_proposals_are_shown_beside_azures() -> None:
+    from lab.ui.tunnels import byo_settings
+
+    topo, _, byo = _scenario("lifetime-dpd-mismatch")
+    st = byo_settings(topo, byo)[("onprem", "azgw-onprem")]
+    assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (10800, 3600, "delay 5 s")  # its own config
+    assert st.azure == {"ike_lifetime_s": "28800 s", "child_lifetime_s": "27000 s", "dpd": "delay 31 s"}
+    assert st.ike_proposals == ["aes256-sha1-modp1024"] and st.esp_proposals == ["aes256gcm16"]  # Azure accepts
+    assert st.child_lifetime_kb == 104857600000 // 1024
+
+
+def test_a_devices_proposal_azure_refuses_is_flagged() -> None:
+    from lab.device.byo import ByoConfig
+    from lab.ui.tunnels import byo_settings
+
+    topo, _, byo = _scenario("lifetime-dpd-mismatch")
+    cfg = byo["onprem"]
+    text = cfg.main.replace("esp_proposals = aes256gcm16", "esp_proposals = des-md5").replace(
+        "life_bytes = 104857600000", "")
+    st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
+        ("onprem", "azgw-onprem")]
+    assert "esp_proposals" in st.azure and "aes256gcm16" in st.azure["esp_proposals"]  # Azure's list beside
+    assert st.child_lifetime_kb == 0 and st.azure["child_lifetime_kb"] == "102400000 KB"  # no volume limit
+
+
+def test_tunnel_details_show_both_ends_settings_even_without_an_sa() -> None:
+    from lab.ui.tunnels import all_settings, tunnel_details
+
+    topo, plan = _load("s2s-route-based")
+    st = _status(plan, [_sa("azgw-0", "azgw-onprem")])  # the device has no SA
+    details = tunnel_details(build_graph(topo, plan, Live(st)), st, all_settings(topo, {}))
+    (tunnel,) = details
+    gw, dev = tunnel["ends"]
+    assert gw["sas"][0]["settings"]["child_lifetime_s"] == 27000 and gw["sas"][0]["settings"]["azure"] == {}
+    assert dev["sas"] == [] and dev["settings"]["ike_lifetime_s"] == 28800  # the rendered device: Azure's
 
 
 # ---- the server refuses requests without the token -------------------------------------------------------
