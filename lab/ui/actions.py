@@ -94,8 +94,13 @@ def plan_action(req: dict, lab: Lab, scenario_lab: str | None, capture_dir: Path
     if what == "failover":
         mode = "--planned" if req.get("planned", True) is True else "--unplanned"
         gw = _gateway(req, lab)
+        secs = req.get("duration")
+        if secs is not None and (not isinstance(secs, int | float) or isinstance(secs, bool) or not 2 <= secs <= 600):
+            raise ActionError("duration: seconds of probe stream, a number in [2, 600] (or none: the gateway's "
+                              "ha_timing and DPD decide)")
+        extra = ("--duration", f"{secs:g}") if secs is not None else ()
         # --json: its marks go into the timeline, the very data its --plot draws (the picture is a download)
-        return Action("failover", ("failover", gw, mode, "--lab", name, "--json", "--plot",
+        return Action("failover", ("failover", gw, mode, *extra, "--lab", name, "--json", "--plot",
                                    str(capture_dir / PLOT_FILE)), gw)
     if what == "reset":
         gw = _gateway(req, lab)

@@ -22,6 +22,7 @@ from lab.errors import LabError
 from lab.ha import agents as ha
 from lab.ops import faults as fault_store
 from lab.ops.supervisor import LOG_FILE as SUPERVISOR_LOG
+from lab.render.sa_settings import sa_settings
 from lab.runtime.base import Runtime
 from lab.scenarios import catalog
 from lab.secrets import resolve_keys
@@ -30,7 +31,7 @@ from lab.ui.auth import redact
 from lab.ui.events import CharonParser, Event, LogTail, Summary, diff, parse_ha, parse_supervisor
 from lab.ui.model import Graph, Live, build_graph
 from lab.ui.svg import render_svg
-from lab.ui.tunnels import all_settings, tunnel_details
+from lab.ui.tunnels import Settings, byo_settings, tunnel_details
 
 MAX_EVENTS = 2000
 _SWANCTL_SECRET = re.compile(r"^\s*secret\s*=\s*(\"?)(.+?)\1\s*$", re.M)
@@ -76,8 +77,7 @@ def summary(graph: Graph, faults: dict[str, str], active: dict[str, str]) -> Sum
 
 
 def build_snapshot(lab: core.Lab, status: LabStatus, graph: Graph, faults: list[fault_store.Fault],
-                   scenario: dict | None, now: float) -> dict:
-    settings = all_settings(lab.topo, byo_from_state(lab.topo, lab.dir.root / "nodes"))
+                   scenario: dict | None, now: float, settings: Settings) -> dict:
     """The page's whole state, JSON-ready (the action and events parts are added by the collector)."""
     return {
         "lab": lab.topo.name, "time": now, "dataplane": status.dataplane,
@@ -118,6 +118,7 @@ class Collector:
         self._charon: dict[Path, tuple[LogTail, CharonParser]] = {}
         self._ha: dict[Path, LogTail] = {}
         self._supervisor = LogTail(self.lab.dir.root / SUPERVISOR_LOG)
+        self._rendered = sa_settings(self.lab.topo)  # the rendered ends' settings: fixed for the lab's life
 
     def alive(self) -> bool:
         return self.lab.dir.topology.exists()
@@ -130,7 +131,10 @@ class Collector:
         live = Live(status, active, {f.node: f.describe() for f in faults})
         graph = build_graph(self.lab.topo, self.lab.plan, live)
         now = self.clock()
-        snap = build_snapshot(self.lab, status, graph, faults, scenario_info(self.home, self.name), now)
+        # a BYO device's config is read each time: `lab reload` edits it while the page is open
+        settings = {**byo_settings(self.lab.topo, byo_from_state(self.lab.topo, self.lab.dir.root / "nodes")),
+                    **self._rendered}
+        snap = build_snapshot(self.lab, status, graph, faults, scenario_info(self.home, self.name), now, settings)
         new = self._log_events()
         cur = summary(graph, {f.target: f.describe() for f in faults}, active)
         if self._summary is not None:

@@ -73,7 +73,7 @@ def _device_conn(conns: Sequence[DeviceConn], azure_ip: str) -> DeviceConn | Non
 def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
     """(device node, its own connection name) -> settings, for every bring-your-own device end."""
     out: dict[tuple[str, str], SaSettings] = {}
-    for t in tunnels(topo):
+    for t in tunnels(topo) if byo else ():
         cfg = byo.get(t.peer.node)
         if cfg is None:
             continue

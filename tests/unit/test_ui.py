@@ -259,6 +259,8 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
     a = actions.plan_action({"action": "failover", "gateway": "azgw", "planned": False}, lab, None, tmp_path)
     assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb", "--json", "--plot",
                       str(tmp_path / actions.PLOT_FILE))
+    a = actions.plan_action({"action": "failover", "gateway": "azgw", "duration": 20}, lab, None, tmp_path)
+    assert a.argv[:5] == ("failover", "azgw", "--planned", "--duration", "20")
     assert actions.plan_action({"action": "reset", "gateway": "azgw"}, lab, None, tmp_path).argv == (
         "reset", "azgw", "--lab", "s2s-rb")
     a = actions.plan_action({"action": "capture"}, lab, None, tmp_path)
@@ -271,6 +273,8 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
                        ({"action": "fault", "kind": "loss", "node": "onprem", "percent": 0}, "percent"),
                        ({"action": "fault", "kind": "link-down", "node": "onprem", "iface": "eth9"}, "iface"),
                        ({"action": "reset", "gateway": "nope"}, "gateway"),
+                       ({"action": "failover", "gateway": "azgw", "duration": 1}, "duration"),
+                       ({"action": "failover", "gateway": "azgw", "duration": "9; rm"}, "duration"),
                        ({"action": "scenario-hint"}, "action"),
                        ({"action": "rm"}, "action")]:
         with pytest.raises(actions.ActionError, match=f"^{field}:"):

@@ -220,8 +220,12 @@ function setup() {
     node: $("node").value, percent: Number($("fault-percent").value)}));
   $("btn-restore").addEventListener("click", () => act({action: "restore", node: $("node").value}));
   $("btn-restore-all").addEventListener("click", () => act({action: "restore"}));
-  $("btn-failover").addEventListener("click", () => act({action: "failover", gateway: $("gateway").value, planned: true}));
-  $("btn-failover-u").addEventListener("click", () => act({action: "failover", gateway: $("gateway").value, planned: false}));
+  const failover = (planned) => {
+    const secs = $("failover-seconds").value;
+    act({action: "failover", gateway: $("gateway").value, planned, duration: secs ? Number(secs) : null});
+  };
+  $("btn-failover").addEventListener("click", () => failover(true));
+  $("btn-failover-u").addEventListener("click", () => failover(false));
   $("btn-reset").addEventListener("click", () => act({action: "reset", gateway: $("gateway").value}));
   $("btn-verify").addEventListener("click", () => act({action: "verify"}));
   $("btn-capture").addEventListener("click", () => act({action: "capture"}));
