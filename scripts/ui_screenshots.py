@@ -2,10 +2,8 @@
 headless Chromium, lets the page settle (every tunnel drawn; for the reference lab `lab verify` run from the
 page), saves docs/ui/<topology>.png and brings the lab down.
 
-Usage: python scripts/ui_screenshots.py [TOPOLOGY ...]   (default: s2s-route-based docs/ui/bgp-aa-narrow.yml p2s)
-  TOPOLOGY: a name in topologies/, or a .yml file. The active-active BGP screenshot uses docs/ui/bgp-aa-narrow.yml
-  (BGP peer IPs inside the selectors): topologies/bgp-active-active.yml's APIPA sessions need per-tunnel
-  interfaces (docs/routing.md) and do not establish on main yet.
+Usage: python scripts/ui_screenshots.py [TOPOLOGY ...]   (default: s2s-route-based bgp-active-active p2s)
+  TOPOLOGY: a name in topologies/, or a .yml file.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from lab.ui import browser  # noqa: E402
 
 OUT = ROOT / "docs" / "ui"
-DEFAULT = ["s2s-route-based", "docs/ui/bgp-aa-narrow.yml", "p2s"]
+DEFAULT = ["s2s-route-based", "bgp-active-active", "p2s"]
 
 
 def shoot(topology: str, home: Path) -> Path:

@@ -195,6 +195,8 @@ def test_the_page_loads_nothing_from_elsewhere() -> None:
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
         assert not re.search(r"""(src|href)=["']//""", text), f.name
     assert "default-src 'none'" in CSP and "http" not in CSP
+    script = (STATIC / "app.js").read_text()
+    assert "new EventSource(" in script and "setInterval" not in script  # pushed, never polled
 
 
 def test_supervisor_log_heals() -> None:
