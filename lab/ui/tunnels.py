@@ -16,7 +16,7 @@ from dataclasses import replace
 from lab.device.byo import ByoConfig
 from lab.device.checks import STRONGSWAN_DEFAULT_CHILD_S, STRONGSWAN_DEFAULT_IKE_S
 from lab.device.parse import DeviceConn, parse_swanctl_tree
-from lab.render.sa_settings import SaSettings, sa_settings
+from lab.render.sa_settings import SaSettings
 from lab.render.sa_settings import _settings as compare  # the same comparison `lab inspect` makes
 from lab.render.tunnels import End, Tunnel, dpd_delay, tunnels
 from lab.status import LabStatus
@@ -82,11 +82,6 @@ def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str
             mine = device_settings(t, azure_reference(topo, t), dev, cfg)
             out[(t.peer.node, dev.name)] = out[(t.peer.node, t.peer.conn)] = mine
     return out
-
-
-def all_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
-    """What `lab inspect` knows, and the bring-your-own devices' from their configs."""
-    return {**byo_settings(topo, byo), **sa_settings(topo)}
 
 
 def _end(node: str, conn: str, status: LabStatus, settings: Settings) -> dict:

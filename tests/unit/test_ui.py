@@ -265,6 +265,7 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
     assert a.argv[:5] == ("failover", "azgw", "--planned", "--duration", "20")
     assert actions.plan_action({"action": "reset", "gateway": "azgw"}, lab, None, tmp_path).argv == (
         "reset", "azgw", "--lab", "s2s-rb")
+    assert actions.plan_action({"action": "verify"}, lab, None, tmp_path).argv == ("verify", "s2s-rb", "--json")
     a = actions.plan_action({"action": "capture"}, lab, None, tmp_path)
     assert a.argv == ("verify", "s2s-rb", "--json", "--pcap", str(tmp_path), "--wireshark-keys",
                       str(tmp_path / actions.KEYS_FILE))
@@ -320,11 +321,12 @@ def test_a_devices_proposal_azure_refuses_is_flagged() -> None:
 
 
 def test_tunnel_details_show_both_ends_settings_even_without_an_sa() -> None:
-    from lab.ui.tunnels import all_settings, tunnel_details
+    from lab.render.sa_settings import sa_settings
+    from lab.ui.tunnels import tunnel_details
 
     topo, plan = _load("s2s-route-based")
     st = _status(plan, [_sa("azgw-0", "azgw-onprem")])  # the device has no SA
-    details = tunnel_details(build_graph(topo, plan, Live(st)), st, all_settings(topo, {}))
+    details = tunnel_details(build_graph(topo, plan, Live(st)), st, sa_settings(topo))
     (tunnel,) = details
     gw, dev = tunnel["ends"]
     assert gw["sas"][0]["settings"]["child_lifetime_s"] == 27000 and gw["sas"][0]["settings"]["azure"] == {}
