@@ -118,8 +118,10 @@ def plan_action(req: dict, lab: Lab, scenario_lab: str | None, capture_dir: Path
                       "scenario-hint, scenario-check)")
 
 
-def run_action(action: Action, home: Path) -> dict:
-    """Run it as `python -m lab ...`; the result the page shows (output cut to its end, JSON parsed)."""
+def run_action(action: Action, home: Path, capture_dir: Path) -> dict:
+    """Run it as `python -m lab ...`; the result the page shows (output cut to its end, JSON parsed).
+    `capture_dir` is made first: `lab failover --plot` writes into it but, unlike `--pcap`, does not make it."""
+    capture_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LAB_HOME": str(home), "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "160"}
     try:
         proc = subprocess.run([sys.executable, "-m", "lab", *action.argv], capture_output=True, text=True,

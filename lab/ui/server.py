@@ -193,7 +193,7 @@ def _changed(col: Collector, seen: int) -> Callable[[], bool]:
 def _run(server: UiServer, action: actions.Action) -> None:
     col = server.collector
     try:
-        result = actions.run_action(action, col.home)
+        result = actions.run_action(action, col.home, server.capture_dir)
         verdict = "ok" if result["ok"] else f"exit {result['code']}"
         col.note("action", action.node, f"{action.command}: {verdict}")
         if action.name == "failover" and isinstance(result["data"], dict):

@@ -284,6 +284,21 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
             actions.plan_action(bad, lab, None, tmp_path)
 
 
+def test_an_action_runs_as_the_lab_command_with_its_output_directory_made(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The plot of a failover goes into the capture directory, which no capture may have made yet."""
+    seen = {}
+
+    def fake_run(argv, **kw):  # noqa: ANN001, ANN202
+        seen.update(argv=argv, dir=(tmp_path / "cap").is_dir(), home=kw["env"]["LAB_HOME"])
+        return SimpleNamespace(returncode=0, stdout='{"t0": 1.0}', stderr="")
+
+    monkeypatch.setattr(actions.subprocess, "run", fake_run)
+    a = actions.Action("failover", ("failover", "azgw", "--json", "--plot", str(tmp_path / "cap" / "p.png")))
+    res = actions.run_action(a, tmp_path / "home", tmp_path / "cap")
+    assert seen["dir"] and seen["argv"][-5:] == list(a.argv) and seen["home"] == str(tmp_path / "home")
+    assert res["ok"] and res["data"] == {"t0": 1.0} and res["command"] == "lab " + " ".join(a.argv)
+
+
 # ---- the Tunnels panel: both ends' settings beside Azure's --------------------------------------------------
 
 
