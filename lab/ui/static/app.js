@@ -186,7 +186,8 @@ async function loadDownloads() {
   const files = r.ok ? await r.json() : [];
   $("downloads").innerHTML = files.length ? "download: " + files.map((f) =>
     `<a href="${api("/api/capture/" + encodeURIComponent(f))}" download>${esc(f)}</a>`).join(" · ")
-    + ` <span class="muted">(Wireshark: esp_sa → ~/.config/wireshark/esp_sa)</span>` : "";
+    + (files.includes("esp_sa") ? ` <span class="muted">(Wireshark: esp_sa → ~/.config/wireshark/esp_sa)</span>` : "")
+    : "";
 }
 
 function renderTimeline() {
