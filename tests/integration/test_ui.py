@@ -279,7 +279,7 @@ def test_failover_and_reset_from_the_page(page: browser.Browser) -> None:
     join the timeline with its outage beside Azure's figure and its plot; reset moves it back."""
     page.wait(f"return ({_edge_state_js()}) === 'up'", 60, "the tunnel up before the failover")
     assert _active(page) == ["azgw-0"]
-    page.js("document.querySelector('#failover-seconds').value = '20'")  # ha_timing azure: 10-15 s planned
+    page.js("document.querySelector('#failover-seconds').value = '25'")  # ha_timing azure: 10-15 s planned
     page.click("#btn-failover")
     assert _action_done(page, "failover", 180)
     result = page.js("return document.querySelector('#failover-result').textContent")
