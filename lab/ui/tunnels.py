@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from lab.device.byo import ByoConfig
-from lab.device.checks import STRONGSWAN_DEFAULT_CHILD_S, STRONGSWAN_DEFAULT_IKE_S
+from lab.device.checks import STRONGSWAN_DEFAULT_IKE_S
 from lab.device.parse import DeviceConn, parse_swanctl_tree
 from lab.render.sa_settings import SaSettings
 from lab.render.sa_settings import _settings as compare  # the same comparison `lab inspect` makes
@@ -25,6 +25,7 @@ from lab.ui.model import Graph
 
 Settings = Mapping[tuple[str, str], SaSettings]  # (node, connection name on that node) -> its settings
 UNKNOWN_KB = -1  # a device config whose volume lifetime the page does not read (ipsec.conf)
+STRONGSWAN_CHILD_LIFE_S = 3_960  # swanctl's CHILD_SA life_time when unset: 110 % of its 1 h rekey_time
 
 
 def azure_reference(topo: Topology, t: Tunnel) -> End:
@@ -56,7 +57,7 @@ def device_settings(t: Tunnel, reference: End, dev: DeviceConn, cfg: ByoConfig) 
     kb = _life_kb(cfg, dev.name, child.name) if child else 0
     mine = replace(t.peer, ike=dev.ike, esp=child.esp if child else (),
                    ike_lifetime_s=dev.ike_life_s or STRONGSWAN_DEFAULT_IKE_S,
-                   child_lifetime=((child.life_s if child else None) or STRONGSWAN_DEFAULT_CHILD_S, kb),
+                   child_lifetime=((child.life_s if child else None) or STRONGSWAN_CHILD_LIFE_S, kb),
                    dpd_delay_s=dev.dpd_delay_s or 0)
     out = compare(mine, reference)
     if kb == UNKNOWN_KB:

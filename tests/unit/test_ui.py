@@ -333,6 +333,10 @@ def test_a_devices_proposal_azure_refuses_is_flagged() -> None:
         ("onprem", "azgw-onprem")]
     assert "esp_proposals" in st.azure and "aes256gcm16" in st.azure["esp_proposals"]  # Azure's list beside
     assert st.child_lifetime_kb == 0 and st.azure["child_lifetime_kb"] == "102400000 KB"  # no volume limit
+    text = text.replace("life_time = 3600s", "").replace("rekey_time = 10800s", "").replace("dpd_delay = 5s", "")
+    st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
+        ("onprem", "azgw-onprem")]
+    assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (14400, 3960, "off")  # strongSwan's defaults
 
 
 def test_tunnel_details_show_both_ends_settings_even_without_an_sa() -> None:
