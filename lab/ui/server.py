@@ -158,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.close_connection = True
-        seen_version, seen_seq, last_svg = -1, 0, None
+        seen_version, seen_seq, last_svg = 0, 0, None  # version 0: nothing collected yet, nothing to send
         try:
             while not self.server.stopping.is_set():
                 with col.cond:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -425,6 +427,51 @@ def test_collector_publishes_changes_only_and_scrubs_keys(tmp_path: Path) -> Non
     assert col.version > first
     assert "UnitTestSharedKey42" not in json.dumps(events) + col.state_json()
     assert MASK in events[-1]["text"]
+
+
+def _read_until(sock, end: bytes) -> bytes:  # noqa: ANN001 - a socket
+    data = b""
+    while end not in data:
+        chunk = sock.recv(1 << 16)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_the_event_stream_sends_the_state_once_collected_then_only_changes(tmp_path: Path) -> None:
+    """A page opened before the first collection waits for it (never an empty state); a tick that changes
+    nothing sends nothing."""
+    from lab.secrets import resolve_keys
+    from lab.ui.live import Collector
+    from tests.fakes import FakeControl, FakeRuntime, running
+
+    text = (ROOT / "topologies" / "s2s-route-based.yml").read_text()
+    topo, plan = load_file_text(text)
+    LabDir.of(tmp_path, topo.name).write(text, resolve_keys(topo, {}), {}, [n.name for n in plan.nodes], "libipsec")
+    col = Collector(topo.name, tmp_path, FakeRuntime(nodes=running(topo.name, plan.nodes)),
+                    lambda sock: FakeControl(snapshots=[[_ike("azgw-onprem")]]), clock=lambda: 1000.0)
+    srv = UiServer(("127.0.0.1", 0), col, new_token(), lambda line: None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sock = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)
+    try:
+        sock.sendall(f"GET /api/events?token={srv.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = _read_until(sock, b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n")[0] and b"text/event-stream" in head
+        assert not select.select([sock], [], [], 0.5)[0]  # nothing before the first collection
+        col.tick()
+        event = _read_until(sock, b"\n\n").decode()
+        assert event.startswith("event: state\ndata: ")
+        state = json.loads(event.split("data: ", 1)[1])
+        assert state["lab"] == topo.name and 'data-node="onprem"' in state["svg"]
+        version = col.version
+        col.tick()  # nothing changed: nothing published, nothing sent
+        assert col.version == version and not select.select([sock], [], [], 0.5)[0]
+    finally:
+        sock.close()
+        col.close()
+        srv.stopping.set()
+        srv.shutdown()
+        srv.server_close()
 
 
 def load_file_text(text: str):  # noqa: ANN201
