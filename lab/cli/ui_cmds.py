@@ -29,13 +29,13 @@ def ui(name: Annotated[str | None, typer.Argument(help="running lab")] = None,
     from lab.ui.live import Collector
     from lab.ui.server import UiServer
 
-    runtime = make_runtime(name)
-    lab = only_lab(name, runtime)
-    col = Collector(lab, home(), runtime, connect)
-    try:
+    try:  # checked before anything is loaded or started
         addr = ipaddress.ip_address(host)
     except ValueError:
         raise TopologyError(f"--host {host!r}: not an IP address", hint="--host 127.0.0.1 (the default)") from None
+    runtime = make_runtime(name)
+    lab = only_lab(name, runtime)
+    col = Collector(lab, home(), runtime, connect)
     if not addr.is_loopback:
         err.print(f"warning: --host {host}: the lab UI is reachable from other machines (token still required)")
     UiServer.address_family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET

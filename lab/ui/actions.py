@@ -22,6 +22,7 @@ OUTPUT_CHARS = 12000
 CAPTURE_DIR = "ui-capture"
 CAPTURE_FILE = re.compile(r"^[\w.-]+$")
 KEYS_FILE = "esp_sa"
+PLOT_FILE = "failover-timeline.png"  # `lab failover --plot`'s picture of the run the page started
 
 
 class ActionError(Exception):
@@ -93,7 +94,14 @@ def plan_action(req: dict, lab: Lab, scenario_lab: str | None, capture_dir: Path
     if what == "failover":
         mode = "--planned" if req.get("planned", True) is True else "--unplanned"
         gw = _gateway(req, lab)
-        return Action("failover", ("failover", gw, mode, "--lab", name), gw)
+        secs = req.get("duration")
+        if secs is not None and (not isinstance(secs, int | float) or isinstance(secs, bool) or not 2 <= secs <= 600):
+            raise ActionError("duration: seconds of probe stream, a number in [2, 600] (or none: the gateway's "
+                              "ha_timing and DPD decide)")
+        extra = ("--duration", f"{secs:g}") if secs is not None else ()
+        # --json: its marks go into the timeline, the very data its --plot draws (the picture is a download)
+        return Action("failover", ("failover", gw, mode, *extra, "--lab", name, "--json", "--plot",
+                                   str(capture_dir / PLOT_FILE)), gw)
     if what == "reset":
         gw = _gateway(req, lab)
         return Action("reset", ("reset", gw, "--lab", name), gw)
@@ -110,8 +118,10 @@ def plan_action(req: dict, lab: Lab, scenario_lab: str | None, capture_dir: Path
                       "scenario-hint, scenario-check)")
 
 
-def run_action(action: Action, home: Path) -> dict:
-    """Run it as `python -m lab ...`; the result the page shows (output cut to its end, JSON parsed)."""
+def run_action(action: Action, home: Path, capture_dir: Path) -> dict:
+    """Run it as `python -m lab ...`; the result the page shows (output cut to its end, JSON parsed).
+    `capture_dir` is made first: `lab failover --plot` writes into it but, unlike `--pcap`, does not make it."""
+    capture_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LAB_HOME": str(home), "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "160"}
     try:
         proc = subprocess.run([sys.executable, "-m", "lab", *action.argv], capture_output=True, text=True,

@@ -115,6 +115,23 @@ def parse_ha(line: str) -> Event | None:
                  f"HA agent: {name}" + (f" ({extra})" if extra else ""))
 
 
+def parse_failover(result: dict) -> list[Event]:
+    """A `lab failover --json` run (lab/ha/failover.py: FailoverResult): its marks (every charon's vici
+    events, the HA agents' steps, the fault), the data its --plot draws, on the timeline's clock, and the
+    outage it measured beside Azure's figure."""
+    try:
+        t0, gw = float(result["t0"]), str(result["gateway"])
+        marks = [(t0 + float(m["t"]), str(m["node"]), str(m["what"])) for m in result["marks"]]
+        udp = result["udp"]
+        outage = f"worst UDP flow outage {float(udp['flow_outage_ms']):.0f} ms"
+    except (KeyError, TypeError, ValueError):
+        return []
+    azure = f" (Azure: {result['azure_figure']})" if result.get("azure_figure") else ""
+    end = t0 + float(udp.get("flow_outage_to") or 0.0)
+    return [Event(t, "failover", node, f"failover run: {what}") for t, node, what in marks] + [
+        Event(end, "failover", gw, f"failover run {result.get('kind', '')} of {gw}: {outage}{azure}")]
+
+
 # ---- snapshot differences -----------------------------------------------------------------------------
 
 

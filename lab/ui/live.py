@@ -17,10 +17,12 @@ from pathlib import Path
 
 from lab import core, daemons, pipeline
 from lab.core import Connect
+from lab.device.byo import byo_from_state
 from lab.errors import LabError
 from lab.ha import agents as ha
 from lab.ops import faults as fault_store
 from lab.ops.supervisor import LOG_FILE as SUPERVISOR_LOG
+from lab.render.sa_settings import sa_settings
 from lab.runtime.base import Runtime
 from lab.scenarios import catalog
 from lab.secrets import resolve_keys
@@ -29,6 +31,7 @@ from lab.ui.auth import redact
 from lab.ui.events import CharonParser, Event, LogTail, Summary, diff, parse_ha, parse_supervisor
 from lab.ui.model import Graph, Live, build_graph
 from lab.ui.svg import render_svg
+from lab.ui.tunnels import Settings, byo_settings, tunnel_details
 
 MAX_EVENTS = 2000
 _SWANCTL_SECRET = re.compile(r"^\s*secret\s*=\s*(\"?)(.+?)\1\s*$", re.M)
@@ -73,24 +76,13 @@ def summary(graph: Graph, faults: dict[str, str], active: dict[str, str]) -> Sum
                    faults=faults, active=active)
 
 
-def tunnel_details(graph: Graph, status: LabStatus) -> list[dict]:
-    """Per tunnel edge: both ends as `lab inspect` shows them (proposals, SPIs, lifetimes, counters)."""
-    out = []
-    for e in (e for e in graph.edges if e.kind == "tunnel"):
-        ends = [{"node": node, "connection": conn,
-                 "sas": [t.model_dump() for t in status.tunnels if t.node == node and t.connection == conn]}
-                for node, conn in e.ends]
-        out.append({"edge": e.id, "label": e.label, "state": e.state, "bgp": e.bgp, "ends": ends})
-    return out
-
-
 def build_snapshot(lab: core.Lab, status: LabStatus, graph: Graph, faults: list[fault_store.Fault],
-                   scenario: dict | None, now: float) -> dict:
+                   scenario: dict | None, now: float, settings: Settings) -> dict:
     """The page's whole state, JSON-ready (the action and events parts are added by the collector)."""
     return {
         "lab": lab.topo.name, "time": now, "dataplane": status.dataplane,
         "svg": render_svg(graph), "graph": graph.as_dict(),
-        "tunnels": tunnel_details(graph, status),
+        "tunnels": tunnel_details(graph, status, settings),
         "bgp": [p.model_dump() for p in status.bgp_peers],
         "p2s": [c.model_dump() for c in status.p2s_clients],
         "problems": status.problems,
@@ -126,6 +118,7 @@ class Collector:
         self._charon: dict[Path, tuple[LogTail, CharonParser]] = {}
         self._ha: dict[Path, LogTail] = {}
         self._supervisor = LogTail(self.lab.dir.root / SUPERVISOR_LOG)
+        self._rendered = sa_settings(self.lab.topo)  # the rendered ends' settings: fixed for the lab's life
 
     def alive(self) -> bool:
         return self.lab.dir.topology.exists()
@@ -138,7 +131,10 @@ class Collector:
         live = Live(status, active, {f.node: f.describe() for f in faults})
         graph = build_graph(self.lab.topo, self.lab.plan, live)
         now = self.clock()
-        snap = build_snapshot(self.lab, status, graph, faults, scenario_info(self.home, self.name), now)
+        # a BYO device's config is read each time: `lab reload` edits it while the page is open
+        settings = {**byo_settings(self.lab.topo, byo_from_state(self.lab.topo, self.lab.dir.root / "nodes")),
+                    **self._rendered}
+        snap = build_snapshot(self.lab, status, graph, faults, scenario_info(self.home, self.name), now, settings)
         new = self._log_events()
         cur = summary(graph, {f.target: f.describe() for f in faults}, active)
         if self._summary is not None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from lab.ui import actions
-from lab.ui.auth import authorized
+from lab.ui.auth import authorized, redact
+from lab.ui.events import parse_failover
 from lab.ui.live import Collector
 
 STATIC = Path(__file__).parent / "static"
@@ -143,7 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             self._text(HTTPStatus.NOT_FOUND, "404: no such capture file\n")
             return
         body = (self.server.capture_dir / name).read_bytes()
-        self._send(HTTPStatus.OK, body, "application/octet-stream",
+        ctype = "image/png" if name.endswith(".png") else "application/octet-stream"  # the plot shows inline
+        self._send(HTTPStatus.OK, body, ctype,
                    {"Content-Disposition": f'attachment; filename="{name}"'})
 
     def _events(self) -> None:
@@ -156,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.close_connection = True
-        seen_version, seen_seq, last_svg = -1, 0, None
+        seen_version, seen_seq, last_svg = 0, 0, None  # version 0: nothing collected yet, nothing to send
         try:
             while not self.server.stopping.is_set():
                 with col.cond:
@@ -175,7 +177,7 @@ class Handler(BaseHTTPRequestHandler):
                 seen_seq, new = col.events_since(seen_seq)
                 self._sse("state", state)
                 if new:
-                    self._sse("events", json.dumps(new))
+                    self._sse("events", redact(json.dumps(new), col.secrets))
         except (BrokenPipeError, ConnectionResetError):
             return
 
@@ -191,9 +193,11 @@ def _changed(col: Collector, seen: int) -> Callable[[], bool]:
 def _run(server: UiServer, action: actions.Action) -> None:
     col = server.collector
     try:
-        result = actions.run_action(action, col.home)
+        result = actions.run_action(action, col.home, server.capture_dir)
         verdict = "ok" if result["ok"] else f"exit {result['code']}"
         col.note("action", action.node, f"{action.command}: {verdict}")
+        if action.name == "failover" and isinstance(result["data"], dict):
+            col.publish(None, sorted(parse_failover(result["data"]), key=lambda e: e.t))
         col.set_action(None, result)
     except Exception as exc:  # noqa: BLE001 - the page must learn that it failed
         col.set_action(None, {"name": action.name, "command": action.command, "ok": False, "code": -1,

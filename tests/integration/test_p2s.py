@@ -86,6 +86,40 @@ def test_client_config_writes_a_profile(p2s_lab: str, lab_home: Path, tmp_path: 
     assert (out / "x509ca" / "gateway-ca.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
 
 
+def test_lab_ui_shows_the_clients_and_no_private_key(p2s_lab: str, lab_home: Path) -> None:
+    """`lab ui` on a lab full of private keys (gateway, CA, every client's): its state and its event stream show
+    the clients as inspect does and hold no line of any of those keys (docs/ui.md, #16 item 4)."""
+    import re
+    import subprocess
+    import urllib.request
+
+    from tests.integration.helpers import lab_argv
+
+    keys = [p.read_text(errors="replace") for p in (lab_home / p2s_lab).rglob("*") if p.is_file()
+            and p.stat().st_size < 1 << 20 and "PRIVATE KEY-----" in p.read_text(errors="replace")]
+    bodies = {ln for k in keys for ln in k.splitlines() if re.fullmatch(r"[A-Za-z0-9+/=]{40,}", ln)}
+    assert len(keys) >= 5 and bodies, keys[:1]
+    argv, env = lab_argv("ui", p2s_lab, home=lab_home)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().removeprefix("lab ui: ").strip()
+        base, token = url.split("/lab/")[0], url.split("token=")[1]
+        with urllib.request.urlopen(f"{base}/api/events?token={token}", timeout=60) as r:
+            first = r.read1(1 << 22).decode()  # the first server-sent event: the whole state, once collected
+        with urllib.request.urlopen(f"{base}/api/state?token={token}", timeout=30) as r:
+            state = json.loads(r.read())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert '"p2s": [{' in first, first[:300]
+    shown = {c["name"]: c["state"] for c in state["p2s"]}
+    assert shown == {c["name"]: c["state"] for c in _clients(p2s_lab, lab_home).values()}, shown
+    for text in (first, json.dumps(state)):
+        assert "PRIVATE KEY" not in text
+        assert not [b for b in bodies if b in text]
+
+
 @pytest.mark.parametrize("event", ["charon-restart", "planned"])  # restart first: it needs -0 active
 def test_clients_reconnect_after_gateway_event(p2s_lab: str, lab_home: Path, event: str) -> None:
     res = run_lab("p2s", "reconnect", "azgw", "--lab", p2s_lab, "--event", event, "--json", home=lab_home,

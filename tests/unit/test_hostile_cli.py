@@ -65,3 +65,10 @@ def test_validate_prints_field_errors_on_stderr(tmp_path: Path) -> None:
     res = _lab("validate", str(path), home=tmp_path / "home")
     assert res.returncode == 2
     assert "gateways.azgw.sku" in res.stderr and "gateways.azgw.sku" not in res.stdout
+
+
+@pytest.mark.parametrize("host", ["example.com", "0.0.0.0.0", "127.0.0.1; rm -rf /"])
+def test_lab_ui_refuses_a_host_that_is_not_an_ip_address(tmp_path: Path, host: str) -> None:
+    res = _lab("ui", "nolab", "--host", host, home=tmp_path)
+    _assert_exit_2_one_error(res, f"--host {host!r}: not an IP address", "--host 127.0.0.1")
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written

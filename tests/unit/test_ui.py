@@ -5,6 +5,9 @@ request without the token (a real server on loopback, with a stand-in collector)
 from __future__ import annotations
 
 import json
+import re
+import select
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -170,6 +173,34 @@ def test_lab_secrets_include_a_devices_own_key(tmp_path: Path) -> None:
     assert found == {"GeneratedKey123", "TheDevicesOwnKey", "LegacyKey99"}
 
 
+def test_a_failover_runs_marks_join_the_timeline_on_its_clock() -> None:
+    from lab.ui.events import parse_failover
+
+    run = {"t0": 1000.0, "gateway": "azgw", "kind": "planned", "azure_figure": "10-15 s",
+           "udp": {"flow_outage_ms": 1234.5, "flow_outage_to": 5.0},
+           "marks": [{"t": 3.0, "node": "azgw", "what": "fault: planned move azgw-0 -> azgw-1"},
+                     {"t": 3.4, "node": "azgw-1", "what": "ike-updown up azgw-onprem"},
+                     {"t": 3.2, "node": "azgw-1", "what": "agent: addresses-taken"}]}
+    events = parse_failover(run)
+    assert [(e.t, e.node) for e in events[:3]] == [(1003.0, "azgw"), (1003.4, "azgw-1"), (1003.2, "azgw-1")]
+    assert all(e.kind == "failover" for e in events) and "ike-updown up azgw-onprem" in events[1].text
+    assert events[-1].t == 1005.0 and "1234 ms" in events[-1].text and "(Azure: 10-15 s)" in events[-1].text
+    assert parse_failover({"t0": "x"}) == []
+
+
+def test_the_page_loads_nothing_from_elsewhere() -> None:
+    """Offline: every script and style is in the package; no URL of another host anywhere in the page."""
+    from lab.ui.server import CSP, STATIC
+
+    for f in STATIC.iterdir():
+        text = f.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
+        assert not re.search(r"""(src|href)=["']//""", text), f.name
+    assert "default-src 'none'" in CSP and "http" not in CSP
+    script = (STATIC / "app.js").read_text()
+    assert "new EventSource(" in script and "setInterval" not in script  # pushed, never polled
+
+
 def test_supervisor_log_heals() -> None:
     e = parse_supervisor("2026-11-30T19:40:01 healed onprem in 3.1 s")
     assert e is not None and (e.kind, e.node) == ("heal", "onprem")
@@ -230,7 +261,16 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
     assert a.argv == ("fault", "loss", "onprem:eth0", "30", "--lab", "s2s-rb")
     assert actions.plan_action({"action": "restore"}, lab, None, tmp_path).argv == ("restore", "--lab", "s2s-rb")
     a = actions.plan_action({"action": "failover", "gateway": "azgw", "planned": False}, lab, None, tmp_path)
-    assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb")
+    assert a.argv == ("failover", "azgw", "--unplanned", "--lab", "s2s-rb", "--json", "--plot",
+                      str(tmp_path / actions.PLOT_FILE))
+    a = actions.plan_action({"action": "failover", "gateway": "azgw", "duration": 20}, lab, None, tmp_path)
+    assert a.argv[:5] == ("failover", "azgw", "--planned", "--duration", "20")
+    assert actions.plan_action({"action": "reset", "gateway": "azgw"}, lab, None, tmp_path).argv == (
+        "reset", "azgw", "--lab", "s2s-rb")
+    assert actions.plan_action({"action": "verify"}, lab, None, tmp_path).argv == ("verify", "s2s-rb", "--json")
+    a = actions.plan_action({"action": "capture"}, lab, None, tmp_path)
+    assert a.argv == ("verify", "s2s-rb", "--json", "--pcap", str(tmp_path), "--wireshark-keys",
+                      str(tmp_path / actions.KEYS_FILE))
     a = actions.plan_action({"action": "scenario-check"}, lab, "s2s-rb", tmp_path)
     assert a.argv == ("scenario", "check", "--json")
     for bad, field in [({"action": "fault", "kind": "kill", "node": "evil; rm -rf /"}, "node"),
@@ -238,10 +278,80 @@ def test_actions_are_checked_against_the_lab(tmp_path: Path) -> None:
                        ({"action": "fault", "kind": "loss", "node": "onprem", "percent": 0}, "percent"),
                        ({"action": "fault", "kind": "link-down", "node": "onprem", "iface": "eth9"}, "iface"),
                        ({"action": "reset", "gateway": "nope"}, "gateway"),
+                       ({"action": "failover", "gateway": "azgw", "duration": 1}, "duration"),
+                       ({"action": "failover", "gateway": "azgw", "duration": "9; rm"}, "duration"),
                        ({"action": "scenario-hint"}, "action"),
                        ({"action": "rm"}, "action")]:
         with pytest.raises(actions.ActionError, match=f"^{field}:"):
             actions.plan_action(bad, lab, None, tmp_path)
+
+
+def test_an_action_runs_as_the_lab_command_with_its_output_directory_made(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The plot of a failover goes into the capture directory, which no capture may have made yet."""
+    seen = {}
+
+    def fake_run(argv, **kw):  # noqa: ANN001, ANN202
+        seen.update(argv=argv, dir=(tmp_path / "cap").is_dir(), home=kw["env"]["LAB_HOME"])
+        return SimpleNamespace(returncode=0, stdout='{"t0": 1.0}', stderr="")
+
+    monkeypatch.setattr(actions.subprocess, "run", fake_run)
+    a = actions.Action("failover", ("failover", "azgw", "--json", "--plot", str(tmp_path / "cap" / "p.png")))
+    res = actions.run_action(a, tmp_path / "home", tmp_path / "cap")
+    assert seen["dir"] and seen["argv"][-5:] == list(a.argv) and seen["home"] == str(tmp_path / "home")
+    assert res["ok"] and res["data"] == {"t0": 1.0} and res["command"] == "lab " + " ".join(a.argv)
+
+
+# ---- the Tunnels panel: both ends' settings beside Azure's --------------------------------------------------
+
+
+def _scenario(name: str):  # noqa: ANN202
+    from lab.device.byo import byo_sites
+
+    path = ROOT / "scenarios" / name / "topology.yml"
+    topo, _ = load_file(path)
+    return topo, build_plan(topo), byo_sites(topo, path.parent)
+
+
+def test_a_byo_devices_lifetimes_dpd_and_proposals_are_shown_beside_azures() -> None:
+    from lab.ui.tunnels import byo_settings
+
+    topo, _, byo = _scenario("lifetime-dpd-mismatch")
+    st = byo_settings(topo, byo)[("onprem", "azgw-onprem")]
+    assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (10800, 3600, "delay 5 s")  # its own config
+    assert st.azure == {"ike_lifetime_s": "28800 s", "child_lifetime_s": "27000 s", "dpd": "delay 31 s"}
+    assert st.ike_proposals == ["aes256-sha1-modp1024"] and st.esp_proposals == ["aes256gcm16"]  # Azure accepts
+    assert st.child_lifetime_kb == 104857600000 // 1024
+
+
+def test_a_devices_proposal_azure_refuses_is_flagged() -> None:
+    from lab.device.byo import ByoConfig
+    from lab.ui.tunnels import byo_settings
+
+    topo, _, byo = _scenario("lifetime-dpd-mismatch")
+    cfg = byo["onprem"]
+    text = cfg.main.replace("esp_proposals = aes256gcm16", "esp_proposals = des-md5").replace(
+        "life_bytes = 104857600000", "")
+    st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
+        ("onprem", "azgw-onprem")]
+    assert "esp_proposals" in st.azure and "aes256gcm16" in st.azure["esp_proposals"]  # Azure's list beside
+    assert st.child_lifetime_kb == 0 and st.azure["child_lifetime_kb"] == "102400000 KB"  # no volume limit
+    text = text.replace("life_time = 3600s", "").replace("rekey_time = 10800s", "").replace("dpd_delay = 5s", "")
+    st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
+        ("onprem", "azgw-onprem")]
+    assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (14400, 3960, "off")  # strongSwan's defaults
+
+
+def test_tunnel_details_show_both_ends_settings_even_without_an_sa() -> None:
+    from lab.render.sa_settings import sa_settings
+    from lab.ui.tunnels import tunnel_details
+
+    topo, plan = _load("s2s-route-based")
+    st = _status(plan, [_sa("azgw-0", "azgw-onprem")])  # the device has no SA
+    details = tunnel_details(build_graph(topo, plan, Live(st)), st, sa_settings(topo))
+    (tunnel,) = details
+    gw, dev = tunnel["ends"]
+    assert gw["sas"][0]["settings"]["child_lifetime_s"] == 27000 and gw["sas"][0]["settings"]["azure"] == {}
+    assert dev["sas"] == [] and dev["settings"]["ike_lifetime_s"] == 28800  # the rendered device: Azure's
 
 
 # ---- the server refuses requests without the token -------------------------------------------------------
@@ -317,6 +427,51 @@ def test_collector_publishes_changes_only_and_scrubs_keys(tmp_path: Path) -> Non
     assert col.version > first
     assert "UnitTestSharedKey42" not in json.dumps(events) + col.state_json()
     assert MASK in events[-1]["text"]
+
+
+def _read_until(sock, end: bytes) -> bytes:  # noqa: ANN001 - a socket
+    data = b""
+    while end not in data:
+        chunk = sock.recv(1 << 16)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_the_event_stream_sends_the_state_once_collected_then_only_changes(tmp_path: Path) -> None:
+    """A page opened before the first collection waits for it (never an empty state); a tick that changes
+    nothing sends nothing."""
+    from lab.secrets import resolve_keys
+    from lab.ui.live import Collector
+    from tests.fakes import FakeControl, FakeRuntime, running
+
+    text = (ROOT / "topologies" / "s2s-route-based.yml").read_text()
+    topo, plan = load_file_text(text)
+    LabDir.of(tmp_path, topo.name).write(text, resolve_keys(topo, {}), {}, [n.name for n in plan.nodes], "libipsec")
+    col = Collector(topo.name, tmp_path, FakeRuntime(nodes=running(topo.name, plan.nodes)),
+                    lambda sock: FakeControl(snapshots=[[_ike("azgw-onprem")]]), clock=lambda: 1000.0)
+    srv = UiServer(("127.0.0.1", 0), col, new_token(), lambda line: None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sock = socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5)
+    try:
+        sock.sendall(f"GET /api/events?token={srv.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = _read_until(sock, b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n")[0] and b"text/event-stream" in head
+        assert not select.select([sock], [], [], 0.5)[0]  # nothing before the first collection
+        col.tick()
+        event = _read_until(sock, b"\n\n").decode()
+        assert event.startswith("event: state\ndata: ")
+        state = json.loads(event.split("data: ", 1)[1])
+        assert state["lab"] == topo.name and 'data-node="onprem"' in state["svg"]
+        version = col.version
+        col.tick()  # nothing changed: nothing published, nothing sent
+        assert col.version == version and not select.select([sock], [], [], 0.5)[0]
+    finally:
+        sock.close()
+        col.close()
+        srv.stopping.set()
+        srv.shutdown()
+        srv.server_close()
 
 
 def load_file_text(text: str):  # noqa: ANN201

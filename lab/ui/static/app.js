@@ -51,23 +51,36 @@ function azure(settings, key, value) {
     : `${esc(value)} <span class="azure-same">(= Azure)</span>`;
 }
 
+function kb(st) {
+  if (st.child_lifetime_kb < 0) return `<span class="muted">volume: not read from its config</span>`;
+  return azure(st, "child_lifetime_kb", st.child_lifetime_kb ? st.child_lifetime_kb + " KB" : "no volume limit");
+}
+
+// an end's configured lifetimes, DPD and the proposals it offers, each with Azure's value beside
+function settingsHtml(st) {
+  if (!st) return `<span class="muted">not known (the device's own config)</span>`;
+  return `IKE ${azure(st, "ike_lifetime_s", st.ike_lifetime_s + " s")}<br>
+    child ${azure(st, "child_lifetime_s", st.child_lifetime_s + " s")}<br>child ${kb(st)}<br>
+    DPD ${azure(st, "dpd", st.dpd)}<br>
+    <span class="props">offers IKE ${azure(st, "ike_proposals", st.ike_proposals.join(", "))}<br>
+    offers ESP ${azure(st, "esp_proposals", st.esp_proposals.join(", "))}</span>`;
+}
+
 function endRows(end) {
-  if (!end.sas.length) return `<tr><td>${esc(end.node)}</td><td colspan="6" class="muted">no SA</td></tr>`;
+  const where = `<td data-end="${esc(end.node)}">${esc(end.node)}<br><span class="muted">${esc(end.connection)}</span></td>`;
+  if (!end.sas.length) {
+    return `<tr>${where}<td colspan="3" class="muted">no SA</td><td>${settingsHtml(end.settings)}</td></tr>`;
+  }
   return end.sas.map((sa) => {
     const kids = sa.children.map((c) => `${esc(c.name)} <b>${esc(c.state)}</b> ${esc(c.encryption)}<br>
       SPI in <code>${esc(c.spi_in)}</code> out <code>${esc(c.spi_out)}</code><br>
       ${esc(c.local_ts.join(","))} ⇄ ${esc(c.remote_ts.join(","))}`).join("<hr>");
-    const traffic = sa.children.map((c) => `<span class="num">in ${bytes(c.bytes_in)} / ${c.packets_in} pkts<br>
+    const traffic = sa.children.map((c) => `<span class="num" data-child="${esc(c.spi_in)}"
+      data-packets-in="${c.packets_in}" data-packets-out="${c.packets_out}">in ${bytes(c.bytes_in)} / ${c.packets_in} pkts<br>
       out ${bytes(c.bytes_out)} / ${c.packets_out} pkts</span>`).join("<hr>");
-    const st = sa.settings;
-    const life = st ? `IKE ${azure(st, "ike_lifetime_s", st.ike_lifetime_s + " s")}<br>
-      child ${azure(st, "child_lifetime_s", st.child_lifetime_s + " s")}<br>
-      child ${azure(st, "child_lifetime_kb", st.child_lifetime_kb + " KB")}<br>DPD ${azure(st, "dpd", st.dpd)}` : "";
-    const props = st ? `<br><span class="muted">offers IKE ${esc(st.ike_proposals.join(", "))}; ESP
-      ${esc(st.esp_proposals.join(", "))}</span>` : "";
-    return `<tr><td>${esc(end.node)}<br><span class="muted">${esc(sa.local)} → ${esc(sa.remote)}</span></td>
-      <td>${esc(sa.state)} IKEv${sa.version}<br>${esc(sa.ike_proposal)}${props}</td>
-      <td>${kids}</td><td>${traffic}</td><td>${life}</td></tr>`;
+    return `<tr>${where.replace("<br>", `<br><span class="muted">${esc(sa.local)} → ${esc(sa.remote)}</span><br>`)}
+      <td>${esc(sa.state)} IKEv${sa.version}<br>${esc(sa.ike_proposal)}</td>
+      <td>${kids}</td><td>${traffic}</td><td>${settingsHtml(sa.settings)}</td></tr>`;
   }).join("");
 }
 
@@ -75,7 +88,7 @@ function renderTunnels(tunnels) {
   $("tunnels").innerHTML = tunnels.length ? tunnels.map((t) => `<table data-edge="${esc(t.edge)}"
       data-state="${esc(t.state)}"><tr><th colspan="5">${esc(t.label.split(":")[0])} <span class="muted">(${t.ends.map((e) => esc(e.node)).join(" ⇄ ")})</span>
       <span class="state ${esc(t.state)}">${esc(t.state)}</span> ${esc(t.bgp)}</th></tr>
-      <tr><th>end</th><th>IKE_SA</th><th>CHILD_SA</th><th>traffic</th><th>lifetimes (Azure)</th></tr>
+      <tr><th>end</th><th>IKE_SA</th><th>CHILD_SA</th><th>traffic</th><th>configured (Azure's value beside)</th></tr>
       ${t.ends.map(endRows).join("")}</table>`).join("<br>") : `<span class="muted">no tunnels</span>`;
 }
 
@@ -128,6 +141,8 @@ function renderAction(a) {
       <td>${esc(c.name)}</td><td>${esc(c.summary || c.detail || "")}</td></tr>`).join("")}</table>`;
   } else if (Array.isArray(r.data)) {
     body = gradesHtml(r.data);
+  } else if (r.name === "failover" && r.data && r.data.udp) {
+    body = failoverHtml(r.data);
   }
   $("action-result").innerHTML = `<div data-action="${esc(r.name)}" data-ok="${r.ok}">
     <b class="${r.ok ? "pass" : "fail"}">${r.ok ? "OK" : "FAILED (exit " + r.code + ")"}</b> <code>${esc(r.command)}</code>
@@ -137,7 +152,16 @@ function renderAction(a) {
       ${gradesHtml(r.data)}</div>`;
   }
   if (r.name === "scenario-hint") $("scenario-result").innerHTML = `<pre>${esc(r.output)}</pre>`;
-  if (r.name === "capture") loadDownloads();
+  if (r.name === "capture" || r.name === "failover") loadDownloads();
+}
+
+// what `lab failover` measured, and the picture its --plot drew of the same marks the timeline now holds
+function failoverHtml(f) {
+  const rev = f.udp_reverse ? `; site → VNet ${f.udp_reverse.flow_outage_ms.toFixed(0)} ms` : "";
+  return `<div id="failover-result">${esc(f.mode)} ${esc(f.kind)} failover of ${esc(f.gateway)}: worst UDP flow
+    outage VNet → site <b>${f.udp.flow_outage_ms.toFixed(0)} ms</b>${rev}
+    <span class="muted">(Azure: ${esc(f.azure_figure || "?")})</span>; ${f.udp.lost} of ${f.udp.sent} probes lost<br>
+    <img id="failover-plot" alt="failover timeline" src="${api("/api/capture/failover-timeline.png")}&t=${f.t0}"></div>`;
 }
 
 function gradesHtml(grades) {
@@ -162,7 +186,8 @@ async function loadDownloads() {
   const files = r.ok ? await r.json() : [];
   $("downloads").innerHTML = files.length ? "download: " + files.map((f) =>
     `<a href="${api("/api/capture/" + encodeURIComponent(f))}" download>${esc(f)}</a>`).join(" · ")
-    + ` <span class="muted">(Wireshark: esp_sa → ~/.config/wireshark/esp_sa)</span>` : "";
+    + (files.includes("esp_sa") ? ` <span class="muted">(Wireshark: esp_sa → ~/.config/wireshark/esp_sa)</span>` : "")
+    : "";
 }
 
 function renderTimeline() {
@@ -196,8 +221,12 @@ function setup() {
     node: $("node").value, percent: Number($("fault-percent").value)}));
   $("btn-restore").addEventListener("click", () => act({action: "restore", node: $("node").value}));
   $("btn-restore-all").addEventListener("click", () => act({action: "restore"}));
-  $("btn-failover").addEventListener("click", () => act({action: "failover", gateway: $("gateway").value, planned: true}));
-  $("btn-failover-u").addEventListener("click", () => act({action: "failover", gateway: $("gateway").value, planned: false}));
+  const failover = (planned) => {
+    const secs = $("failover-seconds").value;
+    act({action: "failover", gateway: $("gateway").value, planned, duration: secs ? Number(secs) : null});
+  };
+  $("btn-failover").addEventListener("click", () => failover(true));
+  $("btn-failover-u").addEventListener("click", () => failover(false));
   $("btn-reset").addEventListener("click", () => act({action: "reset", gateway: $("gateway").value}));
   $("btn-verify").addEventListener("click", () => act({action: "verify"}));
   $("btn-capture").addEventListener("click", () => act({action: "capture"}));
