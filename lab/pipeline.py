@@ -19,7 +19,7 @@ from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
 from lab.core import Connect, Lab, Progress, load
-from lab.device.byo import ByoFeature, byo_from_state
+from lab.device.byo import ByoFeature, byo_from_state, byo_settings
 from lab.device.diagnose import wait_diagnosed
 from lab.errors import BusyError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
@@ -329,7 +329,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
     nodes: list[NodeStatus] = []
     tunnels: list[TunnelStatus] = []
     problems: list[str] = []
-    settings = sa_settings(lab.topo)
+    settings = sa_settings(lab.topo) | byo_settings(lab.topo, byo_from_state(lab.topo, lab.dir.root / "nodes"))
     for n in lab.plan.nodes:
         info = live.get(n.name)
         state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)
