@@ -268,6 +268,9 @@ SOURCES = {
     # connection when the on-premises network address space overlaps with the VNet address space", "You can't
     # use the same ingress rule if the connections are for different on-premises networks", "NAT is applied to
     # the connections that have NAT rules".
+    # Active-active (checked 2026-12-01, nat-overview FAQ "Does NAT work on active-active VPN gateways?"): "Each
+    # NAT rule is applied to a single instance of the VPN gateway. In active-active gateways, create a separate
+    # NAT rule for each gateway instance through the IP configuration ID field" (lab: ip_configuration_id).
     "nat": LEARN + "nat-overview",
     "nat_howto": LEARN + "nat-howto",
     # NAT and BGP (checked 2026-11-30, nat-overview "NAT and routing" and its FAQ "Does NAT work with BGP
