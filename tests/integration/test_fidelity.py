@@ -1,6 +1,8 @@
-"""Azure fidelity, for real: the GatewaySubnet gives the instances their inside addresses, `lab up` prints every
-validate warning, connection modes outside route-based IKEv2 exit 2 with nothing made, and an InitiatorOnly
-gateway refuses the peer's IKE_SA_INIT on UDP 500 and on UDP 4500 (sent with Scapy from the device)."""
+"""Azure fidelity, for real: the GatewaySubnet gives the instances their inside addresses (one below /29 or
+overlapping another subnet exits 2 with nothing made), `lab up` prints every validate warning, connection modes
+outside route-based IKEv2 exit 2 with nothing made, an InitiatorOnly gateway refuses the peer's IKE_SA_INIT on UDP
+500 and on UDP 4500 (sent with Scapy from the device), and custom traffic selectors bring later lines up on first
+traffic."""
 
 from __future__ import annotations
 
@@ -84,6 +86,27 @@ def test_connection_mode_outside_route_based_ikev2_exits_2_with_nothing_made(
     assert res.returncode == 2, res.stderr
     assert "connections.azgw-onprem.connection_mode" in res.stderr
     assert ("RouteBased gateways only" if kind == "policy-based" else "IKEv2 connections only") in res.stderr
+    assert lab_leftovers(name) == []
+
+
+@pytest.mark.parametrize(("kind", "path", "says"), [
+    ("small", "gateways.azgw.vnet.gateway_subnet", "GatewaySubnet 10.1.255.0/30 is too small"),
+    ("overlap", "gateways.azgw.vnet.subnets.app", "subnet 10.1.255.0/24 overlaps 10.1.255.0/27"),
+])
+def test_gateway_subnet_errors_exit_2_with_nothing_made(
+        lab_home: Path, cleanup_lab: list[str], tmp_path: Path, kind: str, path: str, says: str) -> None:
+    def change(d: dict) -> None:
+        vnet = d["gateways"]["azgw"]["vnet"]
+        if kind == "small":
+            vnet["gateway_subnet"] = "10.1.255.0/30"  # smaller than Azure's /29
+        else:
+            vnet.update(gateway_subnet="10.1.255.0/27", subnets={"app": "10.1.255.0/24"})
+
+    name = lab_name(f"fid-gs-{kind[:2]}")
+    cleanup_lab.append(name)
+    res = run_lab("up", str(variant(tmp_path, name, change)), home=lab_home)
+    assert res.returncode == 2, res.stderr
+    assert path in res.stderr and says in res.stderr, res.stderr
     assert lab_leftovers(name) == []
 
 
