@@ -145,7 +145,8 @@ def run(spec: dict) -> None:
             line = matching(waiting, packet) if addr[2] == PACKET_OUTGOING else None
             if line is not None and time.monotonic() - tried.get(line["child"], -RETRY_S) >= RETRY_S:
                 tried[line["child"]] = time.monotonic()
-                acquire(line, uri, events, packet)
+                if line["child"] not in installed(uri):  # the peer may have brought it up since the last refresh
+                    acquire(line, uri, events, packet)
                 refreshed = 0.0  # re-read at once: an installed line leaves the filter
 
 

@@ -316,6 +316,15 @@ def test_custom_traffic_selectors_one_child_per_line_later_lines_on_first_traffi
     out = exec_ok(TS, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.3.0.10", home=lab_home)
     assert " 3 received" in out, (lost, out)  # the following packets all get through, on line 2's own SA
     assert _children(TS, "azgw-0", lab_home)["azgw-onprem-ts1"]["packets_out"] >= before + 3
+    # Line 3 from the site's side: the rendered device (a policy-based device, trap policies too) initiates it on
+    # pc4's first packet, and the gateway accepts it as that line
+    assert "azgw-onprem-ts2" not in _children(TS, "azgw-0", lab_home)
+    _ping_until_answered(TS, "pc4", "10.1.0.10", lab_home)
+    line3 = _children(TS, "azgw-0", lab_home)["azgw-onprem-ts2"]
+    assert (line3["local_ts"], line3["remote_ts"]) == (["10.1.0.0/16"], ["10.4.0.0/16"])
+    site_events = (lab_home / TS / "nodes" / "onprem" / "acquire-events.jsonl").read_text().splitlines()
+    assert [(e["child"], e["src"]) for e in map(json.loads, site_events) if e["event"] == "acquire"] == [
+        ("azgw-onprem-ts2", "10.4.0.10")]
     # The device proposes selectors no line has (10.2.0.0/24 <-> 10.1.0.0/24): the gateway accepts them as proposed.
     topo, _ = load_file(path)
     key = yaml.safe_load((lab_home / TS / "keys.yml").read_text())
