@@ -57,6 +57,18 @@ def restart(lab: Lab, runtime: Runtime, node: str, dataplane: str, swan: dict[st
     return spec is not None
 
 
+def follow(lab: Lab, runtime: Runtime, swan: dict[str, SwanctlConfig], running: set[str]) -> None:
+    """After `lab apply`: (re)start the agent of every running unit whose lines changed, stop those that have
+    none left."""
+    specs = agent_specs(swan)
+    for node in sorted(set(specs) | {n.name for n in lab.plan.nodes if (lab.dir.node(n.name) / PID_FILE).exists()}):
+        spec_file = lab.dir.node(node) / Path(SPEC).name
+        if node not in specs:
+            stop(lab, runtime, node)
+        elif node in running and (not spec_file.exists() or json.loads(spec_file.read_text()) != specs[node]):
+            start(lab, runtime, node, specs[node])
+
+
 def start(lab: Lab, runtime: Runtime, node: str, spec: dict[str, object]) -> None:
     """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
     d = lab.dir.node(node)

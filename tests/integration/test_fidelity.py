@@ -286,9 +286,6 @@ def _ping_until_answered(lab: str, src: str, dst: str, home: Path, deadline_s: f
 
 def test_custom_traffic_selectors_one_child_per_line_later_lines_on_first_traffic_any_peer_proposal_accepted(
         lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    from lab.render.connections import render_swanctl
-    from lab.topology.load import load_file
-
     path, _ = renamed(ROOT / "tests" / "integration" / "data" / "fid-traffic-selectors.yml", tmp_path, "fid-ts")
     cleanup_lab.append(TS)
     res = run_lab("up", str(path), home=lab_home, timeout=180)
@@ -325,6 +322,15 @@ def test_custom_traffic_selectors_one_child_per_line_later_lines_on_first_traffi
     site_events = (lab_home / TS / "nodes" / "onprem" / "acquire-events.jsonl").read_text().splitlines()
     assert [(e["child"], e["src"]) for e in map(json.loads, site_events) if e["event"] == "acquire"] == [
         ("azgw-onprem-ts2", "10.4.0.10")]
+    _peer_proposal_is_accepted_as_proposed(path, lab_home)
+    _apply_follows_the_lines(path, lab_home)
+    assert run_lab("down", TS, home=lab_home).returncode == 0
+
+
+def _peer_proposal_is_accepted_as_proposed(path: Path, lab_home: Path) -> None:
+    from lab.render.connections import render_swanctl
+    from lab.topology.load import load_file
+
     # The device proposes selectors no line has (10.2.0.0/24 <-> 10.1.0.0/24): the gateway accepts them as proposed.
     topo, _ = load_file(path)
     key = yaml.safe_load((lab_home / TS / "keys.yml").read_text())
@@ -339,4 +345,19 @@ def test_custom_traffic_selectors_one_child_per_line_later_lines_on_first_traffi
         site.close()
     accepted = _children(TS, "azgw-0", lab_home)["azgw-onprem-any"]
     assert (accepted["local_ts"], accepted["remote_ts"]) == (["10.1.0.0/24"], ["10.2.0.0/24"])
-    assert run_lab("down", TS, home=lab_home).returncode == 0
+
+
+def _apply_follows_the_lines(path: Path, lab_home: Path) -> None:
+    # `lab apply` without line 3: the connection reloads, waits for line 1 only, line 2 waits for traffic again,
+    # and each node's acquire agent follows the lines left
+    data = yaml.safe_load(path.read_text())
+    data["connections"]["azgw-onprem"]["traffic_selector_policies"].pop()
+    path.write_text(yaml.safe_dump(data))
+    res = run_lab("apply", str(path), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert set(_children(TS, "azgw-0", lab_home)) <= {"azgw-onprem-ts0", "azgw-onprem-any"}
+    assert "azgw-onprem-ts0" in _children(TS, "azgw-0", lab_home)
+    for node in ("azgw-0", "onprem"):
+        spec = json.loads((lab_home / TS / "nodes" / node / "acquire-spec.json").read_text())
+        assert [line["child"] for line in spec["lines"]] == ["azgw-onprem-ts1"]
+    assert _ping_until_answered(TS, "vm1", "10.3.0.10", lab_home) <= 5

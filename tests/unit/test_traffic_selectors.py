@@ -7,6 +7,7 @@ import socket
 import struct
 
 from lab.acquire import agent_specs
+from lab.ops.apply_live import ConnWork, awaited
 from lab.pipeline import expected_sas
 from lab.probes.acquire_agent import bpf_program, matching
 from lab.render.connections import expected_children, render_swanctl
@@ -104,3 +105,9 @@ def test_a_range_without_the_labs_address_warns_about_libipsec() -> None:
     (f,) = at(data, "connections.c1.traffic_selector_policies[0].local_address_ranges", "warning")
     assert "libipsec" in f.message
     assert not at(data, "connections.c1.traffic_selector_policies[0].remote_address_ranges")
+
+
+def test_lab_apply_waits_for_the_first_line_only_as_lab_up_does() -> None:
+    swan = render_swanctl(model(with_selectors()), {"c1": "k"})
+    work = {n: ConnWork([], ["c1"], swan[n]) for n in ("azgw-0", "onprem")}
+    assert awaited(work) == {"azgw-0": [("c1", ["c1-ts0"])], "onprem": [("c1", ["c1-ts0"])]}
