@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lab import daemons, tunnel_units
+from lab.acquire import AcquireFeature
 from lab.azure import facts
 from lab.control.base import IkeSaStatus, VpnControl
 from lab.control.wait import diagnose_log, missing, wait_established
 from lab.core import Connect, Lab, Progress, load
-from lab.device.byo import ByoFeature, byo_from_state
+from lab.device.byo import ByoFeature, byo_from_state, byo_settings
 from lab.device.diagnose import wait_diagnosed
 from lab.errors import BusyError, LabError, RuntimeBackendError
 from lab.ha import agents as ha
@@ -85,7 +86,8 @@ def up(path: Path, home: Path, runtime: Runtime, connect: Connect, image: str,
 def features(lab: Lab, source: Path | None) -> list[Feature]:
     """The features plugged into the stages, in the order their hooks run. `source`: the topology file's
     directory at `up` (user files sit beside it); None for a running lab (read back from its state)."""
-    return [ByoFeature.of(lab, source), TunnelsFeature(), P2sFeature(source), RoutingFeature(source), HaFeature()]
+    return [ByoFeature.of(lab, source), TunnelsFeature(), P2sFeature(source), RoutingFeature(source), HaFeature(),
+            AcquireFeature()]
 
 
 def render(st: Stage, feats: Sequence[Feature], dataplane: Dataplane) -> Rendered:
@@ -277,7 +279,8 @@ def _parallel(fn: Callable[[NodePlan], object], nodes: tuple[NodePlan, ...] | li
 
 def expected_sas(swan: dict[str, SwanctlConfig]) -> Expected:
     return {
-        node: [(conn, [c for c in tree["children"] if child_expected(c)])  # type: ignore[union-attr]
+        node: [(conn, [c for c, kid in tree["children"].items()  # type: ignore[union-attr]
+                       if child_expected(c, kid)])
                for conn, tree in cfg.connections.items() if isinstance(tree.get("children"), dict)]
         for node, cfg in swan.items() if cfg.connections
     }
@@ -326,7 +329,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
     nodes: list[NodeStatus] = []
     tunnels: list[TunnelStatus] = []
     problems: list[str] = []
-    settings = sa_settings(lab.topo)
+    settings = sa_settings(lab.topo) | byo_settings(lab.topo, byo_from_state(lab.topo, lab.dir.root / "nodes"))
     for n in lab.plan.nodes:
         info = live.get(n.name)
         state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)

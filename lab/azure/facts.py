@@ -268,6 +268,9 @@ SOURCES = {
     # connection when the on-premises network address space overlaps with the VNet address space", "You can't
     # use the same ingress rule if the connections are for different on-premises networks", "NAT is applied to
     # the connections that have NAT rules".
+    # Active-active (checked 2026-12-01, nat-overview FAQ "Does NAT work on active-active VPN gateways?"): "Each
+    # NAT rule is applied to a single instance of the VPN gateway. In active-active gateways, create a separate
+    # NAT rule for each gateway instance through the IP configuration ID field" (lab: ip_configuration_id).
     "nat": LEARN + "nat-overview",
     "nat_howto": LEARN + "nat-howto",
     # NAT and BGP (checked 2026-11-30, nat-overview "NAT and routing" and its FAQ "Does NAT work with BGP
@@ -285,7 +288,18 @@ SOURCES = {
     # NAT rules are added to an existing gateway (checked 2026-11-30): "The third command updates the virtual
     # network gateway gw1 with the newly added natRule" (Set-AzVirtualNetworkGateway -NatRule).
     "nat_update": "https://learn.microsoft.com/en-us/powershell/module/az.network/new-azvirtualnetworkgatewaynatrule",
+    # Custom traffic selectors (checked 2026-12-01): "The custom-configured traffic selectors are proposed only
+    # when a VPN gateway initiates the connection. A VPN gateway accepts any traffic selectors proposed by a
+    # remote gateway"; addresses on separate lines: "When the tunnel comes up, it creates a QMSA for only the 1st
+    # line. The rest of the local range and remote range pairs aren't created until traffic is attempted";
+    # "the first few packets are unsuccessful until there's a QMSA for the traffic"; one line with several
+    # ranges is one QMSA "for the entire range of addresses specified".
+    "custom_traffic_selectors": LEARN + "custom-traffic-selectors",
 }
+
+# Custom traffic selectors (SOURCES["custom_traffic_selectors"]): one CHILD_SA per line; only the first comes up
+# with the tunnel, the others on their first packet (which may be lost).
+CUSTOM_TS_LATER_LINES_ON_TRAFFIC = True
 
 # NAT rules (SOURCES["nat"]): the lab models no AZ SKUs, so VpnGw2-5.
 NAT_SKUS = ("VpnGw2", "VpnGw3", "VpnGw4", "VpnGw5")

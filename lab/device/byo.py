@@ -19,13 +19,22 @@ from lab import daemons
 from lab.control.base import VpnControl
 from lab.core import Lab
 from lab.daemons import CHARON, CHARON_BY_STARTER, Daemon
-from lab.device.parse import DeviceConn, Format, detect_format, parse_device
+from lab.device.parse import (
+    STRONGSWAN_DEFAULT_ESP,
+    STRONGSWAN_DEFAULT_IKE,
+    DeviceConn,
+    Format,
+    detect_format,
+    parse_device,
+)
 from lab.errors import ControlError, DeviceConfigError, TopologyError
 from lab.ha.standby import fast_dpd_nodes
 from lab.hooks import Feature, Rendered, Stage
 from lab.plan_types import NodePlan
+from lab.render.sa_settings import SaSettings, azure_reference, declared_settings
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
+from lab.render.tunnels import tunnels
 from lab.runtime.base import Runtime
 from lab.topology.load import read_file, read_site_file
 from lab.topology.model import Topology
@@ -81,6 +90,23 @@ def byo_from_state(topo: Topology, node_dir: Path) -> dict[str, ByoConfig]:
         names = ("ipsec.conf", "ipsec.secrets") if fmt == "ipsec.conf" else ("swanctl.conf",)
         present = [n for n in names if (d / n).exists()]
         out[name] = ByoConfig(name, fmt, {n: (d / n).read_text() for n in present}, {n: str(d / n) for n in present})
+    return out
+
+
+def byo_settings(topo: Topology, byo: dict[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
+    """(site node, the user's connection name) -> what its own config declares, with Azure's values beside each
+    difference (`lab inspect`): each connection of the config towards one of the gateway's public IPs."""
+    out: dict[tuple[str, str], SaSettings] = {}
+    for t in tunnels(topo):
+        cfg = byo.get(t.peer.node)
+        for dc in cfg.conns() if cfg is not None else []:
+            if dc.remote_addrs and t.azure.local_ip not in dc.remote_addrs:
+                continue
+            kid = dc.children[0] if dc.children else None
+            out[(t.peer.node, dc.name)] = declared_settings(
+                azure_reference(topo, t), dc.ike or STRONGSWAN_DEFAULT_IKE,
+                (kid.esp if kid is not None else ()) or STRONGSWAN_DEFAULT_ESP, dc.ike_life_s,
+                kid.life_s if kid is not None else None, dc.dpd_delay_s)
     return out
 
 

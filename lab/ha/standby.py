@@ -45,12 +45,15 @@ def standby_configs(topo: Topology, swan: dict[str, SwanctlConfig]) -> dict[str,
 
 
 def takeover_children(cfg: SwanctlConfig) -> list[tuple[str, str]]:
-    """(child, connection) a new active must initiate: those its mirrored active starts by itself."""
+    """(child, connection) a new active must initiate: those its mirrored active starts by itself, and the custom
+    selector lines it would start on first traffic (trap): a warm standby holds no trap policy, so the new
+    active brings every line up at once."""
     out = []
     for conn, tree in cfg.connections.items():
         kids = tree.get("children")
         if isinstance(kids, dict):
-            out += [(c, conn) for c, t in kids.items() if isinstance(t, dict) and t.get("start_action") == "start"]
+            out += [(c, conn) for c, t in kids.items()
+                    if isinstance(t, dict) and t.get("start_action") in ("start", "trap")]
     return out
 
 

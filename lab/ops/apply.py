@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel
 
-from lab import core, pipeline, tunnel_units
+from lab import acquire, core, pipeline, tunnel_units
 from lab.azure import facts
 from lab.device.byo import byo_sites, override_files, without_byo
 from lab.errors import TopologyError
@@ -287,6 +287,8 @@ def apply_file(path: Path, home: Path, runtime: Runtime, connect: core.Connect, 
     warm = {u: w for u, w in prep.warm.items() if u in running}
     if prep.work or warm:
         live_apply(new, prep.work, warm, connect, progress, timeout)
+    if old.dataplane == "libipsec":  # selector lines that wait for traffic: each node's acquire agent follows
+        acquire.follow(new, runtime, prep.swan, running)
     if any(c.kind == "resize" for c in changes):
         progress("re-shaping resized gateways to their new aggregate cap")
         pipeline.shape_gateways(new, runtime)

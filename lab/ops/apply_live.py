@@ -12,6 +12,7 @@ from lab.control.base import CHILD_INSTALLED, VpnControl
 from lab.control.wait import wait_established
 from lab.errors import ControlError
 from lab.render.swanctl import SwanctlConfig, Tree
+from lab.render.tunnels import expected as child_expected
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,20 @@ def live_apply(lab: core.Lab, work: Mapping[str, ConnWork], warm: Mapping[str, C
                 keys = w.config.secrets if passive else ()
                 if conns or keys:
                     controls[node].load(SwanctlConfig(conns, keys))
-        expected = {node: [(c, list(_children(t))) for c, t in w.config.connections.items()]
-                    for node, w in work.items()}
+        expected = awaited(work)
         if any(expected.values()):
             progress(f"waiting for {sum(len(v) for v in expected.values())} reloaded connection end(s)")
         wait_established({n: controls[n] for n in work}, expected, timeout, lab.dir.log_tail)
     finally:
         for ctl in controls.values():
             ctl.close()
+
+
+def awaited(work: Mapping[str, ConnWork]) -> dict[str, list[tuple[str, list[str]]]]:
+    """node -> [(connection, [CHILD_SAs])] to wait for after loading: as at `lab up`, not a responder-only
+    catch-all nor a custom selector line that waits for its first packet (lab.render.tunnels.expected)."""
+    return {node: [(c, [k for k, kid in _children(t).items() if child_expected(k, kid)])
+                   for c, t in w.config.connections.items()] for node, w in work.items()}
 
 
 def _retire(ctl: VpnControl, node: str, conn: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from lab import core, daemons, pipeline, tunnel_units
+from lab import acquire, core, daemons, pipeline, tunnel_units
 from lab.control.wait import wait_established
 from lab.core import Connect, Lab
 from lab.device.byo import ByoFeature, byo_from_state, load_byo
@@ -177,6 +177,8 @@ def heal_node(lab: Lab, b: Broken, active: bool | None, runtime: Runtime, connec
         role = f" as the {'active' if active else 'standby'} instance"
     if ha.start_agent(lab, runtime, b.node) and pair is not None and active and b.node != pair.nodes[0]:
         ha.take_over_now(lab, runtime, b.node)  # a warm config initiates nothing by itself
+    if pair is None or active:  # custom selector lines that wait for their first packet (lab/acquire.py)
+        acquire.restart(lab, runtime, b.node, dataplane, swan)
     return f"{b.node}: {b.why} -> re-wired, daemons started{role}"
 
 

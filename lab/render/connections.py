@@ -19,7 +19,7 @@ IfIds = dict[tuple[str, str], int]  # (node, swanctl connection) -> its XFRM int
 def child_tree(end: End, child: Child, if_id: int = 0) -> Tree:
     """`if_id`: the tunnel's XFRM interface, where another tunnel of the node shares its selectors."""
     life_s, life_kb = end.child_lifetime
-    start = "start" if end.initiates and child.start else "none"
+    start = "trap" if child.on_demand else "start" if end.initiates and child.start else "none"
     tree: Tree = {
         "local_ts": [str(n) for n in child.local_ts],
         "remote_ts": [str(n) for n in child.remote_ts],
@@ -27,7 +27,7 @@ def child_tree(end: End, child: Child, if_id: int = 0) -> Tree:
         "rekey_time": f"{life_s * 9 // 10}s",
         "life_time": f"{life_s}s",
         "start_action": start,
-        "dpd_action": "restart" if end.initiates and child.start else "clear",
+        "dpd_action": "trap" if child.on_demand else "restart" if end.initiates and child.start else "clear",
         "close_action": start,
         "rekey_bytes": str(life_kb * 1024 * 9 // 10),
         "life_bytes": str(life_kb * 1024),
@@ -80,7 +80,7 @@ def expected_children(topo: Topology) -> dict[str, list[tuple[str, list[str]]]]:
     out: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
     for t in tunnels(topo):
         for end in (t.azure, t.peer):
-            out[end.node].append((end.conn, [c.name for c in end.children if c.start]))
+            out[end.node].append((end.conn, [c.name for c in end.children if c.start and not c.on_demand]))
     return dict(sorted(out.items()))
 
 

@@ -3,7 +3,8 @@ differs: `lab inspect` shows it. Pure: read from the same tunnel model the confi
 
 Azure's value for a field is the Azure end's, rendered from Azure's rules; the lab's only departure on that
 end is `dpd: fast`, whose Azure value is the connection's `dpd_timeout_seconds`. A device end differs where
-its overrides (proposals, lifetimes, DPD) say so. A device with its own config (BYO) is not known: left out.
+its overrides (proposals, lifetimes, DPD) say so. A device with its own config (BYO) shows what that config
+declares (`declared_settings`, read by lab.device.byo), strongSwan's defaults where it declares nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from dataclasses import replace
 from pydantic import BaseModel, ConfigDict
 
 from lab.azure.algorithms import first_match
-from lab.render.tunnels import End, dpd_delay, tunnels
+from lab.render.tunnels import End, Tunnel, dpd_delay, tunnels
 from lab.topology.model import Topology
+
+# strongSwan's values for what a config leaves out (swanctl.conf: IKE rekey_time 4 h; CHILD_SA rekey_time 1 h,
+# life_time 10 % more; no DPD); its proposals for `default` are lab.device.parse.STRONGSWAN_DEFAULT_*.
+STRONGSWAN_IKE_REKEY_S = 14_400
+STRONGSWAN_CHILD_LIFE_S = 3_960
 
 
 class SaSettings(BaseModel):
@@ -55,14 +61,30 @@ def _settings(end: End, reference: End) -> SaSettings:
                       azure={k: v for k, v in azure.items() if _differs(k, end, reference, (mine, azure))})
 
 
+def azure_reference(topo: Topology, t: Tunnel) -> End:
+    """The Azure end with Azure's own values (`dpd: fast` is the lab's: Azure's DPD is the timeout's)."""
+    conn = topo.connections[t.connection]
+    if conn.dpd == "fast" and t.azure.dpd_delay_s:
+        return replace(t.azure, dpd_delay_s=dpd_delay(conn.dpd_timeout_seconds))
+    return t.azure
+
+
+def declared_settings(reference: End, ike: tuple[str, ...], esp: tuple[str, ...], ike_life_s: int | None,
+                      child_life_s: int | None, dpd_delay_s: int | None) -> SaSettings:
+    """A device config's own values (None: it sets none, strongSwan's default applies) beside Azure's
+    (`reference`). Its byte limit is not read: Azure's is shown."""
+    end = replace(reference, ike=ike, esp=esp, ike_lifetime_s=ike_life_s or STRONGSWAN_IKE_REKEY_S,
+                  child_lifetime=(child_life_s or STRONGSWAN_CHILD_LIFE_S, reference.child_lifetime[1]),
+                  dpd_delay_s=dpd_delay_s or 0)
+    return _settings(end, reference)
+
+
 def sa_settings(topo: Topology) -> dict[tuple[str, str], SaSettings]:
     """(node, swanctl connection name) -> that end's settings with Azure's values where they differ."""
     out: dict[tuple[str, str], SaSettings] = {}
     for t in tunnels(topo):
         conn = topo.connections[t.connection]
-        reference = t.azure
-        if conn.dpd == "fast" and t.azure.dpd_delay_s:
-            reference = replace(t.azure, dpd_delay_s=dpd_delay(conn.dpd_timeout_seconds))
+        reference = azure_reference(topo, t)
         out[(t.azure.node, t.azure.conn)] = _settings(t.azure, reference)
         site = topo.sites.get(conn.site or "")
         if site is None or site.device.config is None:

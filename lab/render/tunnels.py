@@ -37,17 +37,24 @@ class Child:
     local_ts: tuple[IPv4Network, ...]
     remote_ts: tuple[IPv4Network, ...]
     start: bool = True  # False: only ever a responder's choice (never initiated, not expected up)
+    on_demand: bool = False  # a later custom selector line: a trap policy, created on first traffic (not awaited)
 
 
-def expected(child_name: str) -> bool:
-    """Whether a CHILD_SA of that name must be up once the lab is up (not a responder-only catch-all)."""
-    return not child_name.endswith(ANY_SUFFIX)
+def expected(child_name: str, tree: object = None) -> bool:
+    """Whether a CHILD_SA of that name (and rendered tree) must be up once the lab is up: not a responder-only
+    catch-all, not a selector line that waits for its first packet (start_action = trap)."""
+    return not child_name.endswith(ANY_SUFFIX) and not (isinstance(tree, dict) and tree.get("start_action") == "trap")
 
 
 def selector_children(name: str, conn: Connection) -> tuple[Child, ...]:
     """Custom traffic selectors: one CHILD_SA per line, proposed when the gateway initiates, and a catch-all
-    child (0/0, never initiated) through which the gateway accepts any selectors the peer proposes."""
-    lines = tuple(Child(f"{name}-ts{i}", tuple(p.local_address_ranges), tuple(p.remote_address_ranges))
+    child (0/0, never initiated) through which the gateway accepts any selectors the peer proposes. As Azure
+    (facts.CUSTOM_TS_LATER_LINES_ON_TRAFFIC): only the first line comes up with the tunnel, the others on their
+    first packet (trap policies; lab.probes.acquire_agent does the acquire libipsec 5.9.8 does not). A
+    ResponderOnly gateway initiates nothing: the device brings every line up."""
+    lazy = facts.CUSTOM_TS_LATER_LINES_ON_TRAFFIC and conn.connection_mode != "ResponderOnly"
+    lines = tuple(Child(f"{name}-ts{i}", tuple(p.local_address_ranges), tuple(p.remote_address_ranges),
+                        on_demand=lazy and i > 0)
                   for i, p in enumerate(conn.traffic_selector_policies))
     return (Child(name + ANY_SUFFIX, (ANY,), (ANY,), start=False),) + lines  # first: it wins charon's ties
 
@@ -103,8 +110,8 @@ def mirrored(kids: tuple[Child, ...], suffix: str, local: list[IPv4Network] | No
              remote: list[IPv4Network] | None = None) -> tuple[Child, ...]:
     """The peer end's CHILD_SAs: the same pairs seen from the other side (or given selectors); the Azure
     end's responder-only catch-all has no counterpart."""
-    return tuple(Child(c.name + suffix, tuple(local) if local else c.remote_ts, tuple(remote) if remote else c.local_ts)
-                 for c in kids if c.start)
+    return tuple(Child(c.name + suffix, tuple(local) if local else c.remote_ts, tuple(remote) if remote else c.local_ts,
+                       on_demand=c.on_demand) for c in kids if c.start)
 
 
 def tunnels(topo: Topology) -> list[Tunnel]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from lab.render.sa_settings import SaSettings
 from lab.status import LabStatus, TunnelStatus
 
 STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green", "Established": "green",
@@ -22,18 +23,24 @@ LABELS = {"ike_lifetime_s": "IKE life", "child_lifetime_s": "child life", "child
 
 def _settings(t: TunnelStatus) -> str:
     """Configured lifetimes, DPD and proposals; each value that differs from Azure's with Azure's beside it."""
-    s = t.settings
-    if s is None:
-        return ""
+    return "" if t.settings is None else "\n" + "\n".join(settings_lines(t.settings))
+
+
+def settings_lines(s: SaSettings, azure_style: str = "red") -> list[str]:
+    """One line per field, "IKE life 3600 s (Azure: 28800 s)": the end's value, and Azure's beside it where they
+    differ (`azure_style`: its rich style; "" for plain text). Long proposal lists are cut."""
     values = {"ike_lifetime_s": f"{s.ike_lifetime_s} s", "child_lifetime_s": f"{s.child_lifetime_s} s",
               "child_lifetime_kb": f"{s.child_lifetime_kb} KB", "dpd": s.dpd,
-              "ike_proposals": ", ".join(s.ike_proposals[:2]) + (" ..." if len(s.ike_proposals) > 2 else ""),
-              "esp_proposals": ", ".join(s.esp_proposals[:2]) + (" ..." if len(s.esp_proposals) > 2 else "")}
+              "ike_proposals": _short(", ".join(s.ike_proposals[:2]) + (" ..." if len(s.ike_proposals) > 2 else "")),
+              "esp_proposals": _short(", ".join(s.esp_proposals[:2]) + (" ..." if len(s.esp_proposals) > 2 else ""))}
     lines = []
     for key, label in LABELS.items():
         azure = s.azure.get(key)
-        lines.append(f"{label} {values[key]}" + (f" [red](Azure: {_short(azure)})[/red]" if azure else ""))
-    return "\n" + "\n".join(lines)
+        beside = f" (Azure: {_short(azure)})" if azure else ""
+        if beside and azure_style:
+            beside = f" [{azure_style}]{beside.strip()}[/{azure_style}]"
+        lines.append(f"{label} {values[key]}{beside}")
+    return lines
 
 
 def _short(text: str, limit: int = 60) -> str:

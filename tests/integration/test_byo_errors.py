@@ -1,6 +1,7 @@
 """Bring-your-own configs that are broken: strongSwan's own parse error with the user's file and line at once
 (exit 1, nothing left), a wrong key ends the wait at the first AUTH failure, and `lab inspect` shows a BYO
-connection under the name the user gave it."""
+connection under the name the user gave it, with the lifetimes, DPD and proposals its config declares and Azure's
+value beside each difference."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ def test_inspect_shows_byo_connection_under_its_own_name(tmp_path: Path, lab_hom
     status = json.loads(run_lab("inspect", name, "--json", home=lab_home, check=True).stdout)
     mine = [t for t in status["tunnels"] if t["node"] == "onprem"]
     assert [t["connection"] for t in mine] == ["to-azure"] and mine[0]["state"] == "ESTABLISHED"
+    # what the user's config declares (rekey_time 8h, dpd_delay 30s, its proposals), Azure's value beside
+    site = mine[0]["settings"]
+    assert (site["ike_lifetime_s"], site["child_lifetime_s"], site["dpd"]) == (28800, 27000, "delay 30 s")
+    assert (site["ike_proposals"], site["esp_proposals"]) == (["aes256-sha256-modp1024"], ["aes256-sha1"])
+    assert site["azure"] == {"dpd": "delay 31 s"}
+    gw = next(t for t in status["tunnels"] if t["node"] == "azgw-0")["settings"]
+    assert gw["azure"] == {} and gw["dpd"] == "delay 31 s"
+    text = run_lab("inspect", name, home=lab_home, check=True).stdout
+    assert "DPD delay 30 s (Azure: delay 31 s)" in text
     assert status["problems"] == [], status["problems"]
     diag = run_lab("diagnose", name, home=lab_home)
     assert diag.returncode == 0, diag.stdout + diag.stderr

@@ -1,11 +1,14 @@
-"""Azure fidelity, for real: the GatewaySubnet gives the instances their inside addresses, `lab up` prints every
-validate warning, connection modes outside route-based IKEv2 exit 2 with nothing made, and an InitiatorOnly
-gateway refuses the peer's IKE_SA_INIT on UDP 500 and on UDP 4500 (sent with Scapy from the device)."""
+"""Azure fidelity, for real: the GatewaySubnet gives the instances their inside addresses (one below /29 or
+overlapping another subnet exits 2 with nothing made), `lab up` prints every validate warning, connection modes
+outside route-based IKEv2 exit 2 with nothing made, an InitiatorOnly gateway refuses the peer's IKE_SA_INIT on UDP
+500 and on UDP 4500 (sent with Scapy from the device), and custom traffic selectors bring later lines up on first
+traffic."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,27 @@ def test_connection_mode_outside_route_based_ikev2_exits_2_with_nothing_made(
     assert res.returncode == 2, res.stderr
     assert "connections.azgw-onprem.connection_mode" in res.stderr
     assert ("RouteBased gateways only" if kind == "policy-based" else "IKEv2 connections only") in res.stderr
+    assert lab_leftovers(name) == []
+
+
+@pytest.mark.parametrize(("kind", "path", "says"), [
+    ("small", "gateways.azgw.vnet.gateway_subnet", "GatewaySubnet 10.1.255.0/30 is too small"),
+    ("overlap", "gateways.azgw.vnet.subnets.app", "subnet 10.1.255.0/24 overlaps 10.1.255.0/27"),
+])
+def test_gateway_subnet_errors_exit_2_with_nothing_made(
+        lab_home: Path, cleanup_lab: list[str], tmp_path: Path, kind: str, path: str, says: str) -> None:
+    def change(d: dict) -> None:
+        vnet = d["gateways"]["azgw"]["vnet"]
+        if kind == "small":
+            vnet["gateway_subnet"] = "10.1.255.0/30"  # smaller than Azure's /29
+        else:
+            vnet.update(gateway_subnet="10.1.255.0/27", subnets={"app": "10.1.255.0/24"})
+
+    name = lab_name(f"fid-gs-{kind[:2]}")
+    cleanup_lab.append(name)
+    res = run_lab("up", str(variant(tmp_path, name, change)), home=lab_home)
+    assert res.returncode == 2, res.stderr
+    assert path in res.stderr and says in res.stderr, res.stderr
     assert lab_leftovers(name) == []
 
 
@@ -249,23 +273,64 @@ def _children(lab: str, node: str, home: Path) -> dict[str, dict]:
             if c["state"] == "INSTALLED"}
 
 
-def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accepted(
-        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
-    from lab.render.connections import render_swanctl
-    from lab.topology.load import load_file
+def _ping_until_answered(lab: str, src: str, dst: str, home: Path, deadline_s: float = 45) -> int:
+    """One ping a second until one is answered; returns how many went unanswered before."""
+    lost, until = 0, time.monotonic() + deadline_s
+    while time.monotonic() < until:
+        res = run_lab("exec", src, "--lab", lab, "--", "ping", "-c", "1", "-W", "1", dst, home=home, timeout=30)
+        if " 1 received" in res.stdout:
+            return lost
+        lost += 1
+    raise AssertionError(f"{src} -> {dst}: no answer in {deadline_s} s ({lost} pings lost)")
 
+
+def test_custom_traffic_selectors_one_child_per_line_later_lines_on_first_traffic_any_peer_proposal_accepted(
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
     path, _ = renamed(ROOT / "tests" / "integration" / "data" / "fid-traffic-selectors.yml", tmp_path, "fid-ts")
     cleanup_lab.append(TS)
     res = run_lab("up", str(path), home=lab_home, timeout=180)
     assert res.returncode == 0, res.stderr
+    # Azure: "When the tunnel comes up, it creates a QMSA for only the 1st line"
     gw = _children(TS, "azgw-0", lab_home)
-    assert {n: (c["local_ts"], c["remote_ts"]) for n, c in gw.items()} == {  # proposed by the gateway, one per line
-        "azgw-onprem-ts0": (["10.1.0.0/16"], ["10.2.0.0/16"]), "azgw-onprem-ts1": (["10.1.0.0/16"], ["10.3.0.0/16"])}
-    for dst, child in (("10.2.0.10", "azgw-onprem-ts0"), ("10.3.0.10", "azgw-onprem-ts1")):
-        before = _children(TS, "azgw-0", lab_home)[child]["packets_out"]
-        out = exec_ok(TS, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", dst, home=lab_home)
-        assert " 3 received" in out
-        assert _children(TS, "azgw-0", lab_home)[child]["packets_out"] >= before + 3  # its own SA
+    assert {n: (c["local_ts"], c["remote_ts"]) for n, c in gw.items()} == {
+        "azgw-onprem-ts0": (["10.1.0.0/16"], ["10.2.0.0/16"])}
+    before = gw["azgw-onprem-ts0"]["packets_out"]
+    out = exec_ok(TS, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.10", home=lab_home)
+    assert " 3 received" in out
+    assert _children(TS, "azgw-0", lab_home)["azgw-onprem-ts0"]["packets_out"] >= before + 3  # its own SA
+    assert "azgw-onprem-ts1" not in _children(TS, "azgw-0", lab_home)  # other traffic does not bring line 2 up
+    # "The rest ... aren't created until traffic is attempted": the first packet to line 2 creates its CHILD_SA,
+    # proposed by the gateway with that line's selectors (the first packets may be lost, as Azure says)
+    lost = _ping_until_answered(TS, "vm1", "10.3.0.10", lab_home)
+    gw = _children(TS, "azgw-0", lab_home)
+    assert (gw["azgw-onprem-ts1"]["local_ts"], gw["azgw-onprem-ts1"]["remote_ts"]) == (["10.1.0.0/16"],
+                                                                                      ["10.3.0.0/16"])
+    events = (lab_home / TS / "nodes" / "azgw-0" / "acquire-events.jsonl").read_text().splitlines()
+    acquired = [e for e in map(json.loads, events) if e["event"] == "acquire"]  # the lab's acquire (libipsec)
+    assert acquired and (acquired[0]["child"], acquired[0]["src"], acquired[0]["dst"]) == (
+        "azgw-onprem-ts1", "10.1.0.10", "10.3.0.10")
+    before = gw["azgw-onprem-ts1"]["packets_out"]
+    out = exec_ok(TS, "vm1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.3.0.10", home=lab_home)
+    assert " 3 received" in out, (lost, out)  # the following packets all get through, on line 2's own SA
+    assert _children(TS, "azgw-0", lab_home)["azgw-onprem-ts1"]["packets_out"] >= before + 3
+    # Line 3 from the site's side: the rendered device (a policy-based device, trap policies too) initiates it on
+    # pc4's first packet, and the gateway accepts it as that line
+    assert "azgw-onprem-ts2" not in _children(TS, "azgw-0", lab_home)
+    _ping_until_answered(TS, "pc4", "10.1.0.10", lab_home)
+    line3 = _children(TS, "azgw-0", lab_home)["azgw-onprem-ts2"]
+    assert (line3["local_ts"], line3["remote_ts"]) == (["10.1.0.0/16"], ["10.4.0.0/16"])
+    site_events = (lab_home / TS / "nodes" / "onprem" / "acquire-events.jsonl").read_text().splitlines()
+    assert [(e["child"], e["src"]) for e in map(json.loads, site_events) if e["event"] == "acquire"] == [
+        ("azgw-onprem-ts2", "10.4.0.10")]
+    _peer_proposal_is_accepted_as_proposed(path, lab_home)
+    _apply_follows_the_lines(path, lab_home)
+    assert run_lab("down", TS, home=lab_home).returncode == 0
+
+
+def _peer_proposal_is_accepted_as_proposed(path: Path, lab_home: Path) -> None:
+    from lab.render.connections import render_swanctl
+    from lab.topology.load import load_file
+
     # The device proposes selectors no line has (10.2.0.0/24 <-> 10.1.0.0/24): the gateway accepts them as proposed.
     topo, _ = load_file(path)
     key = yaml.safe_load((lab_home / TS / "keys.yml").read_text())
@@ -280,4 +345,19 @@ def test_custom_traffic_selectors_one_child_per_line_and_any_peer_proposal_accep
         site.close()
     accepted = _children(TS, "azgw-0", lab_home)["azgw-onprem-any"]
     assert (accepted["local_ts"], accepted["remote_ts"]) == (["10.1.0.0/24"], ["10.2.0.0/24"])
-    assert run_lab("down", TS, home=lab_home).returncode == 0
+
+
+def _apply_follows_the_lines(path: Path, lab_home: Path) -> None:
+    # `lab apply` without line 3: the connection reloads, waits for line 1 only, line 2 waits for traffic again,
+    # and each node's acquire agent follows the lines left
+    data = yaml.safe_load(path.read_text())
+    data["connections"]["azgw-onprem"]["traffic_selector_policies"].pop()
+    path.write_text(yaml.safe_dump(data))
+    res = run_lab("apply", str(path), home=lab_home, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert set(_children(TS, "azgw-0", lab_home)) <= {"azgw-onprem-ts0", "azgw-onprem-any"}
+    assert "azgw-onprem-ts0" in _children(TS, "azgw-0", lab_home)
+    for node in ("azgw-0", "onprem"):
+        spec = json.loads((lab_home / TS / "nodes" / node / "acquire-spec.json").read_text())
+        assert [line["child"] for line in spec["lines"]] == ["azgw-onprem-ts1"]
+    assert _ping_until_answered(TS, "vm1", "10.3.0.10", lab_home) <= 5

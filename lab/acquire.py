@@ -1,0 +1,97 @@
+"""Custom traffic selectors' later lines on first traffic: the acquire agent on libipsec nodes.
+
+Azure creates a QMSA for only the first selector line when the tunnel comes up and the others when traffic is
+attempted (lab.azure.facts.CUSTOM_TS_LATER_LINES_ON_TRAFFIC). The lab renders those lines with start_action =
+trap; the kernel data plane acquires by itself, but libipsec 5.9.8 drops the packet and never tells charon, so
+lab/probes/acquire_agent.py (copied into the node, run detached) initiates the line's CHILD_SA on its first
+packet. This module says which nodes need the agent (pure, from the rendered trees) and starts it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from pathlib import Path
+
+from lab.core import Lab
+from lab.errors import RuntimeBackendError
+from lab.hooks import Feature, Stage
+from lab.render.swanctl import SwanctlConfig
+from lab.runtime.base import Runtime
+
+AGENT_SOURCE = Path(__file__).parent / "probes" / "acquire_agent.py"
+AGENT, SPEC, PID_FILE, EVENTS_FILE = ("/lab/acquire_agent.py", "/lab/acquire-spec.json", "acquire-agent.pid",
+                                      "acquire-events.jsonl")
+MAIN_URI = "unix:///lab/run/charon.vici"
+
+
+def agent_specs(swan: dict[str, SwanctlConfig]) -> dict[str, dict[str, object]]:
+    """node -> its agent's spec: every trap child of the node's main charon (a tunnel's own charon has none:
+    selector lines are policy-based, on the main charon)."""
+    out: dict[str, dict[str, object]] = {}
+    for unit, cfg in sorted(swan.items()):
+        lines = [{"child": child, "ike": conn, "local": tree["local_ts"], "remote": tree["remote_ts"]}
+                 for conn, ctree in cfg.connections.items() if isinstance(ctree.get("children"), dict)
+                 for child, tree in ctree["children"].items()  # type: ignore[union-attr]
+                 if isinstance(tree, dict) and tree.get("start_action") == "trap"]
+        if lines and "/" not in unit:
+            out[unit] = {"dev": "ipsec0", "uri": MAIN_URI, "events": f"/lab/{EVENTS_FILE}", "lines": lines}
+    return out
+
+
+class AcquireFeature(Feature):
+    """Agents stage: on a libipsec lab, an acquire agent on every node with a selector line that waits for
+    traffic."""
+
+    def running(self, st: Stage, swan: dict[str, SwanctlConfig]) -> None:
+        if (st.lab.dir.read_dataplane() or "libipsec") == "libipsec":
+            for node, spec in agent_specs(swan).items():
+                start(st.lab, st.runtime, node, spec)
+
+
+def restart(lab: Lab, runtime: Runtime, node: str, dataplane: str, swan: dict[str, SwanctlConfig]) -> bool:
+    """(Re)start `node`'s agent after its container restarted (`lab reset`, heal); False: it needs none."""
+    spec = agent_specs(swan).get(node) if dataplane == "libipsec" else None
+    if spec is not None:
+        start(lab, runtime, node, spec)
+    return spec is not None
+
+
+def follow(lab: Lab, runtime: Runtime, swan: dict[str, SwanctlConfig], running: set[str]) -> None:
+    """After `lab apply`: (re)start the agent of every running unit whose lines changed, stop those that have
+    none left."""
+    specs = agent_specs(swan)
+    for node in sorted(set(specs) | {n.name for n in lab.plan.nodes if (lab.dir.node(n.name) / PID_FILE).exists()}):
+        spec_file = lab.dir.node(node) / Path(SPEC).name
+        if node not in specs:
+            stop(lab, runtime, node)
+        elif node in running and (not spec_file.exists() or json.loads(spec_file.read_text()) != specs[node]):
+            start(lab, runtime, node, specs[node])
+
+
+def start(lab: Lab, runtime: Runtime, node: str, spec: dict[str, object]) -> None:
+    """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
+    d = lab.dir.node(node)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / Path(AGENT).name).write_text(AGENT_SOURCE.read_text())
+    (d / Path(SPEC).name).write_text(json.dumps(spec, indent=1))
+    stop(lab, runtime, node)
+    argv = ["sh", "-c", f"echo $$ > /lab/{PID_FILE}; exec python3 {AGENT} acquire {SPEC}"]
+    runtime.exec(lab.topo.name, node, argv, detach=True)
+
+
+def stop(lab: Lab, runtime: Runtime, node: str) -> None:
+    pid_file = lab.dir.node(node) / PID_FILE
+    pid = pid_file.read_text().strip() if pid_file.exists() else ""
+    if pid.isdigit():
+        with suppress(RuntimeBackendError):  # container gone: so is the agent
+            runtime.exec(lab.topo.name, node, ["kill", pid], timeout=5)
+    pid_file.unlink(missing_ok=True)
+
+
+def events(lab: Lab, node: str) -> list[dict[str, object]]:
+    """The node's agent events (start, acquire, initiated), oldest first."""
+    path = lab.dir.node(node) / EVENTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
