@@ -157,10 +157,12 @@ def routes_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
     for i in ifaces:
         for p in i.routes:
             by_prefix[p].append(i)
-    lines = ["#!/bin/sh", f"# Rendered by lab: routes of {node} into its tunnel interfaces whose CHILD_SA is up.",
-             # One `ip` for all prefixes: a gateway with 100 tunnels runs this 200 times at `lab up` (each charon's
-             # start and each CHILD_SA up), and one `ip` per prefix was 20,000 processes under the lock.
-             "{"]
+    lines = ["#!/bin/sh", f"# Rendered by lab: routes of {node} into its tunnel interfaces whose CHILD_SA is up."]
+    if not by_prefix:  # a BGP device routes by what it learns: nothing static (an empty `{ }` is a syntax error)
+        return "\n".join(lines) + "\nexit 0\n"
+    # One `ip` for all prefixes: a gateway with 100 tunnels runs this 200 times at `lab up` (each charon's
+    # start and each CHILD_SA up), and one `ip` per prefix was 20,000 processes under the lock.
+    lines.append("{")
     for prefix, carriers in sorted(by_prefix.items()):
         lines.append('h=""')
         lines += [f'[ -e {i.dir}/up ] && h="$h nexthop via {i.tunnel_addr} dev {i.ifname}"' for i in carriers]

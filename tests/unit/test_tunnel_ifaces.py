@@ -82,3 +82,15 @@ def test_each_tunnel_charon_has_its_own_paths_and_updown() -> None:
     assert tree["children"]["azgw-onprem"]["updown"] == "/bin/sh /lab/tunnels/updown.sh azgw-onprem"  # type: ignore[index]
     assert [k.name for k in swan["azgw-0/tunnels/azgw-onprem"].secrets] == ["ike-azgw-onprem"]
     assert "azgw-0" not in swan
+
+
+def test_every_rendered_tunnel_script_parses() -> None:
+    """`sh -n` on each golden tunnel script (routes.sh of a BGP device has no prefix: an empty `{ }` once failed
+    in updown with 'Syntax error: "}" unexpected')."""
+    import subprocess
+
+    scripts = sorted((ROOT / "tests" / "golden" / "expected").glob("*/*/tunnels/**/*.sh"))
+    assert any(p.parent.parent.parent.name == "bgp-active-active" for p in scripts)
+    for path in scripts:
+        res = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+        assert res.returncode == 0, f"{path}: {res.stderr}"
