@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,29 @@ def lab(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[s
     env = {**os.environ, "LAB_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=ROOT)
+
+
+def timed_lab(*args: str, home: Path, timeout: float) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Like `lab`, and each progress line on stderr with the seconds since the start it appeared at: where
+    the time goes, stage by stage (the profile the figures need)."""
+    env = {**os.environ, "LAB_HOME": str(home)}
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "lab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=ROOT)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read() if proc.stdout else ""))
+    reader.start()
+    err, stages = [], []
+    for line in proc.stderr or ():
+        err.append(line)
+        stages.append(f"{time.monotonic() - t0:6.1f}s {line.strip()[:100]}")
+    code = proc.wait()
+    reader.join()
+    timer.cancel()
+    stages.append(f"{time.monotonic() - t0:6.1f}s exit {code}")
+    return subprocess.CompletedProcess(proc.args, code, "".join(out), "".join(err)), stages
 
 
 def topology(name: str, n: int) -> dict:
@@ -52,26 +76,29 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def run_size(n: int, home: Path, up_timeout: float) -> dict[str, object]:
-    name = f"tun-rbb-{uuid.uuid4().hex[:4]}"
+def run_size(n: int, home: Path, up_timeout: float, prefix: str) -> dict[str, object]:
+    name = f"{prefix}-rbb-{uuid.uuid4().hex[:4]}"
     path = Path(tempfile.mkdtemp(prefix="rb-bench-")) / "rb.yml"
     path.write_text(yaml.safe_dump(topology(name, n)))
     try:
         load_before = loadavg()
         t0 = time.monotonic()
-        up = lab("up", str(path), "--timeout", str(up_timeout), home=home, timeout=up_timeout + 300)
+        up, up_stages = timed_lab("up", str(path), "--timeout", str(up_timeout), home=home,
+                                  timeout=up_timeout + 300)
         up_s = time.monotonic() - t0
         if up.returncode != 0:
-            return {"tunnels": n, "up_ok": False, "up_s": round(up_s, 1), "error": up.stderr.strip()[-600:]}
+            return {"tunnels": n, "up_ok": False, "up_s": round(up_s, 1), "up_stages": up_stages,
+                    "error": up.stderr.strip()[-600:]}
         t1 = time.monotonic()
-        ver = lab("verify", name, "--json", home=home, timeout=600)
+        ver, verify_stages = timed_lab("verify", name, "--json", home=home, timeout=600)
         verify_s = time.monotonic() - t1
         report = json.loads(ver.stdout) if ver.stdout.strip().startswith("{") else {}
         st = json.loads(lab("inspect", name, "--json", home=home, timeout=300).stdout)
         gw, site, standby = charon_rss_mib(name, "azgw-0"), charon_rss_mib(name, "s0"), charon_rss_mib(name, "azgw-1")
         return {"tunnels": n, "up_ok": True, "containers": len(st["nodes"]),
                 "interfaces": len(st["interfaces"]), "charons_gateway": len(gw), "charons_standby": len(standby),
-                "up_s": round(up_s, 1), "verify_ok": ver.returncode == 0, "verify_s": round(verify_s, 1),
+                "up_s": round(up_s, 1), "up_stages": up_stages, "verify_stages": verify_stages,
+                "verify_ok": ver.returncode == 0, "verify_s": round(verify_s, 1),
                 "up_plus_verify_s": round(up_s + verify_s, 1),
                 "failed_checks": [f"{c['name']}: {c['summary']}: {c.get('evidence', [])[:3]}"
                                   for c in report.get("checks", []) if not c["passed"]],
@@ -89,11 +116,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10])
     ap.add_argument("--home", type=Path, default=Path(tempfile.mkdtemp(prefix="rb-bench-home-")))
     ap.add_argument("--up-timeout", type=float, default=300.0)
+    ap.add_argument("--prefix", default="tun", help="lab names start with it (unique to whoever runs the bench)")
     args = ap.parse_args()
     if max(args.sizes) > MAX_TUNNELS:
         sys.exit(f"at most {MAX_TUNNELS} tunnels per run")
     for n in args.sizes:
-        print(json.dumps(run_size(n, args.home, args.up_timeout)), flush=True)
+        print(json.dumps(run_size(n, args.home, args.up_timeout, args.prefix)), flush=True)
 
 
 if __name__ == "__main__":

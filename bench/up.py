@@ -1,7 +1,7 @@
 """Print how long `lab up` takes to reach all tunnels established (warm image), and image build times, with the
 load average beside them (2 shared cores: a figure means little without it).
 
-Usage: python bench/up.py [--runs N] [--cold] [TOPOLOGY]
+Usage: python bench/up.py [--runs N] [--cold] [--prefix P] [TOPOLOGY]
   --cold removes this tree's lab-node/lab-base images first, so the build is measured from nothing.
 The topology is brought up under a lab name of this run's own (a copy of the file), so the bench never meets
 a demo or a test run of the same file on this machine.
@@ -45,9 +45,9 @@ def build_times(cold: bool, env: dict[str, str]) -> tuple[float | None, float]:
     return cold_s, timed(build, env)
 
 
-def own_copy(topology: Path, where: Path) -> tuple[Path, str]:
-    """The topology under the name `bench-<pid>` (its top-level `name:` line replaced), beside the state."""
-    name = f"bench-{os.getpid() % 100000}"
+def own_copy(topology: Path, where: Path, prefix: str = "bench") -> tuple[Path, str]:
+    """The topology under the name `<prefix>-<pid>` (its top-level `name:` line replaced), beside the state."""
+    name = f"{prefix}-{os.getpid() % 100000}"
     text = re.sub(r"^name:.*$", f"name: {name}", topology.read_text(), count=1, flags=re.MULTILINE)
     path = where / f"{name}.yml"
     path.write_text(text)
@@ -59,11 +59,12 @@ def main() -> None:
     ap.add_argument("topology", nargs="?", default=str(ROOT / "topologies" / "s2s-route-based.yml"))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cold", action="store_true")
+    ap.add_argument("--prefix", default="bench", help="the lab's name starts with it (unique to whoever runs it)")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="lab-bench-")
     env = {**os.environ, "LAB_HOME": home}
     cold_s, warm_s = build_times(args.cold, env)
-    topology, name = own_copy(Path(args.topology), Path(home))
+    topology, name = own_copy(Path(args.topology), Path(home), args.prefix)
     lab = [sys.executable, "-m", "lab"]
     ups, downs = [], []
     load_before = os.getloadavg()

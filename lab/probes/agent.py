@@ -17,9 +17,12 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 ECHO_TICK_S = 0.2
+MIN_GAP_S = 0.002  # the fastest a node sends probe packets (500 per second)
 MAX_UDP_PAYLOAD = 65535
+T = TypeVar("T")
 
 
 def _packets(probe: dict, marker: str, sport_base: int) -> list:
@@ -98,9 +101,9 @@ def _sniffer(dsts: set[str], sent: dict[bytes, float], got: dict[bytes, float]):
 
 
 def run_probes(probes: list[dict], marker: str) -> list[dict]:
-    """Send every probe's packets, `interval` apart, while a sniffer notes the answers; then wait until
-    all are answered or the longest `timeout` has passed since the last packet. Payloads name the probe
-    and sequence number, so each answer is matched to exactly one packet."""
+    """Send every probe's packets (interleaved, each probe's `interval` apart) while a sniffer notes the
+    answers; then wait until all are answered or the longest `timeout` has passed since the last packet.
+    Payloads name the probe and sequence number, so each answer is matched to exactly one packet."""
     from scapy.config import conf
 
     by_probe, held = _build_all(probes, marker)
@@ -108,13 +111,14 @@ def run_probes(probes: list[dict], marker: str) -> list[dict]:
     got: dict[bytes, float] = {}
     interval = min((float(p["interval"]) for p in probes), default=0.0)
     timeout = max((float(p["timeout"]) for p in probes), default=1.0)
+    order = send_order(list(by_probe.values()), interval)
     sniffer = _sniffer({p["dst"] for p in probes}, sent, got)
     sock = conf.L3socket()
     try:
-        for pkt in (p for ps in by_probe.values() for p in ps):
+        for pkt, gap in order:
             sent[bytes(pkt.lastlayer())] = time.time()
             sock.send(pkt)
-            time.sleep(interval)
+            time.sleep(gap)
         deadline = time.time() + timeout
         while len(got) < len(sent) and time.time() < deadline:
             time.sleep(0.01)
@@ -124,6 +128,18 @@ def run_probes(probes: list[dict], marker: str) -> list[dict]:
         for s in held:
             s.close()
     return [_result(pid, [bytes(p.lastlayer()) for p in ps], sent, got) for pid, ps in by_probe.items()]
+
+
+def send_order(per_probe: list[list[T]], interval: float, min_gap: float = MIN_GAP_S) -> list[tuple[T, float]]:
+    """The probes' packets interleaved (one of each probe in turn), each with the pause after it: each probe's
+    packets stay at least `interval` apart, and the node sends no faster than one per `min_gap`. A VNet host
+    probing 100 sites sent its 2,000 packets one after the other, 40 s at 20 ms; interleaved, about 4 s."""
+    out = []
+    for k in range(max((len(ps) for ps in per_probe), default=0)):
+        row = [ps[k] for ps in per_probe if k < len(ps)]
+        gap = max(min_gap, interval / len(row))
+        out += [(pkt, gap) for pkt in row]
+    return out
 
 
 def _result(pid: str, loads: list[bytes], sent: dict[bytes, float], got: dict[bytes, float]) -> dict:

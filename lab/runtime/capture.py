@@ -20,15 +20,18 @@ from lab.runtime.base import CaptureStats
 NETNS_DIR = Path("/run/netns")
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
+CAPTURE_BUFFER_KIB = 32768
 TCPDUMP_HINT = "install tcpdump on the host (scripts/host-setup.sh does)"
 _COUNT = re.compile(r"^(\d+) packets? (captured|dropped by kernel)")
 
 
 def tcpdump_argv(namespace: str, iface: str, path: Path) -> list[str]:
     """-U: write each packet at once (the file is complete when tcpdump exits); -Z root: keep the
-    right to write `path` (tcpdump otherwise drops to its own user before opening the file)."""
+    right to write `path` (tcpdump otherwise drops to its own user before opening the file); -B: a kernel
+    buffer that holds a burst while tcpdump waits for a core (the 2 MiB default dropped 66 of ~8,000 frames
+    of a 100-tunnel verify at load 15)."""
     return ["nsenter", f"--net={NETNS_DIR / namespace}", "tcpdump", "-i", iface, "-n", "-U",
-            "--immediate-mode", "-s", "0", "-Z", "root", "-w", str(path)]
+            "--immediate-mode", "-B", str(CAPTURE_BUFFER_KIB), "-s", "0", "-Z", "root", "-w", str(path)]
 
 
 class TcpdumpCapture:

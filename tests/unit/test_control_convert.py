@@ -234,7 +234,17 @@ def test_wait_established_returns_once_everything_is_installed() -> None:
     controls = {"gw": FakeControl([[], [_ike("c", "CONNECTING")], up]), "site": FakeControl([up])}
     result = wait_established(controls, {"gw": [("c", ["c"])]}, 2.0, lambda n: [], poll=0.001)
     assert result == {"gw": up, "site": up}
-    assert controls["gw"].asked == 3
+    # the stuck node until it is up, then one round of every node decides; an up node is not asked meanwhile
+    assert (controls["gw"].asked, controls["site"].asked) == (4, 2)
+
+
+def test_wait_established_goes_on_when_the_deciding_round_finds_a_tunnel_gone() -> None:
+    up = [_ike("c", children=[_child("c")])]
+    controls = {"gw": FakeControl([up]), "site": FakeControl([[], up, [], up])}
+    expected = {"gw": [("c", ["c"])], "site": [("c", ["c"])]}
+    result = wait_established(controls, expected, 2.0, lambda n: [], poll=0.001)
+    assert result == {"gw": up, "site": up}
+    assert controls["site"].asked == 5  # stuck, up, gone in the full round, up, up
 
 
 def test_wait_established_timeout_names_node_cause_and_log() -> None:

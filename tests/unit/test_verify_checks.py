@@ -142,6 +142,19 @@ def test_decryption_fails_on_a_bad_frame_or_a_direction_without_the_marker(good:
     assert not check_decryption(replace(good, decrypted=[])).passed
 
 
+def test_decryption_accepts_a_direction_that_carried_only_its_bgp_session(good: Evidence) -> None:
+    """Four tunnels (a device pair, active-active): ECMP may send no probe flow through one of them, whose
+    frames then decrypt to its BGP keepalives only; anything else without the marker still fails."""
+    from scapy.layers.inet import IP, TCP
+
+    bgp = bytes(IP(src="169.254.21.2", dst="169.254.22.1") / TCP(sport=40000, dport=179))
+    only_bgp = [d if d.frame.src == GW else replace(d, inner=bgp) for d in good.decrypted]
+    res = check_decryption(replace(good, decrypted=only_bgp))
+    assert res.passed and any("only its BGP session" in e for e in res.evidence), res.evidence
+    mixed = [d if d.frame.src == GW or i % 2 else replace(d, inner=b"no marker") for i, d in enumerate(only_bgp)]
+    assert not check_decryption(replace(good, decrypted=mixed)).passed
+
+
 def test_bgp_segments_are_recognised_for_the_selector_tolerance() -> None:
     from scapy.layers.inet import IP, TCP, UDP
 

@@ -84,6 +84,7 @@ def test_capture_runs_in_the_lab_namespace_only() -> None:
     argv = tcpdump_argv("lab-x", "inet", Path("/tmp/c.pcap"))
     assert argv[:3] == ["nsenter", "--net=/run/netns/lab-x", "tcpdump"]
     assert argv[argv.index("-i") + 1] == "inet" and "-U" in argv
+    assert argv[argv.index("-B") + 1] == "32768"  # a burst waits in the kernel while tcpdump waits for a core
     with pytest.raises(RuntimeBackendError, match="namespace 'lab-no-such-lab-ns': does not exist"):
         TcpdumpCapture("lab-no-such-lab-ns", "inet", Path("/tmp/none.pcap"))
 
@@ -143,3 +144,15 @@ def test_verify_refuses_a_lab_that_is_not_running(tmp_path: Path) -> None:
     lab = fake_lab(tmp_path)
     with pytest.raises(ProbeError, match="node 'azgw-0' of lab 's2s-rb' is exited"):
         verify(lab, fake_runtime(lab, "exited"), lambda _p: FakeControl())
+
+
+def test_probe_packets_interleave_and_keep_each_probe_interval_apart() -> None:
+    from lab.probes.agent import send_order
+
+    order = send_order([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]], 0.02, min_gap=0.002)
+    assert [p for p, _ in order] == ["a1", "b1", "c1", "a2", "c2", "a3"]
+    # each probe's next packet comes at least 20 ms later; a round of n probes is n gaps
+    assert [round(g, 4) for _, g in order] == [0.0067, 0.0067, 0.0067, 0.01, 0.01, 0.02]
+    many = send_order([[f"p{i}"] * 10 for i in range(200)], 0.02, min_gap=0.002)
+    assert len(many) == 2000 and round(sum(g for _, g in many), 1) == 4.0  # 500 per second, not 40 s
+    assert send_order([], 0.02) == []
