@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.helpers import ROOT, host_network, lab_argv, lab_leftovers, lab_name, renamed, run_lab
 
@@ -107,5 +108,32 @@ def test_bad_topology_exits_2_and_creates_nothing(case: str, lab_home: Path, tmp
     assert res.returncode == 2, res.stderr
     expected_first_line = source.with_suffix(".err").read_text().splitlines()[0].split(": ", 1)[1]
     assert expected_first_line in res.stderr
+    assert lab_leftovers(name) == []
+    assert not (lab_home / name).exists()
+
+
+def test_p2s_clients_beyond_this_machine_are_refused_as_its_own_limit(lab_home: Path, tmp_path: Path) -> None:
+    """More P2S clients than this machine's memory holds (but within Azure's VpnGw5 limit): `lab up` exits 2 with
+    the machine's limit, the measured memory per client and the hint, and creates nothing (#14 item 7)."""
+    from lab.azure import facts
+    from lab.p2s.model import MEMORY_SHARE, MIB_PER_CLIENT
+    from lab.runtime.preflight import mem_available_bytes
+
+    limit = int(mem_available_bytes() / 2**20 * MEMORY_SHARE / MIB_PER_CLIENT)
+    asked = limit + max(50, limit // 10)  # margin: available memory moves between here and lab up
+    if asked > facts.SKUS["VpnGw5"].p2s_ikev2:
+        pytest.skip(f"this machine holds {limit} clients: Azure's VpnGw5 limit is reached first")
+    data = yaml.safe_load((ROOT / "topologies" / "p2s.yml").read_text())
+    data["name"] = name = lab_name("p2s-mem")
+    gw = data["gateways"]["azgw"]
+    gw["sku"] = "VpnGw5"
+    gw["p2s"] |= {"clients": asked, "revoked": [], "address_pool": "172.16.0.0/16"}
+    path = tmp_path / "p2s-mem.yml"
+    path.write_text(yaml.safe_dump(data))
+    res = run_lab("up", str(path), home=lab_home, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"{asked} P2S clients: this machine's limit is" in res.stderr and "(not Azure's)" in res.stderr
+    assert f"{MIB_PER_CLIENT} MiB measured per client" in res.stderr
+    assert "use fewer clients, or a machine with more memory" in res.stderr
     assert lab_leftovers(name) == []
     assert not (lab_home / name).exists()

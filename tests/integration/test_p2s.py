@@ -54,6 +54,12 @@ def test_three_clients_connect_with_pool_addresses_and_reach_the_vnet(p2s_lab: s
     assert all(c["state"] == "connected" for c in good), good
     vips = [IPv4Address(c["virtual_ip"]) for c in good]
     assert len(set(vips)) == 3 and all(v in POOL for v in vips)
+    for c in good:  # each client's own public address: from 198.18.0.0/15, room for VpnGw5's 10,000 (#14 item 7)
+        res = run_lab("exec", "--lab", p2s_lab, c["name"], "--", "ip", "-4", "-j", "addr", "show", "dev", "eth0",
+                      home=lab_home)
+        assert res.returncode == 0, res.stderr
+        public = [IPv4Address(a["local"]) for link in json.loads(res.stdout) for a in link["addr_info"]]
+        assert public and all(a in IPv4Network("198.18.0.0/15") for a in public), (c["name"], public)
     for c in good:
         res = run_lab("exec", "--lab", p2s_lab, c["name"], "--", "ping", "-c", "2", "-W", "2", "10.1.0.10",
                       home=lab_home)
