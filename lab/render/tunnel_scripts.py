@@ -32,7 +32,7 @@ DIR = f"/lab/{TUNNELS_DIR}"
 # Kernel data plane: the tunnel namespace's XFRM interface. Without if_id the namespace's inbound `fwd` policy
 # (0.0.0.0/0 <= 0.0.0.0/0) would also match the clear packets it forwards from `ext` towards the peer; with it,
 # policies only see packets routed through XFRM_DEV (what arrives from `ext`: XFRM_TABLE).
-XFRM_DEV, XFRM_IF_ID, XFRM_TABLE = "xfrm0", 1, 220
+XFRM_DEV, XFRM_IF_ID, XFRM_TABLE = "xfrm0", 1, 221  # not 220: charon adds "not fwmark 0x42 lookup 220"
 START_BATCH = 10  # tunnel charons a node starts at once
 START_WAIT_S = 20.0  # how long a batch may take to open its vici sockets before the next batch starts anyway
 NAT_FILE = "nat.nft"

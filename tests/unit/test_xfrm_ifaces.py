@@ -88,7 +88,7 @@ def test_kernel_route_based_tunnel_has_an_xfrm_interface_in_its_namespace() -> N
         assert "install_routes = no" in files[f"{unit}/strongswan.conf"]
     setup = files["onprem/tunnels/setup.sh"]
     assert setup.count("link add xfrm0 type xfrm dev ext if_id 1") == 2
-    assert "rule add pref 220 iif ext table 220" in setup and "route add default dev xfrm0 table 220" in setup
+    assert "rule add pref 221 iif ext table 221" in setup and "route add default dev xfrm0 table 221" in setup
     assert "rule add pref 100 from 203.0.113.11 ipproto esp table 1001" in setup  # raw ESP into the namespace
 
 

@@ -29,8 +29,8 @@ rule add pref 150 iif lo ipproto icmp table main
 rule add pref 230 iif ext blackhole
 link add xfrm0 type xfrm dev ext if_id 1
 link set xfrm0 mtu 1400 up
-route add default dev xfrm0 table 220
-rule add pref 220 iif ext table 220
+route add default dev xfrm0 table 221
+rule add pref 221 iif ext table 221
 EOF
 ethtool -K vti-azgw-onprem tx off >/dev/null
 unshare -m sh -c 'mount -o remount,rw,bind /proc/sys && sysctl -qw net/ipv4/conf/vti-azgw-onprem/accept_local=1'
