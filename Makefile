@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.lab-installed
 TOPOLOGY ?= topologies/s2s-route-based.yml
 
-.PHONY: setup image demo test test-kernel test-kernel-all unit lint
+.PHONY: setup image demo test test-kernel test-kernel-smoke test-kernel-all unit lint
 
 setup: $(STAMP)
 	scripts/host-setup.sh
@@ -36,6 +36,11 @@ test: image
 # core `kernel` variants of the integration tests inside and exits with their status (docs/kernel-dataplane.md).
 test-kernel: image
 	$(PYTHON) -m lab.guest
+
+# CI's subset (.ci/run): the guest and the reference lab's `lab verify` on the kernel data plane. The guest
+# image and the loaded node image stay cached in LAB_GUEST_CACHE (default /var/cache/lab-guest) between runs.
+test-kernel-smoke: image
+	nice -n 10 $(PYTHON) -m lab.guest --smoke --timeout 2700
 
 # Every `kernel` variant of the integration tests (an hour or more under emulation).
 test-kernel-all: image

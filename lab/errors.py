@@ -30,6 +30,13 @@ class RuntimeBackendError(LabError):
     exit_code = 3
 
 
+class OptionError(LabError):
+    """A command-line option asks for what this host cannot do (`lab up --dataplane kernel` without esp4);
+    nothing was created."""
+
+    exit_code = 2
+
+
 class ControlError(LabError):
     """charon did not do what it was told over vici (tunnel stuck, load refused)."""
 

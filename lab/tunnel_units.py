@@ -39,8 +39,9 @@ def ifaces_of(lab: Lab) -> Ifaces:
 
 
 def ifaces_for(lab: Lab, dataplane: str) -> Ifaces:
-    """None on the kernel data plane (not yet: docs/route-based.md)."""
-    return tunnel_ifaces(lab.topo, lab.plan) if dataplane == "libipsec" else {}
+    """The same on both data planes (`dataplane` kept for callers that hold one)."""
+    del dataplane
+    return tunnel_ifaces(lab.topo, lab.plan)
 
 
 def mains(lab: Lab, ifaces: Ifaces) -> set[str]:

@@ -100,6 +100,9 @@ def boot(spec: VmSpec, timeout_s: float, console_log: Path) -> int:
             code = proc.wait()
         finally:
             watchdog.cancel()
+            if proc.poll() is None:  # the runner itself is stopping (SIGTERM, Ctrl-C): no guest left behind
+                proc.kill()
+                proc.wait()
         if fired.is_set():
             raise LabError(f"guest did not power off within {timeout_s:g} s", hint=f"see {console_log}")
         return code

@@ -15,7 +15,7 @@ from lab.render.connections import refused_peers, render_swanctl
 from lab.render.nftables import render_nftables
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
-from lab.render.tunnel_ifaces import TunnelIface, narrowing_devices, tunnel_ifaces, tunneled_connections
+from lab.render.tunnel_ifaces import TunnelIface, tunnel_ifaces, tunneled_connections
 from lab.render.tunnel_scripts import node_files, split_units
 from lab.render.tunnels import tunnels
 from lab.render.xfrm_ifaces import UPDOWN_PATH, UPDOWN_SCRIPT, if_ids, uses_ifaces
@@ -29,12 +29,12 @@ def render_files(
     topo: Topology, plan: Plan, keys: dict[str, str], dataplane: Dataplane
 ) -> tuple[dict[PurePosixPath, str], dict[str, SwanctlConfig]]:
     """Every file a node mounts at /lab, plus the swanctl trees that control loads over vici."""
-    # route-based tunnels: one interface and charon each, on libipsec (the kernel data plane: not yet)
-    topo = topo if dataplane == "libipsec" else narrowing_devices(topo)
-    ifaces = tunnel_ifaces(topo, plan) if dataplane == "libipsec" else {}
-    # kernel: tunnels of a node that share selectors get an XFRM interface each (lab/render/xfrm_ifaces.py)
-    ids = if_ids(tunnels(topo)) if dataplane == "kernel" else {}
-    swan = split_units(merge(render_swanctl(topo, keys, ids), render_p2s(topo)), ifaces)  # P2S: lab/p2s/render.py
+    ifaces = tunnel_ifaces(topo, plan)  # route-based tunnels: one interface, namespace and charon each
+    # kernel: other tunnels of a node that share selectors get an XFRM interface each (lab/render/xfrm_ifaces.py)
+    routed = {(i.node, i.conn) for found in ifaces.values() for i in found}
+    ids = {k: v for k, v in if_ids(tunnels(topo)).items() if k not in routed} if dataplane == "kernel" else {}
+    swan = split_units(merge(render_swanctl(topo, keys, ids), render_p2s(topo)), ifaces,
+                       kernel=dataplane == "kernel")  # P2S: lab/p2s/render.py
     refuse = refused_peers(topo)
     standby, mirrors, fast = standby_configs(topo, swan), standby_pairs(topo), fast_dpd_nodes(topo)
     eap, fast = eap_nodes(topo), fast | client_nodes(topo)  # P2S clients retransmit fast
@@ -60,7 +60,7 @@ def render_files(
         for i in ifaces.get(node.name, ()):
             files.update(_tunnel_files(i, swan, mirrors.get(node.name), dataplane, node.name in fast))
         if node.name in ifaces:
-            files.update(node_files(node.name, ifaces[node.name]))
+            files.update(node_files(node.name, ifaces[node.name], dataplane))
     return dict(sorted(files.items())), swan
 
 
@@ -91,5 +91,6 @@ def _tunnel_files(i: TunnelIface, swan: dict[str, SwanctlConfig], active: str | 
         cfg, note = swan.get(i.unit, SwanctlConfig()), ""
     else:
         cfg, note = standby_config(swan.get(i.unit.replace(i.node, active, 1), SwanctlConfig())), STANDBY_NOTE
-    return {base / "strongswan.conf": render_strongswan_conf(dataplane, fast, base=i.dir),
+    return {base / "strongswan.conf": render_strongswan_conf(dataplane, fast, base=i.dir,
+                                                             install_routes=dataplane == "libipsec"),
             base / "swanctl.conf": note + cfg.to_text()}

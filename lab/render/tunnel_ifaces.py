@@ -124,8 +124,8 @@ def unit_of(ifaces: dict[str, tuple[TunnelIface, ...]], node: str, conn: str) ->
 
 
 def narrowing_devices(topo: Topology) -> Topology:
-    """The topology with every rendered device that did not choose its selectors narrowing to its prefixes: the
-    kernel data plane has no tunnel interfaces yet, and one charon cannot tell two 0/0 tunnels apart."""
+    """The topology with every rendered device that did not choose its selectors narrowing to its prefixes: a
+    config for one charon with no tunnel interfaces (`lab device-config`) cannot tell two 0/0 tunnels apart."""
     sites = {name: site.model_copy(update={"device": site.device.model_copy(update={"traffic_selectors": "prefixes"})})
              if "traffic_selectors" not in site.device.model_fields_set else site for name, site in topo.sites.items()}
     return topo.model_copy(update={"sites": sites})

@@ -29,6 +29,10 @@ TUNNEL_SYSCTLS = ("net/ipv4/ip_forward=1", "net/ipv4/conf/all/rp_filter=0", "net
 ICMP_BACK_PREF = 150
 BLACKHOLE_PREF = 230  # after libipsec's 220: what no CHILD_SA takes is dropped, never sent back in clear
 DIR = f"/lab/{TUNNELS_DIR}"
+# Kernel data plane: the tunnel namespace's XFRM interface. Without if_id the namespace's inbound `fwd` policy
+# (0.0.0.0/0 <= 0.0.0.0/0) would also match the clear packets it forwards from `ext` towards the peer; with it,
+# policies only see packets routed through XFRM_DEV (what arrives from `ext`: XFRM_TABLE).
+XFRM_DEV, XFRM_IF_ID, XFRM_TABLE = "xfrm0", 1, 221  # not 220: charon adds "not fwmark 0x42 lookup 220"
 START_BATCH = 10  # tunnel charons a node starts at once
 START_WAIT_S = 20.0  # how long a batch may take to open its vici sockets before the next batch starts anyway
 NAT_FILE = "nat.nft"
@@ -46,9 +50,10 @@ exec nsenter --net=/proc/1/ns/net flock {DIR}/.lock sh {DIR}/routes.sh
 """
 
 
-def setup_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
+def setup_script(node: str, ifaces: tuple[TunnelIface, ...], dataplane: str = "libipsec") -> str:
     """Namespaces, veths, addresses, steering rules and sysctls; run again after a restart (it first
     removes what an earlier run left)."""
+    kernel = dataplane == "kernel"
     names = " ".join(i.netns for i in ifaces)
     lines = [
         "#!/bin/sh",
@@ -67,11 +72,11 @@ def setup_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
         "ip rule del pref 0 lookup local 2>/dev/null || true",
         "ip -b - <<EOF",
         *[f"netns add {i.netns}" for i in ifaces],
-        *[line for i in ifaces for line in _main_side(i)],
+        *[line for i in ifaces for line in _main_side(i, kernel)],
         "EOF",
     ]
     for i in ifaces:
-        lines += [f"ip -n {i.netns} -b - <<EOF", *_tunnel_side(i), "EOF",
+        lines += [f"ip -n {i.netns} -b - <<EOF", *_tunnel_side(i), *(_xfrm_side() if kernel else []), "EOF",
                   f"ethtool -K {i.ifname} tx off >/dev/null"]
         if i.nat:  # the connection's NAT rules, in its own namespace (a fresh one: nothing to remove first)
             lines.append(f"ip netns exec {i.netns} nft -f {i.dir}/{NAT_FILE}")
@@ -80,8 +85,10 @@ def setup_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _main_side(i: TunnelIface) -> list[str]:
-    """The interface, its /31, and UDP 500/4500 from the peer steered into the tunnel namespace."""
+def _main_side(i: TunnelIface, kernel: bool = False) -> list[str]:
+    """The interface, its /31, and UDP 500/4500 from the peer steered into the tunnel namespace (kernel data
+    plane: raw ESP too)."""
+    esp = [f"rule add pref {STEER_PREF} from {i.peer_ip} ipproto esp table {i.table}"] if kernel else []
     return [
         f"link add {i.ifname} type veth peer name {EXT} netns {i.netns}",
         f"addr add {i.main_addr}/31 dev {i.ifname}",
@@ -89,6 +96,18 @@ def _main_side(i: TunnelIface) -> list[str]:
         f"route replace default via {i.tunnel_addr} dev {i.ifname} table {i.table}",
         *[f"rule add pref {STEER_PREF} from {i.peer_ip} ipproto udp dport {port} table {i.table}"
           for port in (500, 4500)],
+        *esp,
+    ]
+
+
+def _xfrm_side() -> list[str]:
+    """Kernel data plane: the XFRM interface in the tunnel namespace; what arrives from the main namespace is
+    routed into it (the namespace's own IKE and ESP leave by its main table, via `ext`)."""
+    return [
+        f"link add {XFRM_DEV} type xfrm dev {EXT} if_id {XFRM_IF_ID}",
+        f"link set {XFRM_DEV} mtu 1400 up",
+        f"route add default dev {XFRM_DEV} table {XFRM_TABLE}",
+        f"rule add pref {XFRM_TABLE} iif {EXT} table {XFRM_TABLE}",
     ]
 
 
@@ -174,20 +193,21 @@ def routes_script(node: str, ifaces: tuple[TunnelIface, ...]) -> str:
     return "\n".join(lines) + "\nexit 0\n"
 
 
-def node_files(node: str, ifaces: tuple[TunnelIface, ...]) -> dict[PurePosixPath, str]:
+def node_files(node: str, ifaces: tuple[TunnelIface, ...], dataplane: str = "libipsec") -> dict[PurePosixPath, str]:
     """The node-level scripts and each tunnel's charon.sh, as {<node>/tunnels/...: text}."""
     base = PurePosixPath(node) / TUNNELS_DIR
-    files = {base / "setup.sh": setup_script(node, ifaces), base / "routes.sh": routes_script(node, ifaces),
+    files = {base / "setup.sh": setup_script(node, ifaces, dataplane), base / "routes.sh": routes_script(node, ifaces),
              base / "updown.sh": UPDOWN, base / "start.sh": start_script(node, ifaces)}
     files.update({base / i.conn / "charon.sh": charon_script(i) for i in ifaces})
     files.update({base / i.conn / NAT_FILE: nat_ruleset(i) for i in ifaces if i.nat})
     return files
 
 
-def split_units(swan: dict[str, SwanctlConfig],
-                ifaces: dict[str, tuple[TunnelIface, ...]]) -> dict[str, SwanctlConfig]:
+def split_units(swan: dict[str, SwanctlConfig], ifaces: dict[str, tuple[TunnelIface, ...]],
+                kernel: bool = False) -> dict[str, SwanctlConfig]:
     """Move each tunnel's connection (and its PSK) from its node's tree to its own charon unit; its
-    CHILD_SAs call updown.sh. A node left with nothing to load drops out (its main charon has no config)."""
+    CHILD_SAs call updown.sh (`kernel`: and use the namespace's XFRM interface). A node left with nothing to
+    load drops out (its main charon has no config)."""
     out = dict(swan)
     for node, found in ifaces.items():
         cfg = out.get(node)
@@ -199,7 +219,7 @@ def split_units(swan: dict[str, SwanctlConfig],
             if tree is None:
                 continue
             key = next(k for k in secrets if set(k.ids) == {str(i.public_ip), str(i.peer_ip)})
-            out[i.unit] = SwanctlConfig({i.conn: _with_updown(tree, i)}, (key,))
+            out[i.unit] = SwanctlConfig({i.conn: _with_updown(tree, i, kernel)}, (key,))
         keep = tuple(k for k in secrets if not _moved(k, found))
         if conns or keep:
             out[node] = SwanctlConfig(conns, keep)
@@ -212,9 +232,11 @@ def _moved(key: SharedKey, found: tuple[TunnelIface, ...]) -> bool:
     return any(set(key.ids) == {str(i.public_ip), str(i.peer_ip)} for i in found)
 
 
-def _with_updown(tree: Tree, i: TunnelIface) -> Tree:
+def _with_updown(tree: Tree, i: TunnelIface, kernel: bool = False) -> Tree:
     kids = tree.get("children")
     if not isinstance(kids, dict):
         return tree
-    updown = f"/bin/sh {DIR}/updown.sh {i.conn}"
-    return {**tree, "children": {n: {**c, "updown": updown} if isinstance(c, dict) else c for n, c in kids.items()}}
+    extra = {"updown": f"/bin/sh {DIR}/updown.sh {i.conn}"}
+    if kernel:
+        extra = {"if_id_in": str(XFRM_IF_ID), "if_id_out": str(XFRM_IF_ID), **extra}
+    return {**tree, "children": {n: {**c, **extra} if isinstance(c, dict) else c for n, c in kids.items()}}

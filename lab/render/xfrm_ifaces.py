@@ -10,9 +10,10 @@ interface per tunnel; so does the lab: every such tunnel gets `if_id_in`/`if_id_
 (policies and SAs with if_id N only see traffic routed through it) and a route to the peer's prefixes through it
 with metric N, added when the CHILD_SA comes up and removed when it goes (charon's updown runs xfrm-updown.sh).
 
-Kernel data plane only: there route-based tunnels have no per-tunnel namespace yet (lab/render/tunnel_ifaces.py,
-libipsec only) and devices narrow to their prefixes, so these shared selectors are what is left. On libipsec the
-trees stay as they are (libipsec ignores if_id; its route-based tunnels have a charon and namespace each).
+Kernel data plane only, and only for tunnels on a node's own charon: route-based tunnels have a namespace and
+charon each on both data planes (lab/render/tunnel_ifaces.py; on this one with xfrm0 inside, tunnel_scripts.py),
+so what is left here is a device that narrows (`traffic_selectors: prefixes`) towards both instances. On libipsec
+the trees stay as they are (libipsec ignores if_id).
 
 Only tunnels whose negotiated selectors (both ends' selectors narrowed, as charon narrows them) collide with
 another tunnel's on the same node, and never any-to-any (0.0.0.0/0) remote selectors: a default route through an

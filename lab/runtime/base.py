@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from lab.errors import RuntimeBackendError
+from lab.errors import OptionError, RuntimeBackendError
 from lab.plan_types import NodePlan, Plan
 
 LABEL_LAB = "lab.topology"
@@ -199,6 +199,8 @@ def enforce(report: PreflightReport, say: Progress) -> Dataplane:
     if not report.ok:
         names = ", ".join(check.name for check in report.failed)
         fixes = "; ".join(check.fix for check in report.failed if check.fix)
+        if names == "dataplane":  # only the option asks the impossible: bad input (exit 2), not a broken host
+            raise OptionError(f"preflight failed: {report.failed[0].detail}", hint=fixes or None)
         raise RuntimeBackendError(f"preflight failed: {names}", hint=fixes or None)
     why = next((c.detail for c in report.checks if c.name == "dataplane"), report.dataplane)
     say(f"data plane: {why}")

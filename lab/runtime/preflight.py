@@ -42,7 +42,8 @@ def check_dataplane(root: Path, release: str, requested: Dataplane | None = None
     the kernel's own ESP when it has esp4, else userspace ESP (libipsec)."""
     esp = kernel_has_esp(root, release)
     if requested == "kernel" and not esp:
-        return Check("dataplane", False, f"kernel data plane requested, but kernel {release} has no esp4",
+        return Check("dataplane", False, f"--dataplane kernel: kernel {release} has no esp4 (not loaded, not "
+                     "built in, no module under /lib/modules), so it cannot encrypt ESP itself",
                      "drop --dataplane kernel (libipsec is used), or run on a kernel with ESP "
                      "(`make test-kernel` runs the kernel data plane in a QEMU guest)")
     if requested:

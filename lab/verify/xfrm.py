@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-XFRM_ARGV = ["ip", "-s", "xfrm", "state"]
+# The node's own namespace and each route-based tunnel's (`ip netns list` inside the container: tun-<conn>).
+XFRM_ARGV = ["sh", "-c",
+             "ip -s xfrm state; for ns in $(ip netns list | cut -d' ' -f1); do ip -n $ns -s xfrm state; done"]
 _HEAD = re.compile(r"^src (\S+) dst (\S+)$")
 _SPI = re.compile(r"^\s*proto esp spi 0x([0-9a-f]+)")
 _COUNT = re.compile(r"^\s*(\d+)\(bytes\), (\d+)\(packets\)")

@@ -60,3 +60,9 @@ def usable_dataplane(plane: str) -> str:
 def dataplane(request: pytest.FixtureRequest) -> str:
     """The ESP data plane a test brings its labs up with (`lab up --dataplane`); kernel skips without esp4."""
     return usable_dataplane(request.param)
+
+
+@pytest.fixture(scope="module", params=DATAPLANES)
+def module_dataplane(request: pytest.FixtureRequest) -> str:
+    """`dataplane` for a module-scoped lab: one lab per data plane, shared by the module's tests."""
+    return usable_dataplane(request.param)

@@ -112,11 +112,8 @@ def test_multi_site_gateway_keeps_three_tunnels_apart(lab_home: Path, image: str
         hub = kids[("hub-0", f"hub-{s}")]
         assert hub["spi_out"] == kids[(f"site-{s}", f"hub-{s}")]["spi_in"]
         assert hub["packets_in"] >= 4 and hub["packets_out"] >= 4, (s, hub)
-        if dataplane == "kernel":  # no tunnel interfaces there yet (docs/route-based.md): narrowed selectors
-            assert (hub["local_ts"], hub["remote_ts"]) == (["10.30.0.0/16"], [f"{net}.0.0/16"])
-            continue
-        # Route-based: each tunnel negotiates any-to-any; what keeps them apart is the hub's route for each
-        # site's prefix into that site's own tunnel interface (and only there).
+        # Route-based on both data planes: each tunnel negotiates any-to-any; what keeps them apart is the hub's
+        # route for each site's prefix into that site's own tunnel interface (and only there).
         assert (hub["local_ts"], hub["remote_ts"]) == ANY
         iface = ifaces[("hub-0", f"hub-{s}")]
         assert iface["state"] == "UP" and iface["routes"] == [f"{net}.0.0/16"], iface
@@ -133,14 +130,10 @@ def test_vnet_to_vnet_connects_two_gateways(lab_home: Path, image: str, cleanup_
     kids, ifaces = children(V2V, lab_home, st), interfaces(st)
     east, west = kids[("east-0", "east-west")], kids[("west-0", "east-west")]
     assert east["packets_out"] >= 8 and west["packets_out"] >= 8
-    if dataplane == "kernel":  # no tunnel interfaces there yet: narrowed selectors
-        assert (east["local_ts"], east["remote_ts"]) == (["10.41.0.0/16"], ["10.42.0.0/16", "10.43.0.0/16"])
-        assert (west["local_ts"], west["remote_ts"]) == (["10.42.0.0/16", "10.43.0.0/16"], ["10.41.0.0/16"])
-    else:
-        assert (east["local_ts"], east["remote_ts"]) == (west["local_ts"], west["remote_ts"]) == ANY
-        # each gateway routes the other VNet's address space into its tunnel interface for the connection
-        assert sorted(ifaces[("east-0", "east-west")]["routes"]) == ["10.42.0.0/16", "10.43.0.0/16"]
-        assert ifaces[("west-0", "east-west")]["routes"] == ["10.41.0.0/16"]
+    assert (east["local_ts"], east["remote_ts"]) == (west["local_ts"], west["remote_ts"]) == ANY
+    # each gateway routes the other VNet's address space into its tunnel interface for the connection
+    assert sorted(ifaces[("east-0", "east-west")]["routes"]) == ["10.42.0.0/16", "10.43.0.0/16"]
+    assert ifaces[("west-0", "east-west")]["routes"] == ["10.41.0.0/16"]
     down(V2V, lab_home)
 
 

@@ -20,8 +20,8 @@ from tests.integration.helpers import ROOT, TIME_SCALE, lab_leftovers, lab_name,
 pytestmark = pytest.mark.integration
 
 
-def _lab(shipped: str, home: Path, factory: pytest.TempPathFactory, fast: bool) -> Iterator[str]:
-    name = lab_name(f"tun-{shipped[4:6]}")
+def _lab(shipped: str, home: Path, factory: pytest.TempPathFactory, fast: bool, dataplane: str) -> Iterator[str]:
+    name = lab_name(f"tun-{shipped[4:6]}-{dataplane[0]}")
     data = yaml.safe_load((ROOT / "topologies" / f"{shipped}.yml").read_text())
     data["name"] = name
     if fast:  # lab-only presets: seconds instead of Azure's 60/180 s BGP timers and 45 s DPD
@@ -29,7 +29,7 @@ def _lab(shipped: str, home: Path, factory: pytest.TempPathFactory, fast: bool) 
             conn.update(bgp_timers="fast", dpd="fast")
     path = factory.mktemp("bgp") / f"{name}.yml"
     path.write_text(yaml.safe_dump(data))
-    res = run_lab("up", str(path), "--timeout", "120", home=home, timeout=360)
+    res = run_lab("up", str(path), "--timeout", "120", "--dataplane", dataplane, home=home, timeout=360)
     try:
         assert res.returncode == 0, res.stdout + res.stderr
         yield name
@@ -39,18 +39,21 @@ def _lab(shipped: str, home: Path, factory: pytest.TempPathFactory, fast: bool) 
 
 
 @pytest.fixture(scope="module")
-def aa_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _lab("bgp-active-active", lab_home, tmp_path_factory, fast=True)
+def aa_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+           module_dataplane: str) -> Iterator[str]:
+    yield from _lab("bgp-active-active", lab_home, tmp_path_factory, True, module_dataplane)
 
 
 @pytest.fixture(scope="module")
-def pair_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _lab("bgp-full-mesh", lab_home, tmp_path_factory, fast=True)
+def pair_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+             module_dataplane: str) -> Iterator[str]:
+    yield from _lab("bgp-full-mesh", lab_home, tmp_path_factory, True, module_dataplane)
 
 
 @pytest.fixture(scope="module")
-def transit_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _lab("bgp-transit", lab_home, tmp_path_factory, fast=False)
+def transit_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+                module_dataplane: str) -> Iterator[str]:
+    yield from _lab("bgp-transit", lab_home, tmp_path_factory, False, module_dataplane)
 
 
 def _json(home: Path, *args: str) -> dict:

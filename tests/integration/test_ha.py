@@ -102,8 +102,8 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
 def test_full_mesh_four_tunnels_survive_a_gateway_instance(tmp_path: Path, lab_home: Path, image: str,
                                                            cleanup_lab: list[str], dataplane: str) -> None:
     """A/A gateway x device pair: 4 tunnels, 2 CHILD_SAs per node; azgw-0 killed, the stream keeps flowing
-    (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost). Kernel data plane: every node's two tunnels
-    share selectors, so each has an XFRM interface (lab/render/xfrm_ifaces.py)."""
+    (measured: worst flow 0.44 s, 44 of 1600 UDP probes lost). Both data planes: every node's two tunnels
+    negotiate 0/0, each in a namespace of its own (kernel: with an XFRM interface xfrm0 there)."""
     name = lab_name(f"hafm-{dataplane[0]}")
     src = (ROOT / "topologies" / "active-active-full-mesh.yml").read_text()
     topo = tmp_path / f"{name}.yml"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.verify.xfrm import XFRM_ARGV
 from tests.integration.helpers import ROOT, host_network, lab_argv, lab_leftovers, lab_name, renamed, run_lab
 
 pytestmark = pytest.mark.integration
@@ -27,8 +28,9 @@ def renamed_reference(tmp: Path, name: str) -> Path:
 
 
 def xfrm_spis(home: Path, lab: str, node: str) -> set[str]:
-    """SPIs of the node's kernel ESP states (`ip xfrm state`), as vici prints them (hex, no 0x)."""
-    res = run_lab("exec", node, "--lab", lab, "--", "ip", "xfrm", "state", home=home, check=True)
+    """SPIs of the node's kernel ESP states (`ip xfrm state` in its own and every tunnel namespace, as lab
+    verify reads them), as vici prints them (hex, no 0x)."""
+    res = run_lab("exec", node, "--lab", lab, "--", *XFRM_ARGV, home=home, check=True)
     return {m.group(1) for m in re.finditer(r"proto esp spi 0x([0-9a-f]{8})", res.stdout)}
 
 
@@ -56,11 +58,9 @@ def test_reference_lab_tunnel_carries_ping(lab_home: Path, image: str, cleanup_l
         assert child["packets_in"] >= 5 and child["packets_out"] >= 5, (node, child)
     gw, site = by_node["azgw-0"]["children"][0], by_node["onprem"]["children"][0]
     assert gw["spi_out"] == site["spi_in"] and gw["spi_in"] == site["spi_out"]
-    if dataplane == "libipsec":  # route-based: any-to-any on the wire, each end on its own interface
-        assert gw["local_ts"] == ["0.0.0.0/0"] and gw["remote_ts"] == ["0.0.0.0/0"]
-        assert by_node["azgw-0"]["interface"] == "vti-azgw-onprem" == by_node["onprem"]["interface"]
-    else:  # the kernel data plane has no tunnel interfaces yet: the site narrows Azure's any-to-any offer
-        assert gw["local_ts"] == ["10.1.0.0/16"] and gw["remote_ts"] == ["10.2.0.0/16"]
+    # route-based on both data planes: any-to-any on the wire, each end on its own interface
+    assert gw["local_ts"] == ["0.0.0.0/0"] and gw["remote_ts"] == ["0.0.0.0/0"]
+    assert by_node["azgw-0"]["interface"] == "vti-azgw-onprem" == by_node["onprem"]["interface"]
     # The kernel data plane: vici's SPIs are the kernel's own SAs; libipsec: the kernel holds none.
     for node, child in (("azgw-0", gw), ("onprem", site)):
         want = {child["spi_in"], child["spi_out"]} if dataplane == "kernel" else set()

@@ -23,15 +23,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def rb_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """topologies/active-active.yml (one site device, two instances) up for the whole module, down afterwards."""
-    name = lab_name("tun-rb")
+def rb_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+           module_dataplane: str) -> Iterator[str]:
+    """topologies/active-active.yml (one site device, two instances) up for the whole module (per data plane),
+    down afterwards."""
+    name = lab_name(f"tun-rb-{module_dataplane[0]}")
     data = yaml.safe_load((ROOT / "topologies" / "active-active.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("rb") / f"{name}.yml"
     path.write_text(yaml.safe_dump(data))
     before = host_network()
-    res = run_lab("up", str(path), "--timeout", "90", home=lab_home, timeout=300)
+    res = run_lab("up", str(path), "--timeout", "90", "--dataplane", module_dataplane, home=lab_home, timeout=300)
     try:
         assert res.returncode == 0, res.stdout + res.stderr
         yield name

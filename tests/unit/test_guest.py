@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lab.guest.__main__ import SMOKE_PYTEST, stale_runs
 from lab.guest.image import PACKAGES, cache_key, requirements
 from lab.guest.vm import VmSpec, qemu_argv
 
@@ -38,3 +39,17 @@ def test_qemu_runs_tcg_without_network_and_shares_src_read_only(tmp_path: Path) 
     assert f"path={tmp_path / 'io'},mount_tag=io,security_model=none,id=io " in joined + " "
     assert "init=/sbin/lab-guest-init" in joined and f"file={tmp_path / 'o.qcow2'},if=virtio,format=qcow2" in joined
     assert f"file={tmp_path / 'd.img'},if=virtio,format=raw" in joined  # Docker's disk while it is being filled
+
+
+def test_smoke_subset_is_the_reference_lab_verify_on_the_kernel_plane() -> None:
+    assert SMOKE_PYTEST.startswith("-v -rs -m kernel ")
+    (target,) = SMOKE_PYTEST.split()[4:]
+    module, test = target.split("::")
+    assert (ROOT / module).is_file() and f"def {test}(" in (ROOT / module).read_text()
+
+
+def test_stale_runs_are_the_dead_runners_directories(tmp_path: Path) -> None:
+    for name in ("run-11", "run-22", "run-x", "last-run", "image-abc"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "run-33").write_text("")  # not a directory: left alone
+    assert stale_runs(tmp_path, lambda pid: pid == 22) == [tmp_path / "run-11", tmp_path / "run-x"]

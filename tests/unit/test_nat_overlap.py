@@ -110,10 +110,12 @@ def test_each_connection_translates_in_its_own_namespace_and_routes_its_external
     assert targets.dst_ip("pc2", "vm1") == "100.0.1.10"
 
 
-def test_without_tunnel_interfaces_shared_prefixes_are_refused() -> None:
-    topo = overlap_topo()
+@pytest.mark.parametrize("dataplane", ["libipsec", "kernel"])
+def test_without_tunnel_interfaces_shared_prefixes_are_refused(dataplane: str) -> None:
+    # policy-based traffic selectors: no tunnel interface, so nothing separates the two sites' traffic
+    topo = overlap_topo(lambda d: d["connections"]["azgw-branch1"].update(use_policy_based_traffic_selectors=True))
     with pytest.raises(TopologyError) as info:
-        render_files(topo, build_plan(topo), resolve_keys(topo, {}, generate=lambda: "k"), "kernel")
+        render_files(topo, build_plan(topo), resolve_keys(topo, {}, generate=lambda: "k"), dataplane)  # type: ignore[arg-type]
     assert info.value.message.startswith("connections.azgw-branch1: its site shares a prefix")
     assert info.value.exit_code == 2
 

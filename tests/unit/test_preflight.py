@@ -8,7 +8,7 @@ import docker.errors
 import pytest
 import requests
 
-from lab.errors import LabError, RuntimeBackendError
+from lab.errors import LabError, OptionError, RuntimeBackendError
 from lab.runtime.preflight import (
     PreflightReport,
     check_dataplane,
@@ -159,10 +159,13 @@ def test_requested_dataplane_overrides_or_fails_with_the_fix(tmp_path: Path) -> 
     forced = check_dataplane(esp, RELEASE, "libipsec")
     assert forced.ok and forced.detail.startswith("libipsec (requested with --dataplane")
     impossible = check_dataplane(tmp_path / "none", RELEASE, "kernel")
-    assert not impossible.ok and "has no esp4" in impossible.detail
+    assert not impossible.ok and "has no esp4" in impossible.detail and "cannot encrypt ESP" in impossible.detail
     assert impossible.fix and "make test-kernel" in impossible.fix
-    with pytest.raises(RuntimeBackendError, match="preflight failed: dataplane"):
+    with pytest.raises(OptionError, match="preflight failed: --dataplane kernel: kernel .* has no esp4") as info:
         enforce(PreflightReport((impossible,), "kernel"), lambda _line: None)
+    assert info.value.exit_code == 2  # the option asks the impossible: bad input
+    with pytest.raises(RuntimeBackendError, match="preflight failed: root, dataplane"):  # and a broken host: 3
+        enforce(PreflightReport((check_root(1000), impossible), "kernel"), lambda _line: None)
 
 
 def test_running_lab_keeps_the_dataplane_it_was_brought_up_with(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""Tunnels sharing negotiated selectors on one node get an XFRM interface each on the kernel data plane
-(lab/render/xfrm_ifaces.py): which ones, what each data plane renders, and what the updown script does (run
-with a fake `ip`)."""
+"""XFRM interfaces on the kernel data plane: tunnels of one node that share negotiated selectors (devices that
+narrow: lab/render/xfrm_ifaces.py) get one each on the node, a route-based tunnel gets one in its own namespace
+(lab/render/tunnel_scripts.py); what each data plane renders, and what the updown script does (run with a fake
+`ip`)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ N = IPv4Network
 
 
 def ids_of(name: str) -> dict[tuple[str, str], int]:
-    """As the kernel data plane renders: devices that did not choose their selectors narrow to their prefixes."""
     topo, _ = load_file(ROOT / "topologies" / f"{name}.yml")
     return if_ids(tunnels(narrowing_devices(topo)))
 
 
-def files_of(name: str, dataplane: str) -> dict[str, str]:
+def files_of(name: str, dataplane: str, narrow_devices: bool = True) -> dict[str, str]:
     topo, _ = load_file(ROOT / "topologies" / f"{name}.yml")
+    topo = narrowing_devices(topo) if narrow_devices else topo
     keys = resolve_keys(topo, {}, generate=lambda: "k")
     files, _ = render_files(topo, build_plan(topo), keys, dataplane)  # type: ignore[arg-type]
     return {str(k): v for k, v in files.items()}
@@ -70,12 +71,25 @@ def test_kernel_plane_renders_the_script_and_leaves_routes_to_it() -> None:
         "onprem/swanctl.conf"]
 
 
+@pytest.mark.parametrize("narrow_devices", [True, False])
 @pytest.mark.parametrize("name", ["active-active", "active-active-full-mesh"])
-def test_libipsec_renders_no_xfrm_interface(name: str) -> None:
-    # libipsec ignores if_id: route-based tunnels there have a namespace and charon each (tunnel_ifaces.py)
-    files = files_of(name, "libipsec")
+def test_libipsec_renders_no_xfrm_interface(name: str, narrow_devices: bool) -> None:
+    # libipsec ignores if_id: its route-based tunnels have a namespace and charon each, ipsec0 in it
+    files = files_of(name, "libipsec", narrow_devices)
     assert not any(f.endswith("xfrm-updown.sh") for f in files)
-    assert not any("if_id" in text or "install_routes" in text for text in files.values())
+    assert not any("if_id" in text or "install_routes" in text or "xfrm0" in text for text in files.values())
+
+
+def test_kernel_route_based_tunnel_has_an_xfrm_interface_in_its_namespace() -> None:
+    files = files_of("active-active", "kernel", narrow_devices=False)  # the device keeps 0/0: a tunnel each
+    assert not any(f.endswith("xfrm-updown.sh") for f in files)
+    for unit in ("onprem/tunnels/azgw-onprem-0", "onprem/tunnels/azgw-onprem-1", "azgw-0/tunnels/azgw-onprem"):
+        assert "if_id_in = 1" in files[f"{unit}/swanctl.conf"] and "if_id_out = 1" in files[f"{unit}/swanctl.conf"]
+        assert "install_routes = no" in files[f"{unit}/strongswan.conf"]
+    setup = files["onprem/tunnels/setup.sh"]
+    assert setup.count("link add xfrm0 type xfrm dev ext if_id 1") == 2
+    assert "rule add pref 221 iif ext table 221" in setup and "route add default dev xfrm0 table 221" in setup
+    assert "rule add pref 100 from 203.0.113.11 ipproto esp table 1001" in setup  # raw ESP into the namespace
 
 
 FAKE_IP = """#!/bin/sh

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Rendered by lab: the tunnel interfaces of azgw-0 (docs/route-based.md). Idempotent.
+set -e
+while ip rule del pref 100 2>/dev/null; do :; done
+rm -f /var/run/charon.pid
+for l in vti-azgw-onprem; do ip link del $l 2>/dev/null || true; done
+for ns in tun-azgw-onprem; do ip netns del $ns 2>/dev/null || true; done
+ip rule add pref 110 lookup local 2>/dev/null || true  # `local` after the steering rules
+ip rule del pref 0 lookup local 2>/dev/null || true
+ip -b - <<EOF
+netns add tun-azgw-onprem
+link add vti-azgw-onprem type veth peer name ext netns tun-azgw-onprem
+addr add 169.254.128.0/31 dev vti-azgw-onprem
+link set vti-azgw-onprem alias "azgw-onprem to 198.51.100.10" up
+route replace default via 169.254.128.1 dev vti-azgw-onprem table 1000
+rule add pref 100 from 198.51.100.10 ipproto udp dport 500 table 1000
+rule add pref 100 from 198.51.100.10 ipproto udp dport 4500 table 1000
+rule add pref 100 from 198.51.100.10 ipproto esp table 1000
+EOF
+ip -n tun-azgw-onprem -b - <<EOF
+link set lo up
+addr add 203.0.113.10/32 dev lo
+addr add 10.1.0.1/32 dev lo
+addr add 169.254.128.1/31 dev ext
+link set ext up
+route add default via 169.254.128.0 dev ext
+rule add pref 100 iif ipsec0 table main
+rule add pref 150 iif lo ipproto icmp table main
+rule add pref 230 iif ext blackhole
+link add xfrm0 type xfrm dev ext if_id 1
+link set xfrm0 mtu 1400 up
+route add default dev xfrm0 table 221
+rule add pref 221 iif ext table 221
+EOF
+ethtool -K vti-azgw-onprem tx off >/dev/null
+unshare -m sh -c 'mount -o remount,rw,bind /proc/sys && sysctl -qw net/ipv4/conf/vti-azgw-onprem/accept_local=1'
