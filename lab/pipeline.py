@@ -333,7 +333,7 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
     for n in lab.plan.nodes:
         info = live.get(n.name)
         state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)
-        nodes.append(NodeStatus(name=n.name, role=n.role, group=n.group,
+        nodes.append(NodeStatus(name=n.name, role=n.role, group=n.group, host=info.host if info else "",
                                 container=info.container_name if info else "-", state=state, addresses=addrs))
         if state == RESTARTED:
             problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "

@@ -15,6 +15,7 @@ class NodeStatus(BaseModel):
     container: str
     state: str
     addresses: list[str]
+    host: str = ""  # where the runtime placed it (swarm: the host's name); "": this machine's engine
 
 
 class ChildStatus(BaseModel):

@@ -47,12 +47,27 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def placed(st: LabStatus) -> bool:
+    """Whether the runtime spread the nodes over hosts (swarm): then every node's host is shown."""
+    return any(n.host for n in st.nodes)
+
+
+def node_columns(st: LabStatus) -> tuple[str, ...]:
+    return ("node", "role", "group", "container", "state") + (("host",) if placed(st) else ()) + ("addresses",)
+
+
+def node_rows(st: LabStatus) -> list[tuple[str, ...]]:
+    """One row per node under node_columns(st); "-" for a node no reachable host holds (as its container)."""
+    return [(n.name, n.role, n.group, n.container, n.state) + ((n.host or "-",) if placed(st) else ())
+            + ("\n".join(n.addresses),) for n in st.nodes]
+
+
 def show_status(st: LabStatus, console: Console) -> None:
     nodes = Table(title=f"lab {st.name}  (data plane: {st.dataplane}, state: {st.state_dir})")
-    for col in ("node", "role", "group", "container", "state", "addresses"):
+    for col in node_columns(st):
         nodes.add_column(col)
-    for n in st.nodes:
-        nodes.add_row(n.name, n.role, n.group, n.container, _styled(n.state), "\n".join(n.addresses))
+    for row in node_rows(st):
+        nodes.add_row(*row[:4], _styled(row[4]), *row[5:])
     console.print(nodes)
     tunnels = Table(title="tunnels")
     for col in ("node", "connection", "IKE", "child", "state", "SPI in/out", "selectors", "bytes in/out"):

@@ -21,6 +21,7 @@ LABEL_NODE = "lab.node"
 LABEL_ROLE = "lab.role"
 LABEL_GROUP = "lab.group"
 LABEL_STATE = "lab.state"
+LABEL_HOST = "lab.host"  # the host a node runs on, where a backend spreads nodes over hosts (swarm)
 NAME_PREFIX = "lab-"
 # What `lab fault`/`lab restore` do to a node's container (docker kill/stop/start/pause/unpause).
 NodeAction = Literal["kill", "stop", "start", "pause", "unpause"]
@@ -61,6 +62,7 @@ class NodeInfo:
     container_name: str  # the backend's name for the node's instance (Docker: the container name)
     status: str  # "running" when it runs; otherwise the backend's word (created, exited, paused, ...)
     pid: int = 0  # changes whenever the node's instance restarts (Docker: its init's host pid); 0: not running
+    host: str = ""  # the host it runs on (label lab.host) where a backend places nodes; "": this machine
 
 
 @dataclass(frozen=True)

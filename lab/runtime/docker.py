@@ -21,6 +21,7 @@ from lab.plan_types import NodePlan, Plan
 from lab.runtime import image, links, preflight, shaping
 from lab.runtime.base import (
     LABEL_GROUP,
+    LABEL_HOST,
     LABEL_LAB,
     LABEL_NODE,
     LABEL_ROLE,
@@ -274,6 +275,7 @@ def _node_info(container: docker.models.containers.Container) -> NodeInfo:
         container_name=container.name or "",
         status=container.status,
         pid=int(container.attrs.get("State", {}).get("Pid") or 0),
+        host=labels.get(LABEL_HOST, ""),
     )
 
 

@@ -37,6 +37,7 @@ from lab.errors import RuntimeBackendError
 from lab.plan_types import NodePlan, Plan
 from lab.runtime import image, links, preflight, vxlan
 from lab.runtime.base import (
+    LABEL_HOST,
     LABEL_LAB,
     Check,
     Dataplane,
@@ -53,7 +54,6 @@ from lab.runtime.docker import DockerRuntime, client_at, client_from_env
 from lab.runtime.hub import HubNamespace, remove_lab_namespace
 
 ENGINE_LABEL = "lab.engine"
-LABEL_HOST = "lab.host"
 LABEL_AGENT = "lab.swarm.agent"  # agent containers carry this (not lab.topology: they are no lab node)
 MANAGER_ENV = "LAB_SWARM_MANAGER"
 PLACE_ENV = "LAB_SWARM_PLACE"

@@ -1,7 +1,8 @@
 """The swarm runtime on a simulated 3-host Docker Swarm (lab/runtime/swarm_sim.py), one swarm for the module:
 the harness builds it (three dockerds in their own namespaces, image by save | load); the reference lab comes
-up with the gateway's instances on different hosts, passes `lab verify`, recovers from `lab fault kill` and
-`link-down` of a node on another host with `lab restore`, and goes down leaving nothing on any host; P2S
+up with the gateway's instances on different hosts (`lab inspect --json` shows each node's host), passes
+`lab verify`, recovers from `lab fault kill` and `link-down` of a node on another host with `lab restore`, and
+goes down leaving nothing on any host; P2S
 clients spread over the hosts connect; an active-active lab keeps carrying traffic when the host of one
 instance dies (its dockerd and everything on it), and `lab down` still removes the rest; the harness's
 teardown leaves no process, mount, cgroup, namespace or file, and the host's own network never changed.
@@ -23,7 +24,7 @@ import pytest
 import yaml
 
 from lab.runtime import swarm_sim
-from lab.runtime.swarm import LABEL_HOST
+from lab.runtime.base import LABEL_HOST
 from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
@@ -106,6 +107,8 @@ def test_reference_lab_up_verified_down_with_instances_on_two_hosts(sim: swarm_s
         where = _hosts_of(sim, lab)
         assert where["azgw-0"] != where["azgw-1"], where
         assert len(set(where.values())) >= 2
+        shown = json.loads(run_lab("inspect", lab, "--json", home=lab_home, timeout=120).stdout)
+        assert {n["name"]: n["host"] for n in shown["nodes"]} == where  # lab inspect shows the placement
         verify = run_lab("verify", lab, home=lab_home, timeout=180)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "all checks passed" in verify.stdout
