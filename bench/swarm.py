@@ -5,13 +5,13 @@ Usage: python bench/swarm.py [--runtime docker|swarm|both] [--hosts 3] [--bench]
                              [--sites N | --p2s N | TOPOLOGY]
   TOPOLOGY     a topology file (default: the reference lab topologies/s2s-route-based.yml)
   --sites N    instead: one VpnGw1 gateway with N sites (one host each), N <= 30
-  --p2s N      instead: one gateway with N point-to-site clients (VpnGw2 above 250), N <= 500; adds the
-               connected count (`lab inspect --json`) and memory (each container's cgroup, and the machine's
-               MemAvailable before and after `lab up`)
+  --p2s N      instead: one gateway with N point-to-site clients (VpnGw2 above 250), N <= 500; adds memory
+               (each container's cgroup, and the machine's MemAvailable before and after `lab up`)
   --bench      after a passing verify: `lab bench -t 5 --cc cubic`: the uncapped tunnel and the plain
                VNet-host -> gateway hop; with both runtimes, the swarm / one-engine ratio of each
   --place      swarm placement by host index (1 = the manager, which holds the lab namespace), e.g.
                azgw-0=2,onprem=3: becomes LAB_SWARM_PLACE with the simulated hosts' names
+After `lab up`, `lab inspect --json` gives where the nodes run (the placement) and the connected P2S clients.
 Builds the simulation (python -m lab.runtime.swarm_sim) when the swarm runs, prints its build time, each
 figure with the load average at its start and end, and removes every lab and the simulation even when a step
 fails. Every step has a hard time limit.
@@ -172,8 +172,9 @@ def run_on(runtime: str, runtime_env: dict[str, str], data: dict[str, Any], args
     mem_before = mem_available_mib()
     try:
         run.steps["up"] = timed([*lab, "up", str(path), "--timeout", str(args.up_timeout)], env, STEP_LIMIT_S["up"])
+        run.extra.update(inspect_figures(lab, name, env))
         if args.p2s:
-            run.extra.update(p2s_figures(lab, name, env, engines(), mem_before))
+            run.extra.update(p2s_memory(name, engines(), mem_before))
         if not run.steps["up"].error:
             run.steps["verify"] = timed([*lab, "verify", name], env, STEP_LIMIT_S["verify"])
         if args.bench and "verify" in run.steps and not run.steps["verify"].error:
@@ -186,26 +187,37 @@ def run_on(runtime: str, runtime_env: dict[str, str], data: dict[str, Any], args
     return run
 
 
-def p2s_figures(lab: list[str], name: str, env: dict[str, str], engines: list[str],
-                mem_before: float) -> dict[str, Any]:
-    """Connected clients (lab inspect --json), clients per host, memory per client container and in total."""
-    out: dict[str, Any] = {"mem_available_delta_mib": round(mem_before - mem_available_mib(), 1)}
+def inspect_figures(lab: list[str], name: str, env: dict[str, str]) -> dict[str, Any]:
+    """From `lab inspect --json`: where the nodes run (node -> host; counts per host for a large lab) and the
+    connected P2S clients."""
     step = timed([*lab, "inspect", name, "--json"], env, STEP_LIMIT_S["inspect"])
-    out["inspect_s"] = round(step.seconds, 1)
-    if not step.error:
-        st = json.loads(step.output)
-        out["connected"] = sum(1 for c in st.get("p2s_clients", []) if c["state"] == "connected")
-        hosts: dict[str, int] = {}
-        for n in st["nodes"]:
-            if "-client" in n["name"]:
-                hosts[n["host"] or "this engine"] = hosts.get(n["host"] or "this engine", 0) + 1
-        out["clients_per_host"] = hosts
+    if step.error:
+        return {"inspect": step.show()}
+    st = json.loads(step.output)
+    return {"inspect_s": round(step.seconds, 1), "placement": placement_summary(st["nodes"]),
+            **({"connected": sum(1 for c in st["p2s_clients"] if c["state"] == "connected")}
+               if st.get("p2s_clients") else {})}
+
+
+def placement_summary(nodes: list[dict[str, Any]], spell_out: int = 8) -> dict[str, Any]:
+    """node -> host for a small lab; for a large one, the gateway instances' hosts and nodes per host."""
+    where = {n["name"]: n.get("host") or "this engine" for n in nodes}
+    if len(where) <= spell_out:
+        return where
+    counts: dict[str, int] = {}
+    for host in where.values():
+        counts[host] = counts.get(host, 0) + 1
+    gateways = {n["name"]: where[n["name"]] for n in nodes if n["role"] == "gateway"}
+    return {**gateways, "nodes per host": dict(sorted(counts.items()))}
+
+
+def p2s_memory(name: str, engines: list[str], mem_before: float) -> dict[str, Any]:
+    """Memory per client container (its cgroup), of all the lab's containers, and what the machine lost."""
     mem = {node: cgroup_memory_mib(pid) for node, pid in container_pids(name, engines).items()}
     clients = [v for k, v in mem.items() if "-client" in k]
-    out["containers"] = len(mem)
-    out["mib_per_client"] = round(sum(clients) / max(1, len(clients)), 2)
-    out["mib_all_containers"] = round(sum(mem.values()), 1)
-    return out
+    return {"containers": len(mem), "mib_per_client": round(sum(clients) / max(1, len(clients)), 2),
+            "mib_all_containers": round(sum(mem.values()), 1),
+            "mem_available_delta_mib": round(mem_before - mem_available_mib(), 1)}
 
 
 def container_pids(lab: str, engines: list[str]) -> dict[str, int]:

@@ -73,3 +73,10 @@ def test_cgroup_memory_is_usage_minus_inactive_file(tmp_path: Path, monkeypatch:
     real = Path.read_text
     monkeypatch.setattr(Path, "read_text", lambda p, *a, **k: real(proc if str(p) == "/proc/7/cgroup" else p))
     assert bench.cgroup_memory_mib(7, root=tmp_path) == 4.0
+
+
+def test_placement_summary_spells_out_a_small_lab_and_counts_a_large_one() -> None:
+    small = [{"name": "azgw-0", "role": "gateway", "host": "n2"}, {"name": "vm1", "role": "host", "host": ""}]
+    assert bench.placement_summary(small) == {"azgw-0": "n2", "vm1": "this engine"}
+    large = small[:1] + [{"name": f"c{i}", "role": "p2s-client", "host": f"n{i % 3 + 1}"} for i in range(9)]
+    assert bench.placement_summary(large) == {"azgw-0": "n2", "nodes per host": {"n1": 3, "n2": 4, "n3": 3}}
