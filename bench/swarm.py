@@ -1,7 +1,7 @@
 """`lab up`, `lab verify` (and optionally `lab bench`) of one lab on a simulated 3-host Docker Swarm and/or on
 this machine's Docker engine, once each (2 shared cores: take figures once, with the load beside each).
 
-Usage: python bench/swarm.py [--runtime docker|swarm|both] [--hosts 3] [--bench] [--place NODE=I,...]
+Usage: python bench/swarm.py [--runtime docker|swarm|both] [--hosts 3] [--bench] [--place NODE=I,...] [--sim NAME]
                              [--sites N | --p2s N | TOPOLOGY]
   TOPOLOGY     a topology file (default: the reference lab topologies/s2s-route-based.yml)
   --sites N    instead: one VpnGw1 gateway with N sites (one host each), N <= 30
@@ -9,6 +9,8 @@ Usage: python bench/swarm.py [--runtime docker|swarm|both] [--hosts 3] [--bench]
                (each container's cgroup, and the machine's MemAvailable before and after `lab up`)
   --bench      after a passing verify: `lab bench -t 5 --cc cubic`: the uncapped tunnel and the plain
                VNet-host -> gateway hop; with both runtimes, the swarm / one-engine ratio of each
+  --sim NAME   use a simulated swarm already up (python -m lab.runtime.swarm_sim up NAME --image TAG) and
+               leave it up: several runs share one build
   --place      swarm placement by host index (1 = the manager, which holds the lab namespace), e.g.
                azgw-0=2,onprem=3: becomes LAB_SWARM_PLACE with the simulated hosts' names
 After `lab up`, `lab inspect --json` gives where the nodes run (the placement) and the connected P2S clients.
@@ -237,7 +239,13 @@ def container_pids(lab: str, engines: list[str]) -> dict[str, int]:
 
 
 @contextmanager
-def simulated_swarm(hosts: int, image: str) -> Iterator[swarm_sim.SimSwarm]:
+def simulated_swarm(hosts: int, image: str, existing: str | None) -> Iterator[swarm_sim.SimSwarm]:
+    """A new simulated swarm, removed afterwards; or (`existing`) one already built, left as it is."""
+    if existing:
+        if not swarm_sim.leftovers(existing):
+            raise SystemExit(f"--sim {existing}: no such simulated swarm (python -m lab.runtime.swarm_sim up)")
+        yield swarm_sim.SimSwarm(existing, swarm_sim.hosts_of(existing, hosts), {})
+        return
     name = f"{PREFIX}{uuid.uuid4().hex[:5]}"
     before = loadavg()
     swarm = swarm_sim.up(name, hosts, [image])
@@ -281,6 +289,7 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--place", default="")
+    ap.add_argument("--sim", help="use this simulated swarm (already up, with the image) and leave it up")
     ap.add_argument("--up-timeout", type=int, default=300, help="lab up --timeout (tunnels)")
     args = ap.parse_args()
     if args.sites:
@@ -297,7 +306,7 @@ def main() -> None:
         host_url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         runs.append(run_on("docker", {"LAB_RUNTIME": "docker"}, data, args, lambda: [host_url]))
     if args.runtime in ("swarm", "both"):
-        with simulated_swarm(args.hosts, image) as swarm:
+        with simulated_swarm(args.hosts, image, args.sim) as swarm:
             env = swarm.env() | {"LAB_SWARM_PLACE": placement(args.place, [h.name for h in swarm.hosts])}
             runs.append(run_on("swarm", env, data, args, lambda: [h.url for h in swarm.hosts]))
     report(what, runs)
