@@ -83,13 +83,21 @@ def probe_namespace(name: str) -> None:
 
 
 def veth_names(plan: Plan) -> dict[tuple[str, str], str]:
-    """Bridge-side veth name per (node, iface): `<node>-<iface>`, hashed when longer than 15 chars."""
+    """Bridge-side veth name per (node, iface): `<node>-<iface>`, hashed when longer than 15 chars. Four hex
+    digits collide among a few hundred hashed names (azgw-client160 met azgw-client73): a name already taken is
+    hashed again with a counter, in plan order, so every name is unique and a lab without a clash keeps the
+    names it always had."""
     names: dict[tuple[str, str], str] = {}
+    used = set(segments(plan))
     for node in plan.nodes:
         for iface in node.ifaces:
             full = f"{node.name}-{iface.name}"
-            digest = hashlib.sha1(f"{node.name}/{iface.name}".encode()).hexdigest()[:4]
-            names[(node.name, iface.name)] = full if len(full) <= IFNAME_MAX else f"{full[:10]}~{digest}"
+            name, salt = full, 0
+            while len(name) > IFNAME_MAX or name in used:
+                key = f"{node.name}/{iface.name}" + (f"/{salt}" if salt else "")
+                name, salt = f"{full[:10]}~{hashlib.sha1(key.encode()).hexdigest()[:4]}", salt + 1
+            names[(node.name, iface.name)] = name
+            used.add(name)
     taken = list(names.values()) + list(segments(plan))
     if len(set(taken)) != len(taken):
         raise RuntimeBackendError(f"lab {plan.lab!r}: interface names collide in the lab namespace: {taken}")
