@@ -10,18 +10,16 @@ packet. This module says which nodes need the agent (pure, from the rendered tre
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from pathlib import Path
 
 from lab.core import Lab
-from lab.errors import RuntimeBackendError
 from lab.hooks import Feature, Stage
+from lab.node_agent import NodeAgent
 from lab.render.swanctl import SwanctlConfig
 from lab.runtime.base import Runtime
 
-AGENT_SOURCE = Path(__file__).parent / "probes" / "acquire_agent.py"
-AGENT, SPEC, PID_FILE, EVENTS_FILE = ("/lab/acquire_agent.py", "/lab/acquire-spec.json", "acquire-agent.pid",
-                                      "acquire-events.jsonl")
+AGENT = NodeAgent(Path(__file__).parent / "probes" / "acquire_agent.py", "acquire-spec.json", "acquire-agent.pid")
+EVENTS_FILE = "acquire-events.jsonl"
 MAIN_URI = "unix:///lab/run/charon.vici"
 
 
@@ -61,8 +59,9 @@ def follow(lab: Lab, runtime: Runtime, swan: dict[str, SwanctlConfig], running: 
     """After `lab apply`: (re)start the agent of every running unit whose lines changed, stop those that have
     none left."""
     specs = agent_specs(swan)
-    for node in sorted(set(specs) | {n.name for n in lab.plan.nodes if (lab.dir.node(n.name) / PID_FILE).exists()}):
-        spec_file = lab.dir.node(node) / Path(SPEC).name
+    with_agent = {n.name for n in lab.plan.nodes if (lab.dir.node(n.name) / AGENT.pid_file).exists()}
+    for node in sorted(set(specs) | with_agent):
+        spec_file = lab.dir.node(node) / AGENT.spec
         if node not in specs:
             stop(lab, runtime, node)
         elif node in running and (not spec_file.exists() or json.loads(spec_file.read_text()) != specs[node]):
@@ -70,23 +69,11 @@ def follow(lab: Lab, runtime: Runtime, swan: dict[str, SwanctlConfig], running: 
 
 
 def start(lab: Lab, runtime: Runtime, node: str, spec: dict[str, object]) -> None:
-    """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
-    d = lab.dir.node(node)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / Path(AGENT).name).write_text(AGENT_SOURCE.read_text())
-    (d / Path(SPEC).name).write_text(json.dumps(spec, indent=1))
-    stop(lab, runtime, node)
-    argv = ["sh", "-c", f"echo $$ > /lab/{PID_FILE}; exec python3 {AGENT} acquire {SPEC}"]
-    runtime.exec(lab.topo.name, node, argv, detach=True)
+    AGENT.start(lab, runtime, node, "acquire", spec)
 
 
 def stop(lab: Lab, runtime: Runtime, node: str) -> None:
-    pid_file = lab.dir.node(node) / PID_FILE
-    pid = pid_file.read_text().strip() if pid_file.exists() else ""
-    if pid.isdigit():
-        with suppress(RuntimeBackendError):  # container gone: so is the agent
-            runtime.exec(lab.topo.name, node, ["kill", pid], timeout=5)
-    pid_file.unlink(missing_ok=True)
+    AGENT.stop(lab, runtime, node)
 
 
 def events(lab: Lab, node: str) -> list[dict[str, object]]:

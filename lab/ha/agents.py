@@ -22,6 +22,7 @@ from lab.core import Connect, Lab
 from lab.errors import ControlError, LabError, RuntimeBackendError
 from lab.ha.standby import ROLE_FILE, standby_config, standby_configs, takeover_children
 from lab.hooks import Feature, Stage
+from lab.node_agent import NodeAgent
 from lab.plan import gateway_inside_ip, standby_name
 from lab.plan_types import NodePlan
 from lab.render.swanctl import SwanctlConfig
@@ -30,10 +31,10 @@ from lab.runtime.base import Runtime
 from lab.timing import time_scale
 from lab.topology.model import Gateway
 
-AGENT_SOURCE = Path(__file__).parents[1] / "probes" / "ha_agent.py"
-AGENT = "/lab/ha_agent.py"
-EVENTS_FILE = "ha-events.jsonl"
 PID_FILE = "ha-agent.pid"
+NODE_AGENT = NodeAgent(Path(__file__).parents[1] / "probes" / "ha_agent.py", "ha-spec.json", PID_FILE)
+AGENT, SPEC = NODE_AGENT.script, f"/lab/{NODE_AGENT.spec}"
+EVENTS_FILE = "ha-events.jsonl"
 WATCH_INTERVAL_S = 0.2  # ha_timing fast: the standby pings the active every 200 ms ...
 WATCH_MISSES = 3  # ... and takes over after 3 misses (0.6 s); planned moves take over at once
 PLANNED = "standby-planned"  # role of a standby whose active drains for planned maintenance (ha_timing azure)
@@ -193,7 +194,7 @@ def start_agent(lab: Lab, runtime: Runtime, node: str) -> bool:
 
 def take_over_now(lab: Lab, runtime: Runtime, node: str) -> None:
     """The agent's own takeover (addresses, gratuitous ARP, initiate) run once on `node`."""
-    res = runtime.exec(lab.topo.name, node, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+    res = runtime.exec(lab.topo.name, node, ["python3", AGENT, "takeover", SPEC], timeout=30)
     if not res.ok:
         raise RuntimeBackendError(f"node {node!r}: takeover failed: {res.output.strip()[-300:]}",
                                   hint=f"lab logs {node}")
@@ -234,23 +235,11 @@ def _takeover(active: str, swan: dict[str, SwanctlConfig], warm: SwanctlConfig |
 
 
 def run_agent(lab: Lab, runtime: Runtime, node: str, mode: str, spec: dict[str, object]) -> None:
-    """Replace the node's agent: copy the script, write its spec, kill the old one by its pid, start."""
-    d = lab.dir.node(node)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "ha_agent.py").write_text(AGENT_SOURCE.read_text())
-    (d / "ha-spec.json").write_text(json.dumps(spec, indent=1))
-    stop_agent(lab, runtime, node)
-    argv = ["sh", "-c", f"echo $$ > /lab/{PID_FILE}; exec python3 {AGENT} {mode} /lab/ha-spec.json"]
-    runtime.exec(lab.topo.name, node, argv, detach=True)
+    NODE_AGENT.start(lab, runtime, node, mode, spec)
 
 
 def stop_agent(lab: Lab, runtime: Runtime, node: str) -> None:
-    pid_file = lab.dir.node(node) / PID_FILE
-    pid = pid_file.read_text().strip() if pid_file.exists() else ""
-    if pid.isdigit():
-        with suppress(RuntimeBackendError):  # container gone: so is the agent
-            runtime.exec(lab.topo.name, node, ["kill", pid], timeout=5)
-    pid_file.unlink(missing_ok=True)
+    NODE_AGENT.stop(lab, runtime, node)
 
 
 def standby_problems(lab: Lab, runtime: Runtime) -> list[str]:
@@ -286,7 +275,7 @@ def planned_move(lab: Lab, pair: StandbyPair, runtime: Runtime, connect: Connect
     else:
         set_role(lab, new, "active")
         release(lab, pair, old, runtime, connect)
-        res = runtime.exec(lab.topo.name, new, ["python3", AGENT, "takeover", "/lab/ha-spec.json"], timeout=30)
+        res = runtime.exec(lab.topo.name, new, ["python3", AGENT, "takeover", SPEC], timeout=30)
         if not res.ok:
             raise RuntimeBackendError(f"node {new!r}: takeover failed: {res.output.strip()[-300:]}",
                                       hint=f"lab logs {new}")

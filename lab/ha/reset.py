@@ -93,5 +93,5 @@ def _reboot_as_standby(lab: Lab, pair: ha.StandbyPair, node: str, runtime: Runti
                                 dataplane)  # its main charon's and its tunnels' own quiet configs
     ha.set_role(lab, node, "standby")
     (lab.dir.node(node) / ha.PID_FILE).unlink(missing_ok=True)  # the old agent died with the container
-    spec = json.loads((lab.dir.node(node) / "ha-spec.json").read_text())
+    spec = json.loads((lab.dir.node(node) / ha.NODE_AGENT.spec).read_text())
     ha.run_agent(lab, runtime, node, "standby", spec)
