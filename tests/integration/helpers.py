@@ -15,6 +15,8 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,21 @@ def lab_leftovers(name: str) -> list[str]:
 # rendered site whose every tunnel has its own runs no main charon. Tests never open `nodes/<node>/run/
 # charon.vici` or read `nodes/<node>/charon.log` themselves: they go through the lab's own functions.
 
+
+
+@contextmanager
+def lab_up(path: Path, name: str, home: Path, *up_args: str, timeout: float = 300) -> Iterator[str]:
+    """A module's lab: `lab up path` (asserted), yields its name; afterwards `lab down` leaves no container,
+    namespace or host-network change behind, even when the module's tests failed."""
+    before = host_network()
+    res = run_lab("up", str(path), *up_args, home=home, timeout=timeout)
+    try:
+        assert res.returncode == 0, res.stdout + res.stderr
+        yield name
+    finally:
+        run_lab("down", name, home=home, timeout=120)
+        assert not lab_leftovers(name)
+        assert host_network() == before
 
 def node_sas(home: Path, lab: str, node: str) -> list[IkeSaStatus]:
     """The IKE_SAs of every charon of `node` (lab.tunnel_units.node_sas, what `lab inspect` reads)."""

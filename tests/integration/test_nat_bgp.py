@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_leftovers, renamed, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_up, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 PINGS = 3
@@ -24,15 +24,8 @@ DEADLINE_S = 40 * TIME_SCALE  # the conditional advertisement is re-checked ever
 @pytest.fixture(scope="module")
 def nat_bgp_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path, name = renamed(ROOT / "topologies" / "nat-bgp.yml", tmp_path_factory.mktemp("natbgp"), "natbgp")
-    before = host_network()
-    res = run_lab("up", str(path), "--timeout", "120", home=lab_home, timeout=400)
-    try:
-        assert res.returncode == 0, res.stdout + res.stderr
-        yield name
-    finally:
-        run_lab("down", name, home=lab_home, timeout=120)
-        assert not lab_leftovers(name)
-        assert host_network() == before
+    with lab_up(path, name, lab_home, "--timeout", "120", timeout=400) as up:
+        yield up
 
 
 def _exec(lab: str, node: str, home: Path, *argv: str) -> str:

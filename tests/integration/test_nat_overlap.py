@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, host_network, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import ROOT, lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 PINGS = 4
@@ -27,15 +27,8 @@ def overlap_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFac
     data["name"] = name
     path = tmp_path_factory.mktemp("natov") / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    before = host_network()
-    res = run_lab("up", str(path), "--timeout", "90", home=lab_home, timeout=300)
-    try:
-        assert res.returncode == 0, res.stdout + res.stderr
-        yield name
-    finally:
-        run_lab("down", name, home=lab_home, timeout=120)
-        assert not lab_leftovers(name)
-        assert host_network() == before
+    with lab_up(path, name, lab_home, "--timeout", "90", timeout=300) as up:
+        yield up
 
 
 def _echoes_in(lab: str, host: str, home: Path) -> int:

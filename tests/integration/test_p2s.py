@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import DATAPLANES, usable_dataplane
-from tests.integration.helpers import ROOT, host_network, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import ROOT, lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 POOL = IPv4Network("172.16.201.0/24")
@@ -31,15 +31,8 @@ def p2s_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory
     data["name"] = name
     path = tmp_path_factory.mktemp("p2s") / "p2s.yml"
     path.write_text(yaml.safe_dump(data))
-    before = host_network()
-    res = run_lab("up", str(path), "--timeout", "90", "--dataplane", plane, home=lab_home, timeout=300)
-    try:
-        assert res.returncode == 0, res.stdout + res.stderr
-        yield name
-    finally:
-        run_lab("down", name, home=lab_home, timeout=120)
-        assert not lab_leftovers(name)
-        assert host_network() == before
+    with lab_up(path, name, lab_home, "--timeout", "90", "--dataplane", plane, timeout=300) as up:
+        yield up
 
 
 def _clients(name: str, home: Path) -> dict[str, dict[str, str]]:

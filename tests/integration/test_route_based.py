@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, TIME_SCALE, host_network, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,8 @@ def rb_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
     data["name"] = name
     path = tmp_path_factory.mktemp("rb") / f"{name}.yml"
     path.write_text(yaml.safe_dump(data))
-    before = host_network()
-    res = run_lab("up", str(path), "--timeout", "90", "--dataplane", module_dataplane, home=lab_home, timeout=300)
-    try:
-        assert res.returncode == 0, res.stdout + res.stderr
-        yield name
-    finally:
-        run_lab("down", name, home=lab_home, timeout=120)
-        assert not lab_leftovers(name)
-        assert host_network() == before
+    with lab_up(path, name, lab_home, "--timeout", "90", "--dataplane", module_dataplane, timeout=300) as up:
+        yield up
 
 
 def _sh(name: str, node: str, cmd: str) -> str:
