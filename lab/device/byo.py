@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -34,7 +34,7 @@ from lab.plan_types import NodePlan
 from lab.render.sa_settings import SaSettings, azure_reference, declared_settings
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
 from lab.render.swanctl import SwanctlConfig
-from lab.render.tunnels import tunnels
+from lab.render.tunnels import End, tunnels
 from lab.runtime.base import Runtime
 from lab.topology.load import read_file, read_site_file
 from lab.topology.model import Topology
@@ -93,20 +93,48 @@ def byo_from_state(topo: Topology, node_dir: Path) -> dict[str, ByoConfig]:
     return out
 
 
-def byo_settings(topo: Topology, byo: dict[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
+def device_conns(conns: Sequence[DeviceConn], azure_ip: str) -> list[DeviceConn]:
+    """A device config's connections towards one Azure public IP: those naming it in remote_addrs or accepting
+    any peer, in the config's order."""
+    return [c for c in conns if not c.remote_addrs or azure_ip in c.remote_addrs]
+
+
+def device_conn(conns: Sequence[DeviceConn], azure_ip: str) -> DeviceConn | None:
+    """The one connection serving the tunnel to `azure_ip`: the first naming it, else the config's only one
+    (whatever address it names: a wrong address is what its user must see beside Azure's settings)."""
+    named = [c for c in conns if azure_ip in c.remote_addrs]
+    return named[0] if named else (conns[0] if len(conns) == 1 else None)
+
+
+def declared(reference: End, dc: DeviceConn) -> SaSettings:
+    """What one connection of a device config declares (its first child's ESP side), beside Azure's."""
+    kid = dc.children[0] if dc.children else None
+    return declared_settings(reference, dc.ike or STRONGSWAN_DEFAULT_IKE,
+                             (kid.esp if kid is not None else ()) or STRONGSWAN_DEFAULT_ESP, dc.ike_life_s,
+                             kid.life_s if kid is not None else None, dc.dpd_delay_s,
+                             kid.life_kb if kid is not None else 0)
+
+
+def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
     """(site node, the user's connection name) -> what its own config declares, with Azure's values beside each
-    difference (`lab inspect`): each connection of the config towards one of the gateway's public IPs."""
+    difference (`lab inspect`, `lab ui`): each connection of the config towards one of the gateway's public IPs."""
     out: dict[tuple[str, str], SaSettings] = {}
     for t in tunnels(topo):
         cfg = byo.get(t.peer.node)
-        for dc in cfg.conns() if cfg is not None else []:
-            if dc.remote_addrs and t.azure.local_ip not in dc.remote_addrs:
-                continue
-            kid = dc.children[0] if dc.children else None
-            out[(t.peer.node, dc.name)] = declared_settings(
-                azure_reference(topo, t), dc.ike or STRONGSWAN_DEFAULT_IKE,
-                (kid.esp if kid is not None else ()) or STRONGSWAN_DEFAULT_ESP, dc.ike_life_s,
-                kid.life_s if kid is not None else None, dc.dpd_delay_s)
+        for dc in device_conns(cfg.conns(), t.azure.local_ip) if cfg is not None else []:
+            out[(t.peer.node, dc.name)] = declared(azure_reference(topo, t), dc)
+    return out
+
+
+def byo_ends(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
+    """(site node, the lab's connection name) -> the settings of the device connection serving that tunnel
+    (`lab ui` shows a tunnel's ends by the lab's names, also before charon reports an SA)."""
+    out: dict[tuple[str, str], SaSettings] = {}
+    for t in tunnels(topo):
+        cfg = byo.get(t.peer.node)
+        dc = device_conn(cfg.conns(), t.azure.local_ip) if cfg is not None else None
+        if dc is not None:
+            out[(t.peer.node, t.peer.conn)] = declared(azure_reference(topo, t), dc)
     return out
 
 

@@ -37,6 +37,7 @@ class DeviceChild:
     esp: tuple[str, ...] = ()
     life_s: int | None = None
     start_action: str = "none"  # swanctl terms: ipsec.conf auto=route is "trap", auto=start "start"
+    life_kb: int | None = None  # swanctl life_bytes in KB (0: no volume limit, its default); None: not read
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ def seconds(value: str | None) -> int | None:
     """`27000s`, `8h`, `45m` or `3600` in seconds; None if absent or unreadable."""
     m = _TIME.match((value or "").strip().lower())
     return int(float(m.group(1)) * _UNITS[m.group(2)]) if m else None
+
+
+def kilobytes(value: str | None) -> int | None:
+    """swanctl `life_bytes` in KB: absent is strongSwan's default 0 (no volume limit); unreadable is None."""
+    try:
+        return int(value) // 1024 if value else 0
+    except ValueError:
+        return None
 
 
 def split(value: object) -> tuple[str, ...]:
@@ -135,7 +144,8 @@ def parse_swanctl(text: str) -> list[DeviceConn]:
             continue
         kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")),
                                  with_defaults(split(c.get("esp_proposals")), STRONGSWAN_DEFAULT_ESP),
-                                 seconds(_str(c, "life_time")), _str(c, "start_action") or "none")
+                                 seconds(_str(c, "life_time")), _str(c, "start_action") or "none",
+                                 kilobytes(_str(c, "life_bytes")))
                      for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
         out.append(DeviceConn(
             name=name, version=int(_str(conn, "version") or 0), local_addrs=split(conn.get("local_addrs")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from lab.render.sa_settings import SaSettings
+from lab.render.sa_settings import UNKNOWN_KB, SaSettings
 from lab.status import LabStatus, TunnelStatus
 
 STATE_STYLE = {"ESTABLISHED": "green", "INSTALLED": "green", "running": "green", "Established": "green",
@@ -30,7 +30,7 @@ def settings_lines(s: SaSettings, azure_style: str = "red") -> list[str]:
     """One line per field, "IKE life 3600 s (Azure: 28800 s)": the end's value, and Azure's beside it where they
     differ (`azure_style`: its rich style; "" for plain text). Long proposal lists are cut."""
     values = {"ike_lifetime_s": f"{s.ike_lifetime_s} s", "child_lifetime_s": f"{s.child_lifetime_s} s",
-              "child_lifetime_kb": f"{s.child_lifetime_kb} KB", "dpd": s.dpd,
+              "child_lifetime_kb": _kb(s.child_lifetime_kb), "dpd": s.dpd,
               "ike_proposals": _short(", ".join(s.ike_proposals[:2]) + (" ..." if len(s.ike_proposals) > 2 else "")),
               "esp_proposals": _short(", ".join(s.esp_proposals[:2]) + (" ..." if len(s.esp_proposals) > 2 else ""))}
     lines = []
@@ -41,6 +41,11 @@ def settings_lines(s: SaSettings, azure_style: str = "red") -> list[str]:
             beside = f" [{azure_style}]{beside.strip()}[/{azure_style}]"
         lines.append(f"{label} {values[key]}{beside}")
     return lines
+
+
+def _kb(kb: int) -> str:
+    """A CHILD_SA's byte limit; a device config's may be none (0) or not read (ipsec.conf)."""
+    return {0: "0 KB (no limit)", UNKNOWN_KB: "not read from its config"}.get(kb, f"{kb} KB")
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -69,11 +69,13 @@ def test_inspect_shows_byo_connection_under_its_own_name(tmp_path: Path, lab_hom
     site = mine[0]["settings"]
     assert (site["ike_lifetime_s"], site["child_lifetime_s"], site["dpd"]) == (28800, 27000, "delay 30 s")
     assert (site["ike_proposals"], site["esp_proposals"]) == (["aes256-sha256-modp1024"], ["aes256-sha1"])
-    assert site["azure"] == {"dpd": "delay 31 s"}
+    # no life_bytes in the config: strongSwan's no volume limit, Azure's 102400000 KB beside it
+    assert site["child_lifetime_kb"] == 0
+    assert site["azure"] == {"dpd": "delay 31 s", "child_lifetime_kb": "102400000 KB"}
     gw = next(t for t in status["tunnels"] if t["node"] == "azgw-0")["settings"]
     assert gw["azure"] == {} and gw["dpd"] == "delay 31 s"
     text = run_lab("inspect", name, home=lab_home, check=True).stdout
-    assert "DPD delay 30 s (Azure: delay 31 s)" in text
+    assert "DPD delay 30 s (Azure: delay 31 s)" in text and "child KB 0 KB (no limit) (Azure: 102400000 KB)" in text
     assert status["problems"] == [], status["problems"]
     diag = run_lab("diagnose", name, home=lab_home)
     assert diag.returncode == 0, diag.stdout + diag.stderr

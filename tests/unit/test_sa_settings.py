@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lab.azure import facts
-from lab.device.byo import ByoConfig, byo_settings
+from lab.device.byo import ByoConfig, byo_ends, byo_settings
 from lab.device.parse import STRONGSWAN_DEFAULT_IKE
-from lab.render.sa_settings import sa_settings
+from lab.render.sa_settings import UNKNOWN_KB, sa_settings
 from lab.report.status_view import settings_lines
 from lab.topology.model import Topology
 from tests.topology.builders import base, model
@@ -70,7 +70,9 @@ def test_a_byo_device_shows_what_its_config_declares_and_azures_value_beside() -
     site = settings[("onprem", "to-azure")]
     assert (site.ike_lifetime_s, site.child_lifetime_s, site.dpd) == (28_800, 27_000, "delay 30 s")
     assert (site.ike_proposals, site.esp_proposals) == (["aes256-sha256-modp1024"], ["aes256-sha1"])
-    assert site.azure == {"dpd": "delay 31 s"}  # Azure accepts both proposals; the lifetimes are Azure's
+    # Azure accepts both proposals; the lifetimes are Azure's; no life_bytes: strongSwan's no volume limit
+    assert site.child_lifetime_kb == 0
+    assert site.azure == {"dpd": "delay 31 s", "child_lifetime_kb": f"{facts.ROUTE_BASED_CHILD_LIFETIME_KB} KB"}
 
 
 def test_a_byo_device_that_declares_nothing_shows_strongswans_defaults_against_azures() -> None:
@@ -93,3 +95,24 @@ def test_inspect_lines_put_azures_value_beside_each_difference() -> None:
         "ESP aes256gcm16"]
     assert settings_lines(settings[("onprem", "c1")])[0] == "IKE life 3600 s [red](Azure: 28800 s)[/red]"
     assert settings_lines(settings[("azgw-0", "c1")], azure_style="")[3] == "DPD delay 31 s"
+
+
+def test_a_byo_devices_byte_limit_is_read_and_a_legacy_ones_is_not_shown_as_a_difference() -> None:
+    topo, byo = byo_lab(HAND.replace("life_time = 27000s", "life_time = 27000s\n        life_bytes = 2048"))
+    assert byo_settings(topo, byo)[("onprem", "to-azure")].child_lifetime_kb == 2
+    legacy = ("conn to-azure\n  left=198.51.100.10\n  right=203.0.113.10\n  leftsubnet=10.2.0.0/16\n"
+              "  rightsubnet=10.1.0.0/16\n  auto=start\n")
+    site = byo_settings(topo, {"onprem": ByoConfig("onprem", "ipsec.conf", {"ipsec.conf": legacy})})[
+        ("onprem", "to-azure")]
+    assert site.child_lifetime_kb == UNKNOWN_KB and "child_lifetime_kb" not in site.azure
+    assert settings_lines(site, azure_style="")[2] == "child KB not read from its config"
+
+
+def test_byo_ends_name_the_device_connection_serving_each_tunnel_by_the_labs_name() -> None:
+    """One connection naming another address is still shown (a wrong address is the user's to see); of two
+    connections, the one naming the gateway's address serves the tunnel."""
+    topo, byo = byo_lab(HAND.replace("remote_addrs = 203.0.113.10", "remote_addrs = 192.0.2.77").replace(
+        "  elsewhere { remote_addrs = 192.0.2.99 }\n", ""))
+    assert byo_settings(topo, byo) == {}  # `lab inspect`: no connection towards the gateway
+    assert list(byo_ends(topo, byo)) == [("onprem", "c1")]
+    assert byo_ends(*byo_lab(HAND))[("onprem", "c1")] == byo_settings(*byo_lab(HAND))[("onprem", "to-azure")]
