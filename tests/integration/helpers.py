@@ -144,18 +144,22 @@ def lab_leftovers(name: str) -> list[str]:
 
 
 @contextmanager
-def lab_up(path: Path, name: str, home: Path, *up_args: str, timeout: float = 300) -> Iterator[str]:
-    """A module's lab: `lab up path` (asserted), yields its name; afterwards `lab down` leaves no container,
-    namespace or host-network change behind, even when the module's tests failed."""
+def lab_up(path: Path, name: str, home: Path, *up_args: str, timeout: float = 300,
+           env: dict[str, str] | None = None) -> Iterator[str]:
+    """A module's (or a test's) lab: `lab up path` (asserted), yields its name; afterwards `lab down` succeeds
+    and leaves no container, namespace or host-network change behind, even when the tests failed. `env`: extra
+    variables for `lab up` only (a runtime's, say: `lab down` must find the runtime in the lab's state)."""
     before = host_network()
-    res = run_lab("up", str(path), *up_args, home=home, timeout=timeout)
+    res = run_lab("up", str(path), *up_args, home=home, timeout=timeout, env=env)
     try:
         assert res.returncode == 0, res.stdout + res.stderr
         yield name
     finally:
-        run_lab("down", name, home=home, timeout=120)
+        down = run_lab("down", name, home=home, timeout=120)
+        assert down.returncode == 0, down.stdout + down.stderr
         assert not lab_leftovers(name)
         assert host_network() == before
+
 
 def node_sas(home: Path, lab: str, node: str) -> list[IkeSaStatus]:
     """The IKE_SAs of every charon of `node` (lab.tunnel_units.node_sas, what `lab inspect` reads)."""

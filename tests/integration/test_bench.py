@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, host_network, renamed, run_lab
+from tests.integration.helpers import ROOT, host_network, lab_up, renamed, run_lab
 
 pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "integration" / "data"
@@ -41,14 +41,15 @@ def host_qdiscs() -> str:
     return subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True, check=True).stdout
 
 
-def test_basic_caps_both_directions_at_100_mbps(lab_home: Path, image: str, tmp_path: Path,
-                                                cleanup_lab: list[str]) -> None:
+def test_basic_caps_both_directions_at_100_mbps(lab_home: Path, image: str, tmp_path: Path) -> None:
     before, qdiscs = host_network(), host_qdiscs()
-    topo, lab = unique(tmp_path, "basic-rb.yml", "bb")
-    cleanup_lab.append(lab)
-    up = run_lab("up", str(topo), home=lab_home)
-    assert up.returncode == 0, up.stderr
+    with lab_up(*unique(tmp_path, "basic-rb.yml", "bb"), lab_home) as lab:
+        _assert_basic_caps(lab_home, lab)
+        assert host_network() == before and host_qdiscs() == qdiscs  # nothing leaked into the host namespace
+    assert host_qdiscs() == qdiscs
 
+
+def _assert_basic_caps(lab_home: Path, lab: str) -> None:
     for extra in ((), ("--reverse",)):
         result = bench(lab_home, lab, *extra)
         (tunnel,), (aggregate,) = figures(result, "tunnel"), figures(result, "aggregate")
@@ -62,15 +63,14 @@ def test_basic_caps_both_directions_at_100_mbps(lab_home: Path, image: str, tmp_
     # The cap is back after the uncapped run, on egress and on the IFB carrying ingress.
     assert "rate 100Mbit ceil 100Mbit" in classes(lab_home, lab, "eth0")
     assert "rate 100Mbit ceil 100Mbit" in classes(lab_home, lab, "eth0-ifb")
-    assert host_network() == before and host_qdiscs() == qdiscs  # nothing leaked into the host namespace
 
 
-def test_vpngw1_aggregate_of_two_tunnels(lab_home: Path, image: str, tmp_path: Path,
-                                        cleanup_lab: list[str]) -> None:
-    topo, lab = unique(tmp_path, "vpngw1.yml", "bg")
-    cleanup_lab.append(lab)
-    up = run_lab("up", str(topo), home=lab_home)
-    assert up.returncode == 0, up.stderr
+def test_vpngw1_aggregate_of_two_tunnels(lab_home: Path, image: str, tmp_path: Path) -> None:
+    with lab_up(*unique(tmp_path, "vpngw1.yml", "bg"), lab_home) as lab:
+        _assert_vpngw1_aggregate(lab_home, lab)
+
+
+def _assert_vpngw1_aggregate(lab_home: Path, lab: str) -> None:
     assert "rate 650Mbit ceil 650Mbit" in classes(lab_home, lab, "eth0")
     assert "rate 650Mbit ceil 650Mbit" in classes(lab_home, lab, "eth0-ifb")
 

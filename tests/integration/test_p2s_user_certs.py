@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lab.p2s import pki
-from tests.integration.helpers import host_network, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 REFUSAL_WAIT_S = 20
@@ -47,46 +46,27 @@ def _alice(name: str, home: Path) -> dict[str, str]:
     return next(c for c in json.loads(res.stdout)["p2s_clients"] if c["name"] == "alice")
 
 
-def _up(path: Path, name: str, home: Path) -> None:
-    res = run_lab("up", str(path), "--timeout", "90", home=home, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
-@pytest.fixture
-def names(lab_home: Path, image: str) -> Iterator[list[str]]:
-    """Lab names this test creates; each is brought down afterwards."""
-    made: list[str] = []
-    before = host_network()
-    yield made
-    for name in made:
-        run_lab("down", name, home=lab_home, timeout=120)
-        assert not lab_leftovers(name)
-    assert host_network() == before
-
-
-def test_user_root_client_connects_and_is_refused_when_revoked(names: list[str], lab_home: Path,
-                                                                tmp_path: Path) -> None:
+def test_user_root_client_connects_and_is_refused_when_revoked(lab_home: Path, image: str, tmp_path: Path) -> None:
     tp = _user_pki(tmp_path)
     good = lab_name("p2su")
-    names.append(good)
-    _up(_topology(tmp_path, good, []), good, lab_home)
-    alice = _alice(good, lab_home)
-    assert alice["state"] == "connected", alice
-    res = run_lab("exec", "--lab", good, "alice", "--", "ping", "-c", "2", "-W", "2", "10.1.0.10", home=lab_home)
-    assert res.returncode == 0, res.stdout
-    run_lab("down", good, home=lab_home, timeout=120)
+    with lab_up(_topology(tmp_path, good, []), good, lab_home, "--timeout", "90"):
+        alice = _alice(good, lab_home)
+        assert alice["state"] == "connected", alice
+        res = run_lab("exec", "--lab", good, "alice", "--", "ping", "-c", "2", "-W", "2", "10.1.0.10",
+                      home=lab_home)
+        assert res.returncode == 0, res.stdout
 
     bad = lab_name("p2sr")
-    names.append(bad)
-    _up(_topology(tmp_path, bad, [tp.lower()]), bad, lab_home)
-    deadline = time.monotonic() + REFUSAL_WAIT_S
-    alice = _alice(bad, lab_home)
-    while "gateway log:" not in alice.get("reason", "") and time.monotonic() < deadline:
-        time.sleep(1)
+    with lab_up(_topology(tmp_path, bad, [tp.lower()]), bad, lab_home, "--timeout", "90"):
+        deadline = time.monotonic() + REFUSAL_WAIT_S
         alice = _alice(bad, lab_home)
-    print(f"\nrevoked user-root client: {alice}")
-    assert alice["state"] == "refused", alice
-    assert f"revoked (thumbprint {tp})" in alice["reason"] and "p2s-revoked-alice" in alice["reason"]
-    assert "gateway log: loading EAP_MD5 method failed" in alice["reason"], alice
-    res = run_lab("exec", "--lab", bad, "alice", "--", "ping", "-c", "2", "-W", "1", "10.1.0.10", home=lab_home)
-    assert res.returncode != 0, res.stdout
+        while "gateway log:" not in alice.get("reason", "") and time.monotonic() < deadline:
+            time.sleep(1)
+            alice = _alice(bad, lab_home)
+        print(f"\nrevoked user-root client: {alice}")
+        assert alice["state"] == "refused", alice
+        assert f"revoked (thumbprint {tp})" in alice["reason"] and "p2s-revoked-alice" in alice["reason"]
+        assert "gateway log: loading EAP_MD5 method failed" in alice["reason"], alice
+        res = run_lab("exec", "--lab", bad, "alice", "--", "ping", "-c", "2", "-W", "1", "10.1.0.10",
+                      home=lab_home)
+        assert res.returncode != 0, res.stdout
