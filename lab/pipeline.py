@@ -37,7 +37,7 @@ from lab.render.swanctl import SwanctlConfig
 from lab.render.tunnel_ifaces import TunnelIface, container_of
 from lab.render.tunnels import expected as child_expected
 from lab.routing.run import RoutingFeature
-from lab.runtime.base import Runtime
+from lab.runtime.base import NodeInfo, Runtime
 from lab.secrets import resolve_keys
 from lab.state import LabDir
 from lab.status import ChildStatus, LabStatus, NodeStatus, TunnelStatus
@@ -330,18 +330,15 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
     tunnels: list[TunnelStatus] = []
     problems: list[str] = []
     settings = sa_settings(lab.topo) | byo_settings(lab.topo, byo_from_state(lab.topo, lab.dir.root / "nodes"))
-    for n in lab.plan.nodes:
-        info = live.get(n.name)
-        state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)
-        nodes.append(NodeStatus(name=n.name, role=n.role, group=n.group, host=info.host if info else "",
-                                container=info.container_name if info else "-", state=state, addresses=addrs))
-        if state == RESTARTED:
-            problems.append(f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
-                            f"supervisor heals it within 15 s, `lab restore` heals it now")
-        elif n.runs(daemons.CHARON.name) and state == "running":
-            for unit in tunnel_units.units(lab, nodes={n.name}, ifaces=found):
-                t, p = _unit_status(lab, unit, connect, expected, settings, found.get(n.name, ()))
-                tunnels, problems = tunnels + t, problems + p
+
+    def one(n: NodePlan) -> tuple[NodeStatus, list[TunnelStatus], list[str]]:
+        return _node_status(lab, n, live.get(n.name), runtime, connect, (expected, settings, found))
+
+    with ThreadPoolExecutor(max_workers=tunnel_units.STATUS_WORKERS) as pool:  # rows in plan order all the same
+        for node, t, p in pool.map(one, lab.plan.nodes):
+            nodes.append(node)
+            tunnels += t
+            problems += p
     running = {n for n, i in live.items() if i.status == "running"}
     out = LabStatus(name=lab.topo.name, state_dir=str(lab.dir.root), dataplane=dataplane,
                     nodes=nodes, tunnels=tunnels, problems=problems)
@@ -352,6 +349,27 @@ def status(lab: Lab, runtime: Runtime, connect: Connect, dataplane: str,
 
 
 RESTARTED = "restarted, healing"
+Wanted = tuple[dict[str, list[tuple[str, list[str]]]], dict[tuple[str, str], SaSettings], tunnel_units.Ifaces]
+
+
+def _node_status(lab: Lab, n: NodePlan, info: NodeInfo | None, runtime: Runtime, connect: Connect,
+                 wanted: Wanted) -> tuple[NodeStatus, list[TunnelStatus], list[str]]:
+    """One node's row, its charons' tunnels and what is wrong with it (`wanted`: the connections expected up
+    now, every end's settings, the lab's tunnel interfaces)."""
+    expected, settings, found = wanted
+    state, addrs = _live_node(lab, n, info.status if info else "missing", runtime)
+    row = NodeStatus(name=n.name, role=n.role, group=n.group, host=info.host if info else "",
+                     container=info.container_name if info else "-", state=state, addresses=addrs)
+    if state == RESTARTED:
+        return row, [], [f"node {n.name!r} restarted (its links and daemons are gone): healing; the lab's "
+                         f"supervisor heals it within 15 s, `lab restore` heals it now"]
+    tunnels: list[TunnelStatus] = []
+    problems: list[str] = []
+    if n.runs(daemons.CHARON.name) and state == "running":
+        for unit in tunnel_units.units(lab, nodes={n.name}, ifaces=found):
+            t, p = _unit_status(lab, unit, connect, expected, settings, found.get(n.name, ()))
+            tunnels, problems = tunnels + t, problems + p
+    return row, tunnels, problems
 
 
 def _live_node(lab: Lab, n: NodePlan, status: str, runtime: Runtime) -> tuple[str, list[str]]:
