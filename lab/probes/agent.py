@@ -73,6 +73,14 @@ def _build_all(probes: list[dict], marker: str) -> tuple[dict[str, list], list]:
     return by_probe, held
 
 
+def answer_filter(dsts: set[str]) -> str:
+    """The kernel-side (BPF) filter of the answer sniffer: only IPv4 packets from a probed address reach
+    Python. Without it the sniffer parsed every frame on the interface (an HA agent's next-hop pings, BGP,
+    other probes); in a QEMU guest (TCG) it fell seconds behind, and the answers still queued when it was
+    stopped counted as lost although they had arrived (issue #15, docs/kernel-dataplane.md)."""
+    return "ip and (" + " or ".join(f"src host {d}" for d in sorted(dsts)) + ")"
+
+
 def _sniffer(dsts: set[str], sent: dict[bytes, float], got: dict[bytes, float]):  # noqa: ANN202
     """Record when the answer to each sent payload arrives: an ICMP echo reply or a UDP datagram from
     the probed address carrying the same payload (an ICMP error quoting it does not count)."""
@@ -94,7 +102,8 @@ def _sniffer(dsts: set[str], sent: dict[bytes, float], got: dict[bytes, float]):
 
     started = threading.Event()
     ifaces = sorted({conf.route.route(d)[0] for d in dsts})
-    sniffer = AsyncSniffer(iface=ifaces, prn=on_packet, store=False, started_callback=started.set)
+    sniffer = AsyncSniffer(iface=ifaces, prn=on_packet, store=False, started_callback=started.set,
+                           filter=answer_filter(dsts))
     sniffer.start()
     started.wait(5.0)
     return sniffer

@@ -158,3 +158,9 @@ def test_probe_packets_interleave_and_keep_each_probe_interval_apart() -> None:
     many = send_order([[f"p{i}"] * 10 for i in range(200)], 0.02, min_gap=0.002)
     assert len(many) == 2000 and round(sum(g for _, g in many), 1) == 4.0  # 500 per second, not 40 s
     assert send_order([], 0.02) == []
+
+
+def test_answer_sniffer_filters_in_the_kernel_to_the_probed_addresses() -> None:
+    from lab.probes.agent import answer_filter
+
+    assert answer_filter({"10.2.0.10", "10.1.0.10"}) == "ip and (src host 10.1.0.10 or src host 10.2.0.10)"
