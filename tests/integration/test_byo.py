@@ -26,9 +26,10 @@ def byo_topology(tmp: Path, name: str, config: str, files: dict[str, str]) -> Pa
     return path
 
 
-def device_test(path: Path, home: Path, dataplane: str, *extra: str) -> dict:
-    res = run_lab("test-device", str(path), "--json", "--timeout", "15", "--dataplane", dataplane, *extra,
-                  home=home, timeout=180)
+def device_test(path: Path, home: Path, *extra: str, dataplane: str | None = None) -> dict:
+    """`lab test-device --json` (`dataplane`: its --dataplane; test_byo_errors.py uses this too)."""
+    plane = ["--dataplane", dataplane] if dataplane else []
+    res = run_lab("test-device", str(path), "--json", "--timeout", "15", *plane, *extra, home=home, timeout=180)
     report = json.loads(res.stdout)
     report["_code"] = res.returncode
     return report
@@ -52,7 +53,7 @@ def test_hand_written_config_passes(tmp_path: Path, lab_home: Path, cleanup_lab:
     name = lab_name("byo-" + ("sw" if config.endswith("swanctl.conf") else "leg") + f"-{dataplane[0]}")
     cleanup_lab.append(name)
     path = byo_topology(tmp_path, name, config, {f: (DATA / f).read_text() for f in files})
-    report = device_test(path, lab_home, dataplane, "--report", str(tmp_path / "report.md"))
+    report = device_test(path, lab_home, "--report", str(tmp_path / "report.md"), dataplane=dataplane)
     assert report["_code"] == 0, why(report)
     assert report["passed"] and report["established"]
     checks = {c["name"]: c for c in report["verify"]["checks"]}
@@ -72,7 +73,7 @@ def test_generated_device_config_establishes(tmp_path: Path, lab_home: Path, cle
     res = run_lab("device-config", "azgw", "--site", "onprem", "--format", fmt, "--topology", str(path),
                   "-o", str(out), home=lab_home)
     assert res.returncode == 0, res.stderr
-    report = device_test(path, lab_home, dataplane)
+    report = device_test(path, lab_home, dataplane=dataplane)
     assert report["_code"] == 0, why(report)
     assert report["passed"] and not [d for d in report["diagnosis"]["diagnoses"] if d["severity"] == "error"]
 
