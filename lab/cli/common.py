@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,15 @@ out = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI logs g
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+
+
+class DataplaneChoice(StrEnum):
+    libipsec = "libipsec"
+    kernel = "kernel"
+
+
+DataplaneOpt = Annotated[DataplaneChoice | None, typer.Option(
+    "--dataplane", help="ESP data plane: kernel (needs esp4) or libipsec (userspace); default: what preflight picks")]
 
 
 def home() -> Path:

@@ -9,6 +9,7 @@ import typer
 
 from lab import core
 from lab.cli.common import (
+    DataplaneOpt,
     JsonOpt,
     LabOpt,
     app,
@@ -30,15 +31,16 @@ def test_device(file: Path, report: Annotated[Path | None, typer.Option(help="wr
                                                                         "else markdown)")] = None,
                 keep: Annotated[bool, typer.Option("--keep", help="leave the lab running")] = False,
                 timeout: Annotated[float, typer.Option(help="seconds to wait for tunnels")] = 20.0,
-                json_out: JsonOpt = False) -> None:
-    """Test your own device config (a site's device.config) against the emulated gateway: up, verify, down."""
+                json_out: JsonOpt = False, dataplane: DataplaneOpt = None) -> None:
+    """Test your own device config (a site's device.config) against the emulated gateway: up, verify, down
+    (`--dataplane` as for `lab up`)."""
     from lab.device.testing import run_device_test
     from lab.runtime.base import require_preflight
 
     core.load(file, home())
     runtime = new_runtime()
-    dataplane = require_preflight(runtime, err.print)
-    res = run_device_test(file, home(), runtime, connect, node_image(runtime), dataplane, progress, timeout, keep)
+    plane = require_preflight(runtime, err.print, dataplane.value if dataplane else None)
+    res = run_device_test(file, home(), runtime, connect, node_image(runtime), plane, progress, timeout, keep)
     if report:
         report.write_text(res.model_dump_json(indent=2) if report.suffix == ".json" else res.markdown())
     print(res.model_dump_json(indent=2) if json_out else res.markdown())

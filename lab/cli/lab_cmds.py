@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from lab import core, pipeline
 from lab.cli.common import (
+    DataplaneOpt,
     JsonOpt,
     app,
     connect,
@@ -32,11 +33,6 @@ from lab.runtime import registry
 from lab.topology.model import Topology
 
 
-class DataplaneChoice(StrEnum):
-    libipsec = "libipsec"
-    kernel = "kernel"
-
-
 class RuntimeChoice(StrEnum):
     docker = "docker"
     swarm = "swarm"
@@ -45,8 +41,6 @@ class RuntimeChoice(StrEnum):
 RuntimeOpt = Annotated[RuntimeChoice | None, typer.Option(
     "--runtime", help="where the nodes run: docker (this machine) or swarm (LAB_SWARM_MANAGER); default: the "
     "file's runtime:, else LAB_RUNTIME, else docker. Recorded: later commands on the lab use it")]
-DataplaneOpt = Annotated[DataplaneChoice | None, typer.Option(
-    "--dataplane", help="ESP data plane: kernel (needs esp4) or libipsec (userspace); default: what preflight picks")]
 
 
 @app.command()

@@ -20,6 +20,7 @@ from lab.routing import run as routing_run
 from lab.routing.collect import bgp_diagnoses
 from lab.runtime.base import Runtime
 from lab.secrets import resolve_keys
+from lab.timing import scaled
 from lab.verify.model import VerifyReport
 from lab.verify.run import VerifyOptions, verify
 
@@ -83,7 +84,9 @@ def wait_gateways(lab: core.Lab, connect: core.Connect, timeout: float) -> None:
 
 def run_device_test(path: Path, home: Path, runtime: Runtime, connect: core.Connect, image: str,
                 dataplane: Dataplane, progress: core.Progress, timeout: float, keep: bool) -> DeviceTestReport:
-    """Up (keeping the lab when tunnels stay down, to diagnose it), verify, diagnose, down unless `keep`."""
+    """Up (keeping the lab when tunnels stay down, to diagnose it), verify, diagnose, down unless `keep`.
+    `timeout` is scaled by LAB_TIME_SCALE like `lab up`'s own wait (a slow machine, the kernel-test guest)."""
+    timeout = scaled(timeout)
     lab = core.load(path, home)
     name = lab.topo.name
     pipeline.up(path, home, runtime, connect, image, dataplane, progress, wait=False, lab=lab)

@@ -54,7 +54,8 @@ def render_files(
             files[base / PurePosixPath(UPDOWN_PATH).name] = UPDOWN_SCRIPT
         files[base / "swanctl.conf"] = (STANDBY_NOTE if node.name in standby else "") + cfg.to_text()
         own = mirrors.get(node.name, node.name)
-        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own, tunneled))
+        files[base / "nftables.conf"] = render_nftables(refuse.get(own), _nat_of(topo, node.group, own, tunneled),
+                                                        guard_tunnels=dataplane == "kernel" and node.name in ifaces)
         if node.name in frr:
             files[base / "frr.conf"] = frr[node.name]
         for i in ifaces.get(node.name, ()):

@@ -9,6 +9,11 @@ route-based tunnel's charon sits in its own namespace, so its IKE is forwarded),
 (NAT-T, after the non-ESP marker). That packet is a request (IKEv2 flag R clear) with a zero responder
 SPI / cookie: IKEv2 IKE_SA_INIT or IKEv1 main-mode message 1. Responses to the gateway's own initiations
 carry the peer's SPI and pass.
+On the kernel data plane a node with route-based tunnels also keeps its tunnel namespaces' own traffic off
+the Internet link unless it is their charon's IKE or ESP: a packet that no policy of a tunnel matches (a
+spoofed source outside the negotiated selectors) makes `xfrm0` answer with an ICMP error towards that source,
+which the node would otherwise route out of eth0 in clear (seen in the guest: ARP for the spoofed address on
+the Internet link). libipsec's `ipsec0` drops such a packet silently.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ table inet lab {
 # UDP 500: UDP header (8 bytes) + IKE header: responder SPI at bytes 8-15, flags at byte 19 (IKEv2 R = 0x20).
 # UDP 4500 (NAT-T): a 4-byte zero non-ESP marker first, so the same fields sit 4 bytes later; ESP-in-UDP starts
 # with a non-zero SPI there and never matches. A peer may send IKE_SA_INIT to either port: both are refused.
+TUNNEL_GUARD = """\
+    iifname "vti-*" oifname "eth0" meta l4proto esp accept
+    iifname "vti-*" oifname "eth0" udp sport { 500, 4500 } accept
+    iifname "vti-*" oifname "eth0" counter drop comment "tunnel namespace to Internet: its IKE and ESP only"
+"""
 REFUSE_RULES = (
     '    ip saddr {peer} udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop '
     'comment "{conn}: InitiatorOnly, refuse IKE_SAs the peer initiates (UDP 500)"',
@@ -76,10 +86,11 @@ def render_nat(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> str:
 
 
 def render_nftables(refuse: list[tuple[str, str]] | None = None,
-                    nat: list[tuple[str, NatRule]] | None = None) -> str:
+                    nat: list[tuple[str, NatRule]] | None = None, guard_tunnels: bool = False) -> str:
     """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections, `nat`
-    the gateway instance's NAT rules (lab.azure.nat.node_rules; None: a node that never translates)."""
-    text = HEADER
+    the gateway instance's NAT rules (lab.azure.nat.node_rules; None: a node that never translates);
+    `guard_tunnels`: a kernel data-plane node with tunnel namespaces (TUNNEL_GUARD)."""
+    text = HEADER.replace("  }\n", TUNNEL_GUARD + "  }\n", 1) if guard_tunnels else HEADER
     if refuse:
         rules = [rule.format(peer=peer, conn=conn) for peer, conn in sorted(refuse) for rule in REFUSE_RULES]
         text += "  chain prerouting {\n    type filter hook prerouting priority 0; policy accept;\n"

@@ -45,9 +45,10 @@ export LAB_DOCKER_TIMEOUT=600 LAB_TIME_SCALE=6
 if [ -n "${GUEST_RUN:-}" ]; then
   sh -c "$GUEST_RUN"
 else
-  # shellcheck disable=SC2086 # GUEST_PYTEST_ARGS is a word list on purpose
+  # GUEST_PYTEST_ARGS is shell words, quotes honoured (`-k 'not full_mesh'`): split it as the host's shell would
+  eval "set -- $GUEST_PYTEST_ARGS"
   # -p lab.pytest_plugin: the project is not pip-installed in the guest, so its entry point is not either
-  python3 -m pytest -p no:cacheprovider -p lab.pytest_plugin --junitxml=/io/junit.xml $GUEST_PYTEST_ARGS
+  python3 -m pytest -p no:cacheprovider -p lab.pytest_plugin --junitxml=/io/junit.xml "$@"
 fi
 echo $? >/io/rc
 echo "guest: exit status $(cat /io/rc)"

@@ -2,7 +2,8 @@
 and two branches all use 10.0.1.0/24 and vm1, pc1 and pc2 all hold 10.0.1.10. vm1 reaches each branch at its own
 external prefix and the packets land on that branch's host, not the other's (their ICMP counters say which);
 `lab verify` passes with real traffic and, inside ESP, each branch's device only sees the VNet translated.
-One lab for the module, unique name, down even when a test fails."""
+One lab per data plane (`module_dataplane`: the kernel one runs in the QEMU guest, `make test-kernel`), unique
+name, down even when a test fails."""
 
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ PINGS = 4
 
 
 @pytest.fixture(scope="module")
-def overlap_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = lab_name("natov")
+def overlap_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+                module_dataplane: str) -> Iterator[str]:
+    name = lab_name(f"natov-{module_dataplane[0]}")
     data = yaml.safe_load((ROOT / "topologies" / "nat-overlap.yml").read_text())
     data["name"] = name
     path = tmp_path_factory.mktemp("natov") / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with lab_up(path, name, lab_home, "--timeout", "90", timeout=300) as up:
+    with lab_up(path, name, lab_home, "--timeout", "90", "--dataplane", module_dataplane, timeout=300) as up:
         yield up
 
 

@@ -110,3 +110,27 @@ def test_expected_children_name_every_rendered_connection() -> None:
     assert set(expected) == set(conns)
     for node, wants in expected.items():
         assert {c: list(conns[node][c]["children"]) for c, _ in wants} == dict(wants)  # type: ignore[arg-type]
+
+
+def test_kernel_tunnel_namespaces_reach_the_internet_only_with_ike_and_esp() -> None:
+    """Kernel data plane, route-based: what leaves a tunnel namespace for eth0 is its charon's IKE or ESP; an
+    ICMP error xfrm0 sends towards a spoofed source is dropped (libipsec nodes render without the guard)."""
+    from pathlib import Path, PurePosixPath
+
+    from lab.plan import build_plan
+    from lab.render.lab_files import render_files
+    from lab.topology.load import load_file
+
+    topo, _ = load_file(Path(__file__).resolve().parents[2] / "topologies" / "s2s-route-based.yml")
+    keys = {c: "k" for c in topo.connections}
+    kernel, _ = render_files(topo, build_plan(topo), keys, "kernel")
+    libipsec, _ = render_files(topo, build_plan(topo), keys, "libipsec")
+    guard = 'iifname "vti-*" oifname "eth0" counter drop'
+    for node in ("azgw-0", "onprem"):
+        text = kernel[PurePosixPath(node) / "nftables.conf"]
+        lines = [ln.strip() for ln in text.splitlines()]
+        assert lines.index('iifname "vti-*" oifname "eth0" meta l4proto esp accept') < next(
+            i for i, ln in enumerate(lines) if ln.startswith(guard))
+        assert 'iifname "vti-*" oifname "eth0" udp sport { 500, 4500 } accept' in lines
+        assert guard not in libipsec[PurePosixPath(node) / "nftables.conf"]
+    assert guard not in render_nftables(None)
