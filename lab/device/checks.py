@@ -30,7 +30,7 @@ def check_conn(azure: End, version: str, dev: DeviceConn, vnet: list[IPv4Network
     """Every finding, most fundamental first (a wrong peer hides everything after it)."""
     found = _addresses(azure, dev) + _version(version, dev) + _ids(azure, dev) + _proposals(azure, dev)
     found += _psk(dev, psk) + _selectors(azure, dev, vnet, lan) + _trap(azure, dev)
-    return found + _lifetimes(azure, dev) + _dpd(dev, policy_based)
+    return found + _lifetimes(azure, dev) + _rekey_schedule(dev) + _dpd(dev, policy_based)
 
 
 TRAP_FIX = "use start_action = start (ipsec.conf: auto=start) so the device initiates on its own"
@@ -167,6 +167,23 @@ def _lifetimes(azure: End, dev: DeviceConn) -> list[Finding]:
     if not out:
         return []
     return [Finding("lifetime-mismatch", "lifetimes differ from Azure's: " + out[0], tuple(out), "warning")]
+
+
+REKEY_FIX = ("set rekey_time below life_time (with Azure's 27000 s lifetime: rekey_time = 24300s), or rand_time "
+             "below rekey_time")
+
+
+def _rekey_schedule(dev: DeviceConn) -> list[Finding]:
+    """swanctl with life_time but no rekey_time: rand_time defaults to life_time - 1h, and a random value up to
+    it is subtracted from the 1h rekey_time, so the rekey can fall before the CHILD_SA exists. strongSwan 5.9.8
+    shows `rekeying in -16688s`; with kernel ESP the soft expiry fires at once and the CHILD_SA rekeys without
+    pause (seen in the guest); libipsec never acts on it, so the lab's own tunnel would hide it."""
+    bad = [(c, *c.schedule) for c in dev.children if c.schedule and c.schedule[1] > c.schedule[0]]
+    return [Finding("rekey-in-the-past", f"child {c.name}: rekey at {rekey} s minus up to {rand} s (rand_time) can "
+                    "fall before the CHILD_SA is installed, and a kernel-ESP device then rekeys without pause",
+                    (f"device child {c.name}: rekey_time {rekey} s, rand_time {rand} s, life_time "
+                     f"{c.life_s or rekey * 110 // 100} s (strongSwan derives what the config omits)", REKEY_FIX),
+                    "warning") for c, rekey, rand in bad]
 
 
 def _dpd(dev: DeviceConn, policy_based: bool) -> list[Finding]:

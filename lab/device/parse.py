@@ -38,6 +38,18 @@ class DeviceChild:
     life_s: int | None = None
     start_action: str = "none"  # swanctl terms: ipsec.conf auto=route is "trap", auto=start "start"
     life_kb: int | None = None  # swanctl life_bytes in KB (0: no volume limit, its default); None: not read
+    schedule: tuple[int, int] | None = None  # swanctl (rekey_time, rand_time) as charon derives them; None: not read
+
+
+STRONGSWAN_CHILD_REKEY_S = 3_600  # swanctl.conf children.<child>.rekey_time default (1h)
+
+
+def child_schedule(rekey: int | None, life: int | None, rand: int | None) -> tuple[int, int]:
+    """swanctl's CHILD_SA rekey schedule with its defaults filled in: rekey_time 1h, life_time rekey_time + 10 %,
+    rand_time life_time - rekey_time. charon rekeys at rekey_time minus a random value below rand_time."""
+    rekey = rekey or STRONGSWAN_CHILD_REKEY_S
+    life = life or rekey * 110 // 100
+    return rekey, rand if rand is not None else max(life - rekey, 0)
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,9 @@ def parse_swanctl(text: str) -> list[DeviceConn]:
         kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")),
                                  with_defaults(split(c.get("esp_proposals")), STRONGSWAN_DEFAULT_ESP),
                                  seconds(_str(c, "life_time")), _str(c, "start_action") or "none",
-                                 kilobytes(_str(c, "life_bytes")))
+                                 kilobytes(_str(c, "life_bytes")),
+                                 child_schedule(seconds(_str(c, "rekey_time")), seconds(_str(c, "life_time")),
+                                                seconds(_str(c, "rand_time"))))
                      for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
         out.append(DeviceConn(
             name=name, version=int(_str(conn, "version") or 0), local_addrs=split(conn.get("local_addrs")),

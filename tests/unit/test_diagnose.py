@@ -54,9 +54,30 @@ def test_error_class_comes_first(kind: str, old: str, new: str) -> None:
 @pytest.mark.parametrize("kind,old,new", [
     ("lifetime-mismatch", "life_time = 27000s", "life_time = 3600s"),
     ("dpd-rejected", "dpd_delay = 31s", "dpd_delay = 2s"),
+    ("rekey-in-the-past", "        rekey_time = 24300s\n", ""),  # life_time 27000s alone: rand_time 23400 s > 1h
 ])
 def test_warnings_also_when_up(kind: str, old: str, new: str) -> None:
     assert (kind, "warning") in _diag(GOOD.replace(old, new), down=False)
+
+
+@pytest.mark.parametrize(("child", "schedule"), [
+    ("life_time = 27000s", (3600, 23400)),  # rand_time defaults to life - rekey: above the 1h rekey_time
+    ("rekey_time = 24300s\n        life_time = 27000s", (24300, 2700)),
+    ("life_time = 3600s", (3600, 0)),
+    ("rekey_time = 7200s", (7200, 720)),  # life_time defaults to rekey_time + 10 %
+    ("life_time = 27000s\n        rand_time = 600s", (3600, 600)),
+])
+def test_swanctl_child_rekey_schedule_fills_strongswans_defaults(child: str, schedule: tuple[int, int]) -> None:
+    conf = "connections {\n  c {\n    children {\n      k {\n        " + child + "\n      }\n    }\n  }\n}\n"
+    assert parse_device(conf)[0].children[0].schedule == schedule
+    late = [f for f in _diag(GOOD.replace("        rekey_time = 24300s\n        life_time = 27000s\n",
+                                          f"        {child}\n"), down=False) if f[0] == "rekey-in-the-past"]
+    assert late == ([("rekey-in-the-past", "warning")] if schedule[1] > schedule[0] else [])
+
+
+def test_ipsec_conf_rekey_schedule_is_not_read() -> None:
+    conf, _ = render_ipsec_conf_device(_topo(), "azgw", "onprem", KEYS)
+    assert parse_device(conf)[0].children[0].schedule is None
 
 
 def test_no_proposal_lists_both_sides_and_azure_offers() -> None:
