@@ -4,7 +4,8 @@ appear: the site's device never sees the VNet's own prefix. Then `lab apply` tak
 running lab: hosts reach each other at their own addresses and no NAT table, route or address of the old rules
 is left on the gateway. Before that, the site's rule becomes Dynamic (applied live): the site's host reaches the
 VNet from the rule's pool, and the VNet can no longer initiate towards the site (Azure: a Dynamic rule lets only
-the internal side initiate). Unique lab name; cleaned up even on failure."""
+the internal side initiate). On both data planes (`dataplane`: the kernel one runs in the QEMU guest, `make
+test-kernel`). Unique lab name; cleaned up even on failure."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ TOPOLOGY = ROOT / "topologies" / "nat.yml"
 
 
 def test_nat_lab_pings_with_translated_addresses_inside_esp(
-        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path) -> None:
+        lab_home: Path, image: str, cleanup_lab: list[str], tmp_path: Path, dataplane: str) -> None:
     data = yaml.safe_load(TOPOLOGY.read_text())
-    name = lab_name("nat")
+    name = lab_name(f"nat-{dataplane[0]}")
     data["name"] = name
     path = tmp_path / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     cleanup_lab.append(name)
-    res = run_lab("up", str(path), home=lab_home, timeout=240)
+    res = run_lab("up", str(path), "--dataplane", dataplane, home=lab_home, timeout=240)
     assert res.returncode == 0, res.stderr
 
     for src, dst in (("vm1", "100.64.2.10"), ("pc1", "100.64.1.10")):

@@ -22,9 +22,12 @@ DEADLINE_S = 40 * TIME_SCALE  # the conditional advertisement is re-checked ever
 
 
 @pytest.fixture(scope="module")
-def nat_bgp_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path, name = renamed(ROOT / "topologies" / "nat-bgp.yml", tmp_path_factory.mktemp("natbgp"), "natbgp")
-    with lab_up(path, name, lab_home, "--timeout", "120", timeout=400) as up:
+def nat_bgp_lab(lab_home: Path, image: str, tmp_path_factory: pytest.TempPathFactory,
+                module_dataplane: str) -> Iterator[str]:
+    """One lab per data plane (the kernel one runs in the QEMU guest, `make test-kernel`)."""
+    path, name = renamed(ROOT / "topologies" / "nat-bgp.yml", tmp_path_factory.mktemp("natbgp"),
+                         f"natbgp-{module_dataplane[0]}")
+    with lab_up(path, name, lab_home, "--timeout", "120", "--dataplane", module_dataplane, timeout=400) as up:
         yield up
 
 
