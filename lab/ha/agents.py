@@ -61,6 +61,12 @@ class Watch:
         m = self.planned_misses if planned else self.misses
         return m * self.interval_s, (m + 1) * self.interval_s
 
+    def agent_window_s(self, planned: bool) -> tuple[float, float]:
+        """window_s as the node's agent applies it: with its misses scaled for a slow machine (scaled_misses).
+        What waits for a takeover waits this long (in the QEMU guest the planned 11 misses become 66)."""
+        m = scaled_misses(self.planned_misses if planned else self.misses)
+        return m * self.interval_s, (m + 1) * self.interval_s
+
 
 def watch_of(gw: Gateway) -> Watch:
     if gw.ha_timing == "fast":
@@ -271,7 +277,7 @@ def planned_move(lab: Lab, pair: StandbyPair, runtime: Runtime, connect: Connect
     if pair.watch.planned_misses:
         set_role(lab, new, PLANNED)
         release(lab, pair, old, runtime, connect)
-        _wait_active(lab, new, pair.watch.window_s(planned=True)[1] + 30)
+        _wait_active(lab, new, pair.watch.agent_window_s(planned=True)[1] + 30)
     else:
         set_role(lab, new, "active")
         release(lab, pair, old, runtime, connect)

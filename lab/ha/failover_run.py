@@ -62,7 +62,7 @@ def default_duration(lab: Lab, gateway: str, kind: Kind | None, fault_after_s: f
         return 12.0
     pair = ha.pair_of(lab, gateway)
     if pair is not None:
-        takeover = pair.watch.window_s(planned=kind == "planned")[1]
+        takeover = pair.watch.agent_window_s(planned=kind == "planned")[1]
         return max(12.0, fault_after_s + takeover + 10.0)
     conns = [c for c in lab.topo.connections.values() if c.gateway == gateway]
     dpd = max((2 if c.dpd == "fast" else c.dpd_timeout_seconds for c in conns), default=2)

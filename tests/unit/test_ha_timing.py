@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lab.azure import facts
 from lab.core import Lab
-from lab.ha.agents import WATCH_INTERVAL_S, WATCH_MISSES, standby_pairs, watch_of
+from lab.ha.agents import WATCH_INTERVAL_S, WATCH_MISSES, scaled_misses, standby_pairs, watch_of
 from lab.ha.failover import azure_figure
 from lab.ha.failover_run import default_duration
 from lab.plan import build_plan
@@ -27,6 +29,17 @@ def test_azure_timing_is_the_default_and_lands_in_azures_windows() -> None:
     planned, unplanned = watch.window_s(planned=True), watch.window_s(planned=False)
     assert facts.PLANNED_FAILOVER_S[0] <= planned[0] and planned[1] <= facts.PLANNED_FAILOVER_S[1]
     assert facts.UNPLANNED_FAILOVER_S[0] <= unplanned[0] and unplanned[1] <= facts.UNPLANNED_FAILOVER_S[1]
+
+
+def test_what_waits_for_a_takeover_waits_as_long_as_the_scaled_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the QEMU guest (LAB_TIME_SCALE 6) the agent's planned 11 misses become 66: `lab p2s reconnect --event
+    planned` gave up after 12 + 30 s while the agent was still counting (seen in the guest)."""
+    watch = watch_of(model(base()).gateways["azgw"])
+    assert watch.agent_window_s(planned=True) == watch.window_s(planned=True)
+    monkeypatch.setenv("LAB_TIME_SCALE", "6")
+    m = scaled_misses(watch.planned_misses)
+    assert m == 6 * watch.planned_misses
+    assert watch.agent_window_s(planned=True) == (m * watch.interval_s, (m + 1) * watch.interval_s)
 
 
 def test_fast_timing_keeps_the_sub_second_watch() -> None:
