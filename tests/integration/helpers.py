@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -184,3 +185,20 @@ def swanctl_text(home: Path, lab: str, node: str) -> str:
     key are in its own charon's), concatenated."""
     paths = [d / "swanctl.conf" for d in LabDir.of(home, lab).charon_dirs(node)]
     return "\n".join(p.read_text() for p in paths if p.exists())
+
+
+def first_event(stream: Any) -> str:
+    """The first server-sent event with data from `lab ui`'s /api/events (the whole state). Keepalive comments
+    (`: keepalive`) come first while the first collection runs (seen in the QEMU guest, where it takes longer
+    than the keepalive interval)."""
+    buf, deadline = "", time.monotonic() + 60 * TIME_SCALE
+    while time.monotonic() < deadline:
+        events = buf.split("\n\n")[:-1]  # the complete ones
+        data = [e for e in events if any(ln.startswith("data:") for ln in e.splitlines())]
+        if data:
+            return data[0]
+        chunk = stream.read1(1 << 22).decode()
+        if not chunk:
+            break
+        buf += chunk
+    return buf

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.integration.conftest import DATAPLANES, usable_dataplane
-from tests.integration.helpers import ROOT, TIME_SCALE, lab_name, lab_up, run_lab
+from tests.integration.helpers import ROOT, TIME_SCALE, first_event, lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 POOL = IPv4Network("172.16.201.0/24")
@@ -90,22 +88,6 @@ def test_client_config_writes_a_profile(p2s_lab: str, lab_home: Path, tmp_path: 
     assert (out / "x509ca" / "gateway-ca.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
 
 
-def _first_event(stream: Any) -> str:
-    """The first server-sent event with data. Keepalive comments (`: keepalive`) come first while the first
-    collection runs (seen in the QEMU guest, where it takes longer than the keepalive interval)."""
-    buf, deadline = "", time.monotonic() + 60 * TIME_SCALE
-    while time.monotonic() < deadline:
-        events = buf.split("\n\n")[:-1]  # the complete ones
-        data = [e for e in events if any(ln.startswith("data:") for ln in e.splitlines())]
-        if data:
-            return data[0]
-        chunk = stream.read1(1 << 22).decode()
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
 def test_lab_ui_shows_the_clients_and_no_private_key(p2s_lab: str, lab_home: Path) -> None:
     """`lab ui` on a lab full of private keys (gateway, CA, every client's): its state and its event stream show
     the clients as inspect does and hold no line of any of those keys (docs/ui.md, #16 item 4)."""
@@ -126,7 +108,7 @@ def test_lab_ui_shows_the_clients_and_no_private_key(p2s_lab: str, lab_home: Pat
         url = proc.stdout.readline().removeprefix("lab ui: ").strip()
         base, token = url.split("/lab/")[0], url.split("token=")[1]
         with urllib.request.urlopen(f"{base}/api/events?token={token}", timeout=60) as r:
-            first = _first_event(r)  # the whole state, once collected
+            first = first_event(r)  # the whole state, once collected
         with urllib.request.urlopen(f"{base}/api/state?token={token}", timeout=30) as r:
             state = json.loads(r.read())
     finally:

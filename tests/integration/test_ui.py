@@ -22,7 +22,7 @@ import yaml
 from lab.plan import build_plan
 from lab.topology.load import load_file
 from lab.ui import browser
-from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
+from tests.integration.helpers import ROOT, first_event, lab_argv, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
 SCENARIO = "lifetime-dpd-mismatch"
@@ -146,7 +146,7 @@ def test_no_shared_key_in_the_page_or_the_api(ui_lab: tuple[str, Path], ui_serve
     texts = [_get(url)[1], _get(f"{base}/api/state?token={token}")[1],
              page.js("return document.documentElement.outerHTML")]
     with urllib.request.urlopen(f"{base}/api/events?token={token}", timeout=10) as r:
-        texts.append(r.read1(1 << 20).decode())  # the first server-sent event: the whole state
+        texts.append(first_event(r))  # the whole state
     for text in texts:
         assert len(text) > 100
         for s in secrets:
