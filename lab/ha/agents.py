@@ -64,8 +64,8 @@ class Watch:
     def agent_window_s(self, planned: bool) -> tuple[float, float]:
         """window_s as the node's agent applies it: with its misses scaled for a slow machine (scaled_misses).
         What waits for a takeover waits this long (in the QEMU guest the planned 11 misses become 66)."""
-        m = scaled_misses(self.planned_misses if planned else self.misses)
-        return m * self.interval_s, (m + 1) * self.interval_s
+        return replace(self, misses=scaled_misses(self.misses),
+                       planned_misses=scaled_misses(self.planned_misses)).window_s(planned)
 
 
 def watch_of(gw: Gateway) -> Watch:
