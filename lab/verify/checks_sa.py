@@ -31,7 +31,7 @@ def _carried(ev: Evidence, src_group: str, dst_group: str) -> int:
 def _spi_line(ev: Evidence, sid: SaId, wire: int, grown: dict) -> tuple[bool, str, dict[str, JsonValue]]:
     spi, src, dst = sid
     s_node, d_node = ev.targets.public_ips.get(src), ev.targets.public_ips.get(dst)
-    snaps = [ev.before, ev.mid, ev.after]
+    snaps = [ev.before, ev.mid, ev.closing, ev.after]
     out = find_child(snaps, s_node, spi_out=spi) if s_node else None
     inn = find_child(snaps, d_node, spi_in=spi) if d_node else None
     d_out = grown.get((out.node, out.spi_in, out.spi_out), (0, 0))[1] if out else 0
@@ -145,9 +145,11 @@ def bgp_only(decrypted: list[Decryption]) -> bool:
 
 
 def check_selectors(ev: Evidence) -> CheckResult:
-    """Probes outside the traffic selectors: no SA counter grows, no tunnel carries them, none leaks."""
+    """Probes outside the traffic selectors: no SA counter grows, no tunnel carries them, none leaks.
+    Counted from `mid` to `closing`, both inside the capture: a keepalive sent after the capture stopped is
+    not in the BGP tolerance, so it must not be in the counters either."""
     bgp = bgp_frames(ev.decrypted)
-    grown = {k: v for k, v in grew(ev.mid, ev.after).items() if sum(v) > bgp[k[1]] + bgp[k[2]]}
+    grown = {k: v for k, v in grew(ev.mid, ev.closing).items() if sum(v) > bgp[k[1]] + bgp[k[2]]}
     hits = _selector_hits(ev, ev.selector)
     lines = [f"SA of {node} (in 0x{i:08x} / out 0x{o:08x}) counted +{a} in, +{b} out while only "
              f"out-of-selector probes ran" for (node, i, o), (a, b) in sorted(grown.items())] + hits

@@ -40,7 +40,8 @@ class Evidence:
     selector: list[ProbeResult]
     before: Snapshot  # before the reachability probes
     mid: Snapshot  # after them, before the selector probes
-    after: Snapshot  # after the selector probes
+    closing: Snapshot  # after the selector probes, the capture still running: selectors' window ends here
+    after: Snapshot  # after the capture stopped: counts every frame it saw (spis)
     frames: list[WireFrame]
     capture: CaptureStats
     keys: list[SaKeys] = field(default_factory=list)

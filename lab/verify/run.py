@@ -157,8 +157,10 @@ def run_checks(ev: Evidence, max_loss_pct: float) -> list[CheckResult]:
 
 def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, marker: str, pcap: Path,
              opt: ProbeOptions, progress: Progress, skip: frozenset[str] = frozenset()) -> Evidence:
-    """Echo responders up; SA snapshot; capture; reachability probes; snapshot; selector probes;
-    stop the capture; snapshot. The last snapshot follows the capture, so it counts every frame seen."""
+    """Echo responders up; SA snapshot; capture; reachability probes; snapshot; selector probes; snapshot;
+    stop the capture; snapshot. The selectors' window (mid -> closing) lies inside the capture, so every packet
+    an SA counted in it (a BGP keepalive) was captured; the last snapshot follows the capture, so it counts
+    every frame seen (spis)."""
     port = random.randint(20000, 29999)
     reach_work, selector_work = reach_specs(targets, port, opt), selector_specs(targets, opt)
     for node in targets.echo_nodes:
@@ -176,11 +178,12 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
             mid = _snapshot(lab, connect, skip)
             progress(f"probing: selectors ({targets.outside}, spoofed {targets.spoofed})")
             selector = _run_phase(lab, runtime, marker, selector_work)
+            closing = _snapshot(lab, connect, skip)
         finally:
             stats = handle.stop()
         after = _snapshot(lab, connect, skip)
         xfrm_after = _xfrm_snapshot(lab, runtime)
-    return Evidence(marker, targets, reach, selector, before, mid, after, read_frames(pcap), stats,
+    return Evidence(marker, targets, reach, selector, before, mid, closing, after, read_frames(pcap), stats,
                     dataplane=lab.dataplane, xfrm_before=xfrm_before, xfrm_after=xfrm_after)
 
 

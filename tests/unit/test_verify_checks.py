@@ -64,7 +64,8 @@ def good() -> Evidence:
     frames += [esp(i, SITE, GW, SITE_OUT) for i in range(4 * N + 1, 8 * N + 1)]
     dec = [decrypted(f, "icmp:vm1>pc1") for f in frames]
     return Evidence(MARKER, targets, reach, selector, snapshot(0, 0), snapshot(4 * N, 4 * N),
-                    snapshot(4 * N, 4 * N), frames, CaptureStats(Path("x"), len(frames), 0), [], dec)
+                    snapshot(4 * N, 4 * N), snapshot(4 * N, 4 * N), frames,
+                    CaptureStats(Path("x"), len(frames), 0), [], dec)
 
 
 def test_good_evidence_passes_every_check(good: Evidence) -> None:
@@ -123,8 +124,9 @@ def test_spis_fail_on_wrong_direction_and_on_counters(good: Evidence) -> None:
 
 
 def test_selectors_fail_when_counters_grow_or_probes_show_up(good: Evidence) -> None:
-    res = check_selectors(replace(good, after=snapshot(4 * N + 3, 4 * N + 3)))
+    res = check_selectors(replace(good, closing=snapshot(4 * N + 3, 4 * N + 3)))
     assert not res.passed and "while only out-of-selector probes ran" in res.evidence[0]
+    assert check_selectors(replace(good, after=snapshot(4 * N + 3, 4 * N + 3))).passed  # past the capture's end
     carried = [*good.decrypted, decrypted(good.frames[0], "outside:vm1>10.99.0.1")]
     res = check_selectors(replace(good, decrypted=carried))
     assert not res.passed and any("ICMP vm1 -> 10.99.0.1: carried by the tunnel" in e for e in res.evidence)

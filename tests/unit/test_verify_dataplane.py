@@ -67,7 +67,7 @@ def _evidence(udp: bool, dataplane: str, xfrm_after_gw: list[XfrmSa], xfrm_after
     frames = [_frame(i, 0xA, GW, SITE, udp) for i in range(3)] + [_frame(9, 0xB, SITE, GW, udp)]
     before = {"azgw-0": _sa(0xB, 0xA, 0), "onprem": _sa(0xA, 0xB, 0)}
     after = {"azgw-0": _sa(0xB, 0xA, 3), "onprem": _sa(0xA, 0xB, 3)}
-    return Evidence("m", targets, [], [], before, before, after, frames, CaptureStats(Path("x.pcap"), 4, 0),
+    return Evidence("m", targets, [], [], before, before, after, after, frames, CaptureStats(Path("x.pcap"), 4, 0),
                     dataplane=dataplane, xfrm_before={},
                     xfrm_after={"azgw-0": xfrm_after_gw, "onprem": xfrm_after_site})
 
