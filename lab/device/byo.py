@@ -19,20 +19,14 @@ from lab import daemons
 from lab.control.base import VpnControl
 from lab.core import Lab
 from lab.daemons import CHARON, CHARON_BY_STARTER, Daemon
-from lab.device.parse import (
-    STRONGSWAN_DEFAULT_ESP,
-    STRONGSWAN_DEFAULT_IKE,
-    DeviceConn,
-    Format,
-    detect_format,
-    parse_device,
-)
+from lab.device.parse import DeviceChild, DeviceConn, Format, detect_format, parse_device
 from lab.errors import ControlError, DeviceConfigError, TopologyError
 from lab.ha.standby import fast_dpd_nodes
 from lab.hooks import Feature, Rendered, Stage
 from lab.plan_types import NodePlan
 from lab.render.sa_settings import SaSettings, azure_reference, declared_settings
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
+from lab.render.strongswan_defaults import STRONGSWAN_DEFAULT_ESP, STRONGSWAN_DEFAULT_IKE
 from lab.render.swanctl import SwanctlConfig
 from lab.render.tunnels import End, tunnels
 from lab.runtime.base import Runtime
@@ -107,12 +101,11 @@ def device_conn(conns: Sequence[DeviceConn], azure_ip: str) -> DeviceConn | None
 
 
 def declared(reference: End, dc: DeviceConn) -> SaSettings:
-    """What one connection of a device config declares (its first child's ESP side), beside Azure's."""
-    kid = dc.children[0] if dc.children else None
-    return declared_settings(reference, dc.ike or STRONGSWAN_DEFAULT_IKE,
-                             (kid.esp if kid is not None else ()) or STRONGSWAN_DEFAULT_ESP, dc.ike_life_s,
-                             kid.life_s if kid is not None else None, dc.dpd_delay_s,
-                             kid.life_kb if kid is not None else 0)
+    """What one connection of a device config declares (its first child's ESP side; with no child, a child with
+    strongSwan's defaults), beside Azure's."""
+    kid = dc.children[0] if dc.children else DeviceChild("", (), (), life_kb=0)
+    return declared_settings(reference, dc.ike or STRONGSWAN_DEFAULT_IKE, kid.esp or STRONGSWAN_DEFAULT_ESP,
+                             dc.ike_life_s, kid.life_s, dc.dpd_delay_s, kid.life_kb)
 
 
 def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:

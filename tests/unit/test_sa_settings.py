@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lab.azure import facts
 from lab.device.byo import ByoConfig, byo_ends, byo_settings
-from lab.device.parse import STRONGSWAN_DEFAULT_IKE
 from lab.render.sa_settings import UNKNOWN_KB, sa_settings
+from lab.render.strongswan_defaults import STRONGSWAN_DEFAULT_IKE
 from lab.report.status_view import settings_lines
 from lab.topology.model import Topology
 from tests.topology.builders import base, model
