@@ -158,8 +158,8 @@ HARD_LIFETIME = (f"hard lifetime: swanctl life_time (unset: rekey_time + 10 %, {
 
 
 def _lifetimes(azure: End, dev: DeviceConn) -> list[Finding]:
-    """Hard CHILD_SA lifetimes against Azure's (hard) one, like with like, with strongSwan's defaults where the
-    config sets none (filled in by lab.device.parse, the values `lab inspect` shows)."""
+    """The IKE SA's lifetime and each CHILD_SA's hard lifetime against Azure's (hard) ones, like with like, with
+    strongSwan's defaults where the config sets none (filled in by lab.device.parse: what `lab inspect` shows)."""
     out = []
     if dev.ike_life_s != facts.IKE_SA_LIFETIME_S:
         out.append(f"IKE SA lifetime {dev.ike_life_s} s (Azure: {facts.IKE_SA_LIFETIME_S} s)")
