@@ -19,20 +19,14 @@ from lab import daemons
 from lab.control.base import VpnControl
 from lab.core import Lab
 from lab.daemons import CHARON, CHARON_BY_STARTER, Daemon
-from lab.device.parse import (
-    STRONGSWAN_DEFAULT_ESP,
-    STRONGSWAN_DEFAULT_IKE,
-    DeviceConn,
-    Format,
-    detect_format,
-    parse_device,
-)
+from lab.device.parse import DeviceChild, DeviceConn, Format, detect_format, parse_device
 from lab.errors import ControlError, DeviceConfigError, TopologyError
 from lab.ha.standby import fast_dpd_nodes
 from lab.hooks import Feature, Rendered, Stage
 from lab.plan_types import NodePlan
 from lab.render.sa_settings import SaSettings, azure_reference, declared_settings
 from lab.render.strongswan_conf import Dataplane, render_strongswan_conf
+from lab.render.strongswan_defaults import STRONGSWAN_DEFAULT_ESP, STRONGSWAN_DEFAULT_IKE
 from lab.render.swanctl import SwanctlConfig
 from lab.render.tunnels import End, tunnels
 from lab.runtime.base import Runtime
@@ -107,35 +101,43 @@ def device_conn(conns: Sequence[DeviceConn], azure_ip: str) -> DeviceConn | None
 
 
 def declared(reference: End, dc: DeviceConn) -> SaSettings:
-    """What one connection of a device config declares (its first child's ESP side), beside Azure's."""
-    kid = dc.children[0] if dc.children else None
-    return declared_settings(reference, dc.ike or STRONGSWAN_DEFAULT_IKE,
-                             (kid.esp if kid is not None else ()) or STRONGSWAN_DEFAULT_ESP, dc.ike_life_s,
-                             kid.life_s if kid is not None else None, dc.dpd_delay_s,
-                             kid.life_kb if kid is not None else 0)
+    """What one connection of a device config declares (its first child's ESP side; with no child, a child with
+    strongSwan's defaults), beside Azure's."""
+    kid = dc.children[0] if dc.children else DeviceChild("", (), (), life_kb=0)
+    return declared_settings(reference, dc.ike or STRONGSWAN_DEFAULT_IKE, kid.esp or STRONGSWAN_DEFAULT_ESP,
+                             dc.ike_life_s, kid.life_s, dc.dpd_delay_s, kid.life_kb)
 
 
-def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
-    """(site node, the user's connection name) -> what its own config declares, with Azure's values beside each
-    difference (`lab inspect`, `lab ui`): each connection of the config towards one of the gateway's public IPs."""
-    out: dict[tuple[str, str], SaSettings] = {}
+Keyed = dict[tuple[str, str], SaSettings]
+
+
+def byo_views(topo: Topology, byo: Mapping[str, ByoConfig]) -> tuple[Keyed, Keyed]:
+    """What each device config declares, with Azure's values beside each difference, made in one pass (each
+    config parsed once, each connection's settings made once): (site node, the user's connection name) for
+    every connection towards one of the gateway's public IPs (`lab inspect`), and (site node, the lab's
+    connection name) for the device connection serving that tunnel (`lab ui` shows a tunnel's ends by the lab's
+    names, also before charon reports an SA)."""
+    parsed = {node: cfg.conns() for node, cfg in byo.items()}
+    by_device: Keyed = {}
+    by_lab: Keyed = {}
     for t in tunnels(topo):
-        cfg = byo.get(t.peer.node)
-        for dc in device_conns(cfg.conns(), t.azure.local_ip) if cfg is not None else []:
-            out[(t.peer.node, dc.name)] = declared(azure_reference(topo, t), dc)
-    return out
+        conns = parsed.get(t.peer.node)
+        if conns is None:
+            continue
+        shown = {dc.name: dc for dc in device_conns(conns, t.azure.local_ip)}
+        serving = device_conn(conns, t.azure.local_ip)
+        reference = azure_reference(topo, t)
+        made = {name: declared(reference, dc) for name, dc in ({**shown, serving.name: serving} if serving
+                                                               else shown).items()}
+        by_device.update({(t.peer.node, name): made[name] for name in shown})
+        if serving is not None:
+            by_lab[(t.peer.node, t.peer.conn)] = made[serving.name]
+    return by_device, by_lab
 
 
-def byo_ends(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
-    """(site node, the lab's connection name) -> the settings of the device connection serving that tunnel
-    (`lab ui` shows a tunnel's ends by the lab's names, also before charon reports an SA)."""
-    out: dict[tuple[str, str], SaSettings] = {}
-    for t in tunnels(topo):
-        cfg = byo.get(t.peer.node)
-        dc = device_conn(cfg.conns(), t.azure.local_ip) if cfg is not None else None
-        if dc is not None:
-            out[(t.peer.node, t.peer.conn)] = declared(azure_reference(topo, t), dc)
-    return out
+def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> Keyed:
+    """(site node, the user's connection name) -> what its own config declares, beside Azure's (`lab inspect`)."""
+    return byo_views(topo, byo)[0]
 
 
 def override_files(files: dict[PurePosixPath, str], byo: dict[str, ByoConfig], dataplane: Dataplane,

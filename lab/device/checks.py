@@ -11,10 +11,8 @@ from lab.azure import facts
 from lab.azure.algorithms import first_match
 from lab.azure.proposals import ike_proposal
 from lab.device.parse import DeviceConn
+from lab.render.strongswan_defaults import IPSEC_CONF_LIFETIME_S, SWANCTL_CHILD_LIFE_S
 from lab.render.tunnels import ANY, End
-
-STRONGSWAN_DEFAULT_IKE_S = 14_400
-STRONGSWAN_DEFAULT_CHILD_S = 3_600
 
 
 @dataclass(frozen=True)
@@ -155,15 +153,19 @@ def _selectors(azure: End, dev: DeviceConn, vnet: list[IPv4Network], lan: list[I
     return []
 
 
+HARD_LIFETIME = (f"hard lifetime: swanctl life_time (unset: rekey_time + 10 %, {SWANCTL_CHILD_LIFE_S} s by default), "
+                 f"ipsec.conf lifetime (unset: {IPSEC_CONF_LIFETIME_S} s), as Azure's is")
+
+
 def _lifetimes(azure: End, dev: DeviceConn) -> list[Finding]:
+    """The IKE SA's lifetime and each CHILD_SA's hard lifetime against Azure's (hard) ones, like with like, with
+    strongSwan's defaults where the config sets none (filled in by lab.device.parse: what `lab inspect` shows)."""
     out = []
-    ike = dev.ike_life_s or STRONGSWAN_DEFAULT_IKE_S
-    if ike != facts.IKE_SA_LIFETIME_S:
-        out.append(f"IKE SA lifetime {ike} s (Azure: {facts.IKE_SA_LIFETIME_S} s)")
-    for c in dev.children:
-        life = c.life_s or STRONGSWAN_DEFAULT_CHILD_S
-        if life != azure.child_lifetime[0]:
-            out.append(f"child {c.name}: lifetime {life} s (Azure: {azure.child_lifetime[0]} s)")
+    if dev.ike_life_s != facts.IKE_SA_LIFETIME_S:
+        out.append(f"IKE SA lifetime {dev.ike_life_s} s (Azure: {facts.IKE_SA_LIFETIME_S} s)")
+    kids = [f"child {c.name}: hard lifetime {c.life_s} s (Azure: {azure.child_lifetime[0]} s)"
+            for c in dev.children if c.life_s != azure.child_lifetime[0]]
+    out += [*kids, HARD_LIFETIME] if kids else []
     if not out:
         return []
     return [Finding("lifetime-mismatch", "lifetimes differ from Azure's: " + out[0], tuple(out), "warning")]
@@ -182,7 +184,7 @@ def _rekey_schedule(dev: DeviceConn) -> list[Finding]:
     return [Finding("rekey-in-the-past", f"child {c.name}: rekey at {rekey} s minus up to {rand} s (rand_time) can "
                     "fall before the CHILD_SA is installed, and a kernel-ESP device then rekeys without pause",
                     (f"device child {c.name}: rekey_time {rekey} s, rand_time {rand} s, life_time "
-                     f"{c.life_s or rekey * 110 // 100} s (strongSwan derives what the config omits)", REKEY_FIX),
+                     f"{c.life_s} s (strongSwan derives what the config omits)", REKEY_FIX),
                     "warning") for c, rekey, rand in bad]
 
 

@@ -12,21 +12,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lab.render.strongswan_defaults import (
+    IPSEC_CONF_IKE_LIFETIME_S,
+    IPSEC_CONF_LIFETIME_S,
+    STRONGSWAN_DEFAULT_ESP,
+    STRONGSWAN_DEFAULT_IKE,
+    SWANCTL_CHILD_LIFE_S,
+    SWANCTL_IKE_REKEY_S,
+    swanctl_child_life,
+    swanctl_child_schedule,
+)
+
 Format = Literal["swanctl", "ipsec.conf"]
 Tree = dict[str, "str | Tree"]
 _TIME = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DH = "ecp256-ecp384-ecp521-ecp256bp-ecp384bp-ecp512bp-curve25519-curve448-modp3072-modp4096-modp6144-modp8192-modp2048"
-_PRF = "prfsha256-prfsha384-prfsha512-prfaesxcbc-prfaescmac-prfsha1"
-# strongSwan's default proposals (proposal_create_default / _aead in src/libcharon/config/proposal.c, 5.9): what
-# `default` in swanctl.conf stands for, and what ipsec.conf appends to an ike=/esp= list without a final `!`.
-STRONGSWAN_DEFAULT_IKE = (
-    "aes128-aes192-aes256-aes128ctr-aes192ctr-aes256ctr-camellia128-camellia192-camellia256-3des-"
-    f"sha256-sha384-sha512-aesxcbc-aescmac-sha1-{_PRF}-{_DH}",
-    "aes128gcm16-aes192gcm16-aes256gcm16-aes128gcm12-aes192gcm12-aes256gcm12-aes128gcm8-aes192gcm8-aes256gcm8-"
-    f"aes128ccm16-aes192ccm16-aes256ccm16-chacha20poly1305-{_PRF}-{_DH}",
-)
-STRONGSWAN_DEFAULT_ESP = ("aes128-aes192-aes256-sha256-sha384-sha512-sha1-aesxcbc",)
 
 
 @dataclass(frozen=True)
@@ -35,21 +35,10 @@ class DeviceChild:
     local_ts: tuple[str, ...]
     remote_ts: tuple[str, ...]
     esp: tuple[str, ...] = ()
-    life_s: int | None = None
+    life_s: int = SWANCTL_CHILD_LIFE_S  # the hard lifetime (swanctl life_time, ipsec.conf lifetime), defaults filled
     start_action: str = "none"  # swanctl terms: ipsec.conf auto=route is "trap", auto=start "start"
     life_kb: int | None = None  # swanctl life_bytes in KB (0: no volume limit, its default); None: not read
     schedule: tuple[int, int] | None = None  # swanctl (rekey_time, rand_time) as charon derives them; None: not read
-
-
-STRONGSWAN_CHILD_REKEY_S = 3_600  # swanctl.conf children.<child>.rekey_time default (1h)
-
-
-def child_schedule(rekey: int | None, life: int | None, rand: int | None) -> tuple[int, int]:
-    """swanctl's CHILD_SA rekey schedule with its defaults filled in: rekey_time 1h, life_time rekey_time + 10 %,
-    rand_time life_time - rekey_time. charon rekeys at rekey_time minus a random value below rand_time."""
-    rekey = rekey or STRONGSWAN_CHILD_REKEY_S
-    life = life or rekey * 110 // 100
-    return rekey, rand if rand is not None else max(life - rekey, 0)
 
 
 @dataclass(frozen=True)
@@ -63,7 +52,7 @@ class DeviceConn:
     local_id: str | None = None
     remote_id: str | None = None
     ike: tuple[str, ...] = ()
-    ike_life_s: int | None = None
+    ike_life_s: int = SWANCTL_IKE_REKEY_S  # swanctl rekey_time (or reauth_time), ipsec.conf ikelifetime
     dpd_delay_s: int | None = None
     children: tuple[DeviceChild, ...] = field(default_factory=tuple)
     psks: tuple[str, ...] = ()
@@ -154,21 +143,23 @@ def parse_swanctl(text: str) -> list[DeviceConn]:
     for name, conn in _sub(tree, "connections").items():
         if not isinstance(conn, dict):
             continue
-        kids = tuple(DeviceChild(cn, split(c.get("local_ts")), split(c.get("remote_ts")),
-                                 with_defaults(split(c.get("esp_proposals")), STRONGSWAN_DEFAULT_ESP),
-                                 seconds(_str(c, "life_time")), _str(c, "start_action") or "none",
-                                 kilobytes(_str(c, "life_bytes")),
-                                 child_schedule(seconds(_str(c, "rekey_time")), seconds(_str(c, "life_time")),
-                                                seconds(_str(c, "rand_time"))))
-                     for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
+        kids = tuple(_swanctl_child(cn, c) for cn, c in _sub(conn, "children").items() if isinstance(c, dict))
         out.append(DeviceConn(
             name=name, version=int(_str(conn, "version") or 0), local_addrs=split(conn.get("local_addrs")),
             remote_addrs=split(conn.get("remote_addrs")), local_id=_str(_sub(conn, "local"), "id"),
             remote_id=_str(_sub(conn, "remote"), "id"),
             ike=with_defaults(split(conn.get("proposals")), STRONGSWAN_DEFAULT_IKE),
-            ike_life_s=seconds(_str(conn, "rekey_time") or _str(conn, "reauth_time")),
+            ike_life_s=seconds(_str(conn, "rekey_time") or _str(conn, "reauth_time")) or SWANCTL_IKE_REKEY_S,
             dpd_delay_s=seconds(_str(conn, "dpd_delay")), children=kids, psks=psks))
     return out
+
+
+def _swanctl_child(name: str, c: Tree) -> DeviceChild:
+    rekey, life, rand = (seconds(_str(c, k)) for k in ("rekey_time", "life_time", "rand_time"))
+    return DeviceChild(name, split(c.get("local_ts")), split(c.get("remote_ts")),
+                       with_defaults(split(c.get("esp_proposals")), STRONGSWAN_DEFAULT_ESP),
+                       swanctl_child_life(rekey, life), _str(c, "start_action") or "none",
+                       kilobytes(_str(c, "life_bytes")), swanctl_child_schedule(rekey, life, rand))
 
 
 def parse_ipsec_conf(text: str, secrets: str = "") -> list[DeviceConn]:
@@ -203,13 +194,13 @@ def _legacy_conn(name: str, s: dict[str, str], psks: tuple[str, ...]) -> DeviceC
     version = {"ikev1": 1, "ikev2": 2}.get(s.get("keyexchange", "ike"), 0)
     child = DeviceChild(name, split(s.get("leftsubnet")), split(s.get("rightsubnet")),
                         legacy_proposals(s.get("esp"), STRONGSWAN_DEFAULT_ESP),
-                        seconds(s.get("lifetime") or s.get("keylife")),
+                        seconds(s.get("lifetime") or s.get("keylife")) or IPSEC_CONF_LIFETIME_S,
                         {"route": "trap", "start": "start"}.get(s.get("auto", "add"), "none"))
     return DeviceConn(
         name=name, version=version, local_addrs=split(s.get("left")), remote_addrs=split(s.get("right")),
         local_id=s.get("leftid"), remote_id=s.get("rightid"),
         ike=legacy_proposals(s.get("ike"), STRONGSWAN_DEFAULT_IKE),
-        ike_life_s=seconds(s.get("ikelifetime") or s.get("ikelifetime")),
+        ike_life_s=seconds(s.get("ikelifetime")) or IPSEC_CONF_IKE_LIFETIME_S,
         dpd_delay_s=seconds(s.get("dpddelay")) if s.get("dpdaction", "none") != "none" else 0,
         children=(child,), psks=psks)
 

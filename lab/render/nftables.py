@@ -20,30 +20,38 @@ from __future__ import annotations
 
 from lab.topology.model import NatRule
 
-HEADER = """\
-# Rendered by lab: a LAN packet that no tunnel carries is dropped, never sent in clear to the Internet.
-table inet lab
-delete table inet lab
-table inet lab {
-  chain forward {
-    type filter hook forward priority 0; policy accept;
-    iifname "eth1" oifname "eth0" rt ipsec missing counter drop comment "LAN to Internet: not via a tunnel"
-  }
-"""
+COMMENT = "# Rendered by lab: a LAN packet that no tunnel carries is dropped, never sent in clear to the Internet.\n"
+LAN_LEAK = 'iifname "eth1" oifname "eth0" rt ipsec missing counter drop comment "LAN to Internet: not via a tunnel"'
+TUNNEL_GUARD = (
+    'iifname "vti-*" oifname "eth0" meta l4proto esp accept',
+    'iifname "vti-*" oifname "eth0" udp sport { 500, 4500 } accept',
+    'iifname "vti-*" oifname "eth0" counter drop comment "tunnel namespace to Internet: its IKE and ESP only"',
+)
 # UDP 500: UDP header (8 bytes) + IKE header: responder SPI at bytes 8-15, flags at byte 19 (IKEv2 R = 0x20).
 # UDP 4500 (NAT-T): a 4-byte zero non-ESP marker first, so the same fields sit 4 bytes later; ESP-in-UDP starts
 # with a non-zero SPI there and never matches. A peer may send IKE_SA_INIT to either port: both are refused.
-TUNNEL_GUARD = """\
-    iifname "vti-*" oifname "eth0" meta l4proto esp accept
-    iifname "vti-*" oifname "eth0" udp sport { 500, 4500 } accept
-    iifname "vti-*" oifname "eth0" counter drop comment "tunnel namespace to Internet: its IKE and ESP only"
-"""
 REFUSE_RULES = (
-    '    ip saddr {peer} udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop '
+    'ip saddr {peer} udp dport 500 @th,128,64 0 @th,216,8 & 0x20 == 0 counter drop '
     'comment "{conn}: InitiatorOnly, refuse IKE_SAs the peer initiates (UDP 500)"',
-    '    ip saddr {peer} udp dport 4500 @th,64,32 0 @th,160,64 0 @th,248,8 & 0x20 == 0 counter drop '
+    'ip saddr {peer} udp dport 4500 @th,64,32 0 @th,160,64 0 @th,248,8 & 0x20 == 0 counter drop '
     'comment "{conn}: InitiatorOnly, refuse IKE_SAs the peer initiates (UDP 4500)"',
 )
+
+
+def chain(hook: str, kind: str, priority: str, rules: list[str]) -> str:
+    """One base chain, named after its hook (policy accept: only the rules drop), then one rule a line."""
+    return (f"  chain {hook} {{\n    type {kind} hook {hook} priority {priority}; policy accept;\n"
+            + "".join(f"    {r}\n" for r in rules) + "  }\n")
+
+
+def reset(name: str) -> str:
+    """A table's removal, valid also when it does not exist yet (declaring it first makes the delete safe)."""
+    return f"table {name}\ndelete table {name}\n"
+
+
+def table(name: str, chains: list[str]) -> str:
+    """A table loaded whole: declared, deleted (so no rule of an earlier load survives), then defined anew."""
+    return reset(name) + f"table {name} {{\n" + "".join(chains) + "}\n"
 
 
 def nat_rules(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> list[tuple[str, str]]:
@@ -68,31 +76,25 @@ def nat_rules(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> list[tuple
 
 
 NAT_HOOKS = {"prerouting": "dstnat", "postrouting": "srcnat"}
-# Loading a ruleset replaces the NAT table whole: with no rules left it is removed (`lab apply` taking NAT
-# rules away must not leave the old translations behind).
-NAT_RESET = "table ip labnat\ndelete table ip labnat\n"
 
 
 def render_nat(rules: list[tuple[str, NatRule]], lan: str = "eth1") -> str:
-    """The `ip labnat` table for these rules; none: only its removal."""
+    """The `ip labnat` table for these rules. Loading a ruleset replaces the table whole: with no rules left
+    only its removal (`lab apply` taking NAT rules away must not leave the old translations behind)."""
     if not rules:
-        return NAT_RESET
+        return reset("ip labnat")
     lines = nat_rules(rules, lan)
-    text = NAT_RESET + "table ip labnat {\n"
-    for chain, prio in NAT_HOOKS.items():
-        body = "".join(f"    {rule}\n" for c, rule in lines if c == chain)
-        text += f"  chain {chain} {{\n    type nat hook {chain} priority {prio}; policy accept;\n{body}  }}\n"
-    return text + "}\n"
+    return table("ip labnat", [chain(hook, "nat", prio, [rule for c, rule in lines if c == hook])
+                               for hook, prio in NAT_HOOKS.items()])
 
 
 def render_nftables(refuse: list[tuple[str, str]] | None = None,
                     nat: list[tuple[str, NatRule]] | None = None, guard_tunnels: bool = False) -> str:
     """The node's ruleset; `refuse` lists (peer public IP, connection) of InitiatorOnly connections, `nat`
     the gateway instance's NAT rules (lab.azure.nat.node_rules; None: a node that never translates);
-    `guard_tunnels`: a kernel data-plane node with tunnel namespaces (TUNNEL_GUARD)."""
-    text = HEADER.replace("  }\n", TUNNEL_GUARD + "  }\n", 1) if guard_tunnels else HEADER
+    `guard_tunnels`: a kernel data-plane node with tunnel namespaces (TUNNEL_GUARD, after the LAN rule)."""
+    chains = [chain("forward", "filter", "0", [LAN_LEAK, *(TUNNEL_GUARD if guard_tunnels else ())])]
     if refuse:
-        rules = [rule.format(peer=peer, conn=conn) for peer, conn in sorted(refuse) for rule in REFUSE_RULES]
-        text += "  chain prerouting {\n    type filter hook prerouting priority 0; policy accept;\n"
-        text += "\n".join(rules) + "\n  }\n"
-    return text + "}\n" + (render_nat(nat) if nat is not None else "")
+        chains.append(chain("prerouting", "filter", "0", [rule.format(peer=peer, conn=conn)
+                                                          for peer, conn in sorted(refuse) for rule in REFUSE_RULES]))
+    return COMMENT + table("inet lab", chains) + (render_nat(nat) if nat is not None else "")

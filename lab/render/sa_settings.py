@@ -5,7 +5,8 @@ Azure's value for a field is the Azure end's, rendered from Azure's rules; the l
 end is `dpd: fast`, whose Azure value is the connection's `dpd_timeout_seconds`. A device end differs where
 its overrides (proposals, lifetimes, DPD) say so. A device with its own config (BYO) shows what that config
 declares (`declared_settings`, read by lab.device.byo), strongSwan's defaults where it declares nothing
-(no byte limit, where Azure's is 102400000 KB: a real difference).
+(lab.render.strongswan_defaults, filled in by lab.device.parse; no byte limit, where Azure's is 102400000 KB:
+a real difference).
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ from lab.azure.algorithms import first_match
 from lab.render.tunnels import End, Tunnel, dpd_delay, tunnels
 from lab.topology.model import Topology
 
-# strongSwan's values for what a config leaves out (swanctl.conf: IKE rekey_time 4 h; CHILD_SA rekey_time 1 h,
-# life_time 10 % more; no DPD); its proposals for `default` are lab.device.parse.STRONGSWAN_DEFAULT_*.
-STRONGSWAN_IKE_REKEY_S = 14_400
-STRONGSWAN_CHILD_LIFE_S = 3_960
 UNKNOWN_KB = -1  # a device config whose byte limit is not read (ipsec.conf)
 
 
@@ -71,14 +68,14 @@ def azure_reference(topo: Topology, t: Tunnel) -> End:
     return t.azure
 
 
-def declared_settings(reference: End, ike: tuple[str, ...], esp: tuple[str, ...], ike_life_s: int | None,
-                      child_life_s: int | None, dpd_delay_s: int | None, child_life_kb: int | None) -> SaSettings:
-    """A device config's own values (None: it sets none, strongSwan's default applies) beside Azure's
+def declared_settings(reference: End, ike: tuple[str, ...], esp: tuple[str, ...], ike_life_s: int,
+                      child_life_s: int, dpd_delay_s: int | None, child_life_kb: int | None) -> SaSettings:
+    """A device config's own values (strongSwan's defaults already filled in where it sets none) beside Azure's
     (`reference`). `child_life_kb` None: the config's byte limit was not read (ipsec.conf), shown as
     UNKNOWN_KB and never as a difference."""
     kb = UNKNOWN_KB if child_life_kb is None else child_life_kb
-    end = replace(reference, ike=ike, esp=esp, ike_lifetime_s=ike_life_s or STRONGSWAN_IKE_REKEY_S,
-                  child_lifetime=(child_life_s or STRONGSWAN_CHILD_LIFE_S, kb), dpd_delay_s=dpd_delay_s or 0)
+    end = replace(reference, ike=ike, esp=esp, ike_lifetime_s=ike_life_s,
+                  child_lifetime=(child_life_s, kb), dpd_delay_s=dpd_delay_s or 0)
     out = _settings(end, reference)
     if kb == UNKNOWN_KB:
         return out.model_copy(update={"azure": {k: v for k, v in out.azure.items() if k != "child_lifetime_kb"}})

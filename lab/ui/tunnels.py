@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lab.device.byo import ByoConfig, byo_ends
-from lab.device.byo import byo_settings as declared_by_devices
+from lab.device.byo import ByoConfig, byo_views
 from lab.render.sa_settings import SaSettings
 from lab.status import LabStatus
 from lab.topology.model import Topology
@@ -23,8 +22,12 @@ Settings = Mapping[tuple[str, str], SaSettings]  # (node, connection name on tha
 
 
 def byo_settings(topo: Topology, byo: Mapping[str, ByoConfig]) -> dict[tuple[str, str], SaSettings]:
-    """(device node, its own connection name, and the lab's) -> settings, for every bring-your-own device end."""
-    return declared_by_devices(topo, byo) | byo_ends(topo, byo) if byo else {}
+    """(device node, its own connection name, and the lab's) -> settings, for every bring-your-own device end:
+    each made once, shown under both names."""
+    if not byo:
+        return {}
+    by_device, by_lab = byo_views(topo, byo)
+    return by_device | by_lab
 
 
 def _end(node: str, conn: str, status: LabStatus, settings: Settings) -> dict:

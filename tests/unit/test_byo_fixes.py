@@ -12,9 +12,10 @@ import pytest
 from lab.azure.algorithms import first_match
 from lab.device.byo import ByoConfig, parse_errors, raise_parse_errors
 from lab.device.diagnose import TunnelsDownError, diagnose, wait_diagnosed
-from lab.device.parse import STRONGSWAN_DEFAULT_IKE, legacy_proposals, with_defaults
+from lab.device.parse import legacy_proposals, with_defaults
 from lab.errors import DeviceConfigError
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
+from lab.render.strongswan_defaults import STRONGSWAN_DEFAULT_IKE
 from lab.topology.load import load_file, load_text
 from tests.fakes import FakeControl
 

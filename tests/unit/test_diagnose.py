@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.device.byo import ByoConfig
+from lab.device.checks import HARD_LIFETIME
 from lab.device.diagnose import diagnose
 from lab.device.parse import parse_device, seconds
 from lab.render.device_config import render_ipsec_conf_device, render_swanctl_device
@@ -73,6 +74,34 @@ def test_swanctl_child_rekey_schedule_fills_strongswans_defaults(child: str, sch
     late = [f for f in _diag(GOOD.replace("        rekey_time = 24300s\n        life_time = 27000s\n",
                                           f"        {child}\n"), down=False) if f[0] == "rekey-in-the-past"]
     assert late == ([("rekey-in-the-past", "warning")] if schedule[1] > schedule[0] else [])
+
+
+def _lifetime_evidence(files: dict[str, str]) -> list[str]:
+    fmt = "swanctl" if "swanctl.conf" in files else "ipsec.conf"
+    rep = diagnose(_topo(), set(), lambda n, k: [], {"onprem": ByoConfig("onprem", fmt, files)}, KEYS)
+    return next((d.evidence for d in rep.diagnoses if d.kind == "lifetime-mismatch"), [])
+
+
+@pytest.mark.parametrize(("child", "life"), [
+    ("rekey_time = 24300s\n        life_time = 27000s\n", None),  # Azure's hard lifetime: nothing to report
+    ("", 3960),  # neither set: rekey_time 1h, life_time 10 % more (what `lab inspect` shows)
+    ("rekey_time = 24300s\n", 26730),  # life_time from the rekey_time, not the 1h rekey default
+    ("life_time = 3600s\n", 3600),
+])
+def test_lifetime_check_compares_hard_lifetimes_with_strongswans_defaults(child: str, life: int | None) -> None:
+    old = "        rekey_time = 24300s\n        life_time = 27000s\n"
+    conf = GOOD.replace(old, f"        {child}" if child else "")
+    want = [] if life is None else [f"child azgw-onprem: hard lifetime {life} s (Azure: 27000 s)", HARD_LIFETIME]
+    assert _lifetime_evidence({"swanctl.conf": conf}) == want
+
+
+def test_lifetime_check_reads_ipsec_conf_defaults() -> None:
+    """ipsec.conf's lifetime (1h) and ikelifetime (3h) are its own defaults, not swanctl's 3960 s and 4h."""
+    conf, secrets = render_ipsec_conf_device(_topo(), "azgw", "onprem", KEYS)
+    bare = conf.replace("  ikelifetime=28800s\n", "").replace("  lifetime=27000s\n", "")
+    assert _lifetime_evidence({"ipsec.conf": bare, "ipsec.secrets": secrets}) == [
+        "IKE SA lifetime 10800 s (Azure: 28800 s)", "child azgw-onprem: hard lifetime 3600 s (Azure: 27000 s)",
+        HARD_LIFETIME]
 
 
 def test_ipsec_conf_rekey_schedule_is_not_read() -> None:

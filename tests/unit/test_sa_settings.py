@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lab.azure import facts
-from lab.device.byo import ByoConfig, byo_ends, byo_settings
-from lab.device.parse import STRONGSWAN_DEFAULT_IKE
+from lab.device import byo as byo_module
+from lab.device.byo import ByoConfig, byo_settings, byo_views
 from lab.render.sa_settings import UNKNOWN_KB, sa_settings
+from lab.render.strongswan_defaults import STRONGSWAN_DEFAULT_IKE
 from lab.report.status_view import settings_lines
 from lab.topology.model import Topology
 from tests.topology.builders import base, model
@@ -114,5 +117,19 @@ def test_byo_ends_name_the_device_connection_serving_each_tunnel_by_the_labs_nam
     topo, byo = byo_lab(HAND.replace("remote_addrs = 203.0.113.10", "remote_addrs = 192.0.2.77").replace(
         "  elsewhere { remote_addrs = 192.0.2.99 }\n", ""))
     assert byo_settings(topo, byo) == {}  # `lab inspect`: no connection towards the gateway
-    assert list(byo_ends(topo, byo)) == [("onprem", "c1")]
-    assert byo_ends(*byo_lab(HAND))[("onprem", "c1")] == byo_settings(*byo_lab(HAND))[("onprem", "to-azure")]
+    assert list(byo_views(topo, byo)[1]) == [("onprem", "c1")]
+    assert byo_views(*byo_lab(HAND))[1][("onprem", "c1")] == byo_settings(*byo_lab(HAND))[("onprem", "to-azure")]
+
+
+def test_lab_ui_makes_each_device_connections_settings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lab ui` shows a device connection under its own name and the lab's: one parse, one settings object."""
+    from lab.ui.tunnels import byo_settings as ui_settings
+
+    made: list[str] = []
+    parsed: list[str] = []
+    declared, conns = byo_module.declared, ByoConfig.conns
+    monkeypatch.setattr(byo_module, "declared", lambda ref, dc: made.append(dc.name) or declared(ref, dc))
+    monkeypatch.setattr(ByoConfig, "conns", lambda self: parsed.append(self.node) or conns(self))
+    shown = ui_settings(*byo_lab(HAND))
+    assert shown[("onprem", "c1")] is shown[("onprem", "to-azure")]
+    assert (made, parsed) == (["to-azure"], ["onprem"])

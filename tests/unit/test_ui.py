@@ -338,6 +338,10 @@ def test_a_devices_proposal_azure_refuses_is_flagged() -> None:
     text = text.replace("life_time = 3600s", "").replace("rekey_time = 10800s", "").replace("dpd_delay = 5s", "")
     st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
         ("onprem", "azgw-onprem")]
+    assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (14400, 3564, "off")  # rekey_time 3240 s + 10 %
+    text = text.replace("rekey_time = 3240s", "")
+    st = byo_settings(topo, {"onprem": ByoConfig("onprem", "swanctl", {"swanctl.conf": text})})[
+        ("onprem", "azgw-onprem")]
     assert (st.ike_lifetime_s, st.child_lifetime_s, st.dpd) == (14400, 3960, "off")  # strongSwan's defaults
 
 
