@@ -24,6 +24,7 @@ from pathlib import Path
 
 ETH_P_ARP = 0x0806
 GARP_DELAYS_S = (0.0, 0.2, 0.5, 1.0)  # repeats: a neighbour entry refreshed < 1 s ago (locktime) ignores one
+LATE_READS = 256  # a round reads at most this many ICMP packets (an ICMP flood to the node cannot hold it)
 
 
 def log_event(path: str, kind: str, **fields: object) -> None:
@@ -38,36 +39,58 @@ def _checksum(data: bytes) -> int:
     return ~(total + (total >> 16)) & 0xFFFF
 
 
-class Pinger:
-    """ICMP echo to several addresses over one raw socket; remembers when each last answered."""
+def missed(counts: dict[str, int], answered: set[str]) -> dict[str, int]:
+    """Per target, the probe rounds in a row that went unanswered, after one more round."""
+    return {t: 0 if t in answered else n + 1 for t, n in counts.items()}
 
-    def __init__(self, targets: list[str]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+
+class Pinger:
+    """ICMP echo to several addresses over one raw socket, in rounds: each round sends every target a probe
+    and gives it one interval to answer. Silence is counted in unanswered rounds, not in seconds since the last
+    answer: an agent that the scheduler stalls for a second (a loaded 2-core machine) resumes with the answers
+    queued on its socket and reads them, so its own stall never reads as its peer's silence (a standby that
+    took over from a healthy active: two instances on one public IP)."""
+
+    def __init__(self, targets: list[str], sock: socket.socket | None = None) -> None:
+        self.sock = sock or socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         self.ident = os.getpid() & 0xFFFF
         self.seq = 0
-        self.last = {t: time.monotonic() for t in targets}  # grace: alive at start
+        self.misses = dict.fromkeys(targets, 0)
 
     def send_all(self) -> None:
         self.seq = (self.seq + 1) & 0xFFFF
-        for target in self.last:
+        for target in self.misses:
             head = struct.pack("!BBHHH", 8, 0, 0, self.ident, self.seq)
             pkt = struct.pack("!BBHHH", 8, 0, _checksum(head + b"ha"), self.ident, self.seq) + b"ha"
             with suppress(OSError):  # no route / no address yet: counts as a miss
                 self.sock.sendto(pkt, (target, 0))
 
-    def drain(self, until: float) -> None:
-        while (left := until - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.sock], [], [], left)
+    def drain(self, until: float) -> set[str]:
+        """The targets that answered by `until`, and every answer already queued when the agent gets to run
+        only after it (stalled: the answers came in time, the agent did not)."""
+        answered: set[str] = set()
+        for _ in range(LATE_READS):
+            ready, _, _ = select.select([self.sock], [], [], max(0.0, until - time.monotonic()))
             if not ready:
-                return
+                break
             data, (src, _) = self.sock.recvfrom(2048)
             ihl = (data[0] & 0x0F) * 4
             kind, _, _, ident, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-            if kind == 0 and ident == self.ident and src in self.last:
-                self.last[src] = time.monotonic()
+            if kind == 0 and ident == self.ident and src in self.misses:
+                answered.add(src)
+        return answered
 
-    def dead(self, target: str, after_s: float) -> bool:
-        return time.monotonic() - self.last[target] > after_s
+    def round(self, interval: float) -> None:
+        """One probe to every target, one interval for the answers; then count the silent ones."""
+        self.send_all()
+        self.misses = missed(self.misses, self.drain(time.monotonic() + interval))
+
+    def reset(self) -> None:
+        """Not watching: a later watch starts with no misses."""
+        self.misses = dict.fromkeys(self.misses, 0)
+
+    def dead(self, target: str, misses: int) -> bool:
+        return self.misses[target] >= misses
 
 
 def _mac(iface: str) -> bytes:
@@ -135,15 +158,13 @@ def standby_main(spec: dict) -> int:
     log_event(spec["events"], "agent-started", node=spec["node"], role=role.read_text().strip(),
               interval=interval, misses=spec["misses"], planned_misses=spec.get("planned_misses", 0))
     while True:
-        tick = time.monotonic()
         mode = role.read_text().strip()
         if mode not in WATCHING:
-            pinger.last[spec["peer"]] = tick  # not watching: a later standby period starts with grace
+            pinger.reset()
             time.sleep(interval)
             continue
-        pinger.send_all()
-        pinger.drain(tick + interval)
-        if pinger.dead(spec["peer"], interval * int(spec.get(WATCHING[mode], spec["misses"]))):
+        pinger.round(interval)
+        if pinger.dead(spec["peer"], int(spec.get(WATCHING[mode], spec["misses"]))):
             log_event(spec["events"], "peer-dead", node=spec["node"], peer=spec["peer"],
                       planned=mode == "standby-planned")
             role.write_text("active\n")
@@ -164,14 +185,12 @@ def vnet_main(spec: dict) -> int:
     """Keep the default route on the live next hops; with none alive keep them all (nothing to prefer)."""
     hops, dev = list(spec["hops"]), spec["dev"]
     pinger = Pinger(hops)
-    interval, after = float(spec["interval"]), float(spec["interval"]) * int(spec["misses"])
+    interval, misses = float(spec["interval"]), int(spec["misses"])
     using = list(hops)
     log_event(spec["events"], "agent-started", node=spec["node"], hops=hops)
     while True:
-        tick = time.monotonic()
-        pinger.send_all()
-        pinger.drain(tick + interval)
-        alive = [h for h in hops if not pinger.dead(h, after)] or list(hops)
+        pinger.round(interval)
+        alive = [h for h in hops if not pinger.dead(h, misses)] or list(hops)
         if alive != using:
             _set_route(alive, dev)
             log_event(spec["events"], "route", node=spec["node"], hops=alive, dropped=sorted(set(hops) - set(alive)))

@@ -66,20 +66,33 @@ def _direction_lines(ev: Evidence, grown: dict) -> tuple[bool, list[str]]:
     return ok, lines
 
 
+def _shared_lines(ev: Evidence) -> list[str]:
+    """A public address two nodes held during the run: both answer for it (a standby that took over from an
+    active that still runs), so the wire's SPIs cannot be told to belong to the address's node."""
+    return [f"BAD {ip} was held by {' and '.join(nodes)} during verify: one public address on two nodes "
+            "(`lab inspect` lists each node's addresses; an active-standby gateway has one active instance)"
+            for ip, nodes in sorted(ev.holders.items()) if len(nodes) > 1]
+
+
 def check_spis(ev: Evidence) -> CheckResult:
+    """Each SPI on the wire is an SA of the node that holds its source address (outbound) and of the one that
+    holds its destination (inbound), and their counters grew by what was captured."""
     wire = Counter(sa_id(f) for f in ev.esp_frames)
     grown = grew(ev.before, ev.after)
     results = [_spi_line(ev, sid, n, grown) for sid, n in sorted(wire.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
     dir_ok, dir_lines = _direction_lines(ev, grown)
-    lines = [line for _, line, _ in results] + dir_lines
-    data: dict[str, JsonValue] = {"sas": [d for _, _, d in results]}
+    shared = _shared_lines(ev)
+    lines = shared + [line for _, line, _ in results] + dir_lines
+    data: dict[str, JsonValue] = {"sas": [d for _, _, d in results],
+                                  "holders": {ip: list(nodes) for ip, nodes in ev.holders.items()}}
     if not wire:
         return CheckResult(name="spis", passed=False, summary="no ESP on the wire: no SPI to match",
                            evidence=lines, data=data)
-    passed = all(ok for ok, _, _ in results) and dir_ok
+    passed = all(ok for ok, _, _ in results) and dir_ok and not shared
     summary = (f"{len(wire)} SPI(s) on the wire, each a CHILD_SA charon reports, in the right direction"
                if passed else f"{sum(not ok for ok, _, _ in results)} of {len(wire)} SPI(s) do not match, "
-               f"or counters grew less than the probes carried")
+               f"or counters grew less than the probes carried" + (", or a public address was on two nodes"
+                                                                    if shared else ""))
     return CheckResult(name="spis", passed=passed, summary=summary, evidence=lines, data=data)
 
 

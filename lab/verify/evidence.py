@@ -49,6 +49,8 @@ class Evidence:
     dataplane: str = "libipsec"
     xfrm_before: XfrmSnapshot = field(default_factory=dict)  # `ip -s xfrm state` per charon node
     xfrm_after: XfrmSnapshot = field(default_factory=dict)
+    # public address -> the nodes that held it before or after the capture (targets.public_ips: the one holder)
+    holders: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def esp_frames(self) -> list[WireFrame]:

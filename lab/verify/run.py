@@ -39,7 +39,16 @@ from lab.verify.evidence import Evidence, Snapshot
 from lab.verify.model import CheckResult, VerifyReport
 from lab.verify.p2s import has_p2s, verify_p2s
 from lab.verify.routes import check_routes
-from lab.verify.targets import ProbeOptions, Targets, build_targets, by_node, reach_specs, selector_specs
+from lab.verify.targets import (
+    ProbeOptions,
+    Targets,
+    build_targets,
+    by_node,
+    held_now,
+    holders,
+    reach_specs,
+    selector_specs,
+)
 from lab.verify.xfrm import XFRM_ARGV, XfrmSa, XfrmSnapshot, parse_xfrm_states
 
 Connect = Callable[[Path], VpnControl]
@@ -167,6 +176,7 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
         shutil.copyfile(AGENT_SOURCE, lab.dir.node(node) / AGENT_SOURCE.name)
     lifetime = ECHO_LIFETIME_S + phase_budget(reach_work) + phase_budget(selector_work)  # ended early by `stop`
     with _echo_responders(lab, runtime, targets.echo_nodes, port, lifetime):
+        live_before = _live_links(lab, runtime)
         xfrm_before = _xfrm_snapshot(lab, runtime)
         before = _snapshot(lab, connect, skip)
         progress(f"capturing on {INTERNET!r} in namespace lab-{lab.topo.name}")
@@ -183,8 +193,9 @@ def _collect(lab: Lab, runtime: Runtime, connect: Connect, targets: Targets, mar
             stats = handle.stop()
         after = _snapshot(lab, connect, skip)
         xfrm_after = _xfrm_snapshot(lab, runtime)
-    return Evidence(marker, targets, reach, selector, before, mid, closing, after, read_frames(pcap), stats,
-                    dataplane=lab.dataplane, xfrm_before=xfrm_before, xfrm_after=xfrm_after)
+        held = holders(targets.public_ips, live_before, _live_links(lab, runtime))
+    return Evidence(marker, held_now(targets, held), reach, selector, before, mid, closing, after, read_frames(pcap),
+                    stats, dataplane=lab.dataplane, xfrm_before=xfrm_before, xfrm_after=xfrm_after, holders=held)
 
 
 def agent_budget(specs: list[ProbeSpec]) -> float:
@@ -269,6 +280,16 @@ def _snapshot(lab: Lab, connect: Connect, skip: frozenset[str] = frozenset()) ->
     for unit, sas in found:
         out.setdefault(container_of(unit), []).extend(sas)
     return out
+
+
+def _live_links(lab: Lab, runtime: Runtime) -> dict[str, dict[str, list[str]]]:
+    """Every charon node's interfaces and addresses now: who holds each public address (an active-standby
+    gateway's is on whichever instance is active, not always on the plan's `<gw>-0`)."""
+    def one(node: str) -> tuple[str, dict[str, list[str]]]:
+        return node, runtime.live_links(lab.topo.name, node)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return dict(pool.map(one, _charon_nodes(lab)))
 
 
 def _xfrm_snapshot(lab: Lab, runtime: Runtime) -> XfrmSnapshot:

@@ -10,7 +10,7 @@ the probe to an unrouted destination is sent (it must not be carried, nor leak).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
 from lab.azure.nat import rules_of, translate
@@ -71,6 +71,25 @@ class Targets:
             if host in (p.host_a, p.host_b):
                 return p.group_a if host == p.host_a else p.group_b
         return None
+
+
+def holders(public_ips: dict[str, str], *reads: dict[str, dict[str, list[str]]]) -> dict[str, tuple[str, ...]]:
+    """Public address -> the nodes that held it in any of the reads (node -> its live interfaces' cidr
+    addresses). An active-standby gateway's address moves with its active: after a failover the plan's node no
+    longer has it."""
+    held: dict[str, set[str]] = {}
+    for live in reads:
+        for node, links in live.items():
+            for ip in {a.split("/")[0] for addrs in links.values() for a in addrs} & set(public_ips):
+                held.setdefault(ip, set()).add(node)
+    return {ip: tuple(sorted(nodes)) for ip, nodes in sorted(held.items())}
+
+
+def held_now(t: Targets, held: dict[str, tuple[str, ...]]) -> Targets:
+    """The public addresses mapped to the one node that holds each now. An address held by none or by two keeps
+    the plan's node: the SPIs on the wire then belong to no SA of it, and check_spis names the holders."""
+    moved = {ip: nodes[0] for ip, nodes in held.items() if len(nodes) == 1 and ip in t.public_ips}
+    return replace(t, public_ips={**t.public_ips, **moved})
 
 
 def free_addresses(topo: Topology) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 The topologies set `ha_timing: fast` (Azure's timing is tested in test_fidelity.py). Bounds are generous (2
 shared cores): A/A unplanned with `dpd: fast` <= 2 s for the worst flow (measured ~0.45 s), A/S planned <= 5 s
-(measured ~0.4-0.7 s), A/S unplanned <= 5 s (measured ~0.7-0.8 s). They are
+(measured ~0.4-0.7 s), A/S unplanned <= 5 s (measured ~0.7-0.8 s); `lab verify` passes after the planned move. They are
 multiplied by LAB_TIME_SCALE, which only the emulated kernel-test guest sets: its HA agents wait that much
 longer before acting (docs/kernel-dataplane.md).
 """
@@ -91,6 +91,11 @@ def test_active_standby_planned_then_unplanned(ha_lab, lab_home: Path) -> None:
     assert planned["carriers_before"][0].startswith("azgw-0") and planned["carriers_after"][0].startswith("azgw-1")
     assert planned["udp"]["flow_outage_ms"] <= 5000 * TIME_SCALE, planned["udp"]
     restore_and_check(name, lab_home, {"active"})  # azgw-1 stays active: restore moves no role back
+    # verify checks the instance that holds the public IP now (before: azgw-0's SAs, spis failed on every SPI)
+    ver = run_lab("verify", name, "--json", home=lab_home, timeout=240)
+    spis = {c["name"]: c for c in json.loads(ver.stdout)["checks"]}["spis"]
+    assert ver.returncode == 0, ver.stderr + json.dumps(spis["evidence"])
+    assert {s["src_node"] for s in spis["data"]["sas"]} == {"azgw-1", "onprem"}, spis["data"]
     unplanned = failover(name, lab_home, "--unplanned")
     assert unplanned["fault"] == "kill azgw-1"
     assert any(m["what"] == "agent: peer-dead" for m in unplanned["marks"])

@@ -2,12 +2,15 @@
 and two branches all use 10.0.1.0/24 and vm1, pc1 and pc2 all hold 10.0.1.10. vm1 reaches each branch at its own
 external prefix and the packets land on that branch's host, not the other's (their ICMP counters say which);
 `lab verify` passes with real traffic and, inside ESP, each branch's device only sees the VNet translated.
+The gateway is active-standby with `ha_timing: fast`: a standby agent stalled past its takeover window (what a
+loaded machine does to a process) stays standby, so verify finds the traffic on the active's SAs.
 One lab per data plane (`module_dataplane`: the kernel one runs in the QEMU guest, `make test-kernel`), unique
 name, down even when a test fails."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -15,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.helpers import ROOT, lab_name, lab_up, run_lab
+from lab.ha.agents import WATCH_INTERVAL_S, WATCH_MISSES, scaled_misses
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_name, lab_up, run_lab
 
 pytestmark = pytest.mark.integration
 PINGS = 4
@@ -50,6 +54,26 @@ def test_each_external_prefix_reaches_its_own_branch(overlap_lab: str, lab_home:
     after = {h: _echoes_in(overlap_lab, h, lab_home) for h in (reached, other)}
     assert after[reached] - before[reached] >= PINGS, f"{dst} did not land on {reached}"
     assert after[other] == before[other], f"{dst} also reached {other}, which holds the same address"
+
+
+def test_a_stalled_standby_agent_does_not_take_over_from_the_healthy_active(overlap_lab: str, lab_home: Path) -> None:
+    """A full CI run failed verify here (spis: the ESP on the wire was not azgw-0's): under load the standby's
+    agent had not run for longer than its window (3 probes of 200 ms) and, counting seconds since the last
+    answer, took over from a healthy active: two instances on one public IP. Stopped for 3 windows, the agent
+    now resumes with the active's answers queued and stays standby. Waits for the agent's rounds after the
+    stall on the active's ICMP counter (each round is one echo to its floating address)."""
+    nodes = lab_home / overlap_lab / "nodes"
+    stall = 3 * WATCH_INTERVAL_S * scaled_misses(WATCH_MISSES)
+    res = run_lab("exec", "--lab", overlap_lab, "azgw-1", "--", "sh", "-c",
+                  f"p=$(cat /lab/ha-agent.pid) && kill -STOP $p && sleep {stall:g} && kill -CONT $p", home=lab_home)
+    assert res.returncode == 0, res.stdout + res.stderr
+    stalled = _echoes_in(overlap_lab, "azgw-0", lab_home)
+    deadline = time.monotonic() + 10 * TIME_SCALE
+    while _echoes_in(overlap_lab, "azgw-0", lab_home) < stalled + scaled_misses(WATCH_MISSES) + 2:
+        assert time.monotonic() < deadline, "the standby's agent sent no probes after the stall"
+    events = (nodes / "azgw-1" / "ha-events.jsonl").read_text()
+    assert "peer-dead" not in events, events
+    assert [(nodes / n / "ha-role").read_text().strip() for n in ("azgw-0", "azgw-1")] == ["active", "standby"]
 
 
 def test_verify_passes_and_branches_see_only_the_translated_vnet(overlap_lab: str, lab_home: Path) -> None:

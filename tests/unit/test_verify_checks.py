@@ -20,7 +20,7 @@ from lab.topology.load import load_file
 from lab.verify.checks_sa import check_decryption, check_selectors, check_spis
 from lab.verify.checks_wire import check_encrypted, check_reachability
 from lab.verify.evidence import Evidence
-from lab.verify.targets import ProbeOptions, build_targets, reach_specs, selector_specs
+from lab.verify.targets import ProbeOptions, build_targets, held_now, holders, reach_specs, selector_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 GW, SITE = "203.0.113.10", "198.51.100.10"
@@ -121,6 +121,50 @@ def test_spis_fail_on_wrong_direction_and_on_counters(good: Evidence) -> None:
     res = check_spis(replace(good, after=snapshot(4 * N - 5, 4 * N)))
     assert not res.passed and any("less than seen on the wire" in e for e in res.evidence)
     assert not check_spis(replace(good, frames=[])).passed
+
+
+def on(node: str, snap: dict[str, list[IkeSaStatus]]) -> dict[str, list[IkeSaStatus]]:
+    """The same SAs, held by `node` instead of azgw-0 (the standby that took over)."""
+    return {node if n == "azgw-0" else n: sas for n, sas in snap.items()}
+
+
+# each charon node's live interfaces (Runtime.live_links) after an active-standby failover: azgw-1 is active
+FAILED_OVER = {"azgw-0": {"eth0": [], "eth1": ["10.1.0.5/24"], "lo": ["127.0.0.1/8"]},
+               "azgw-1": {"eth0": [f"{GW}/24"], "eth1": ["10.1.0.6/24", "10.1.0.4/24"]},
+               "onprem": {"eth0": [f"{SITE}/24"], "eth1": ["10.2.0.1/24"]}}
+
+
+def test_holders_are_read_from_the_live_addresses_of_every_read() -> None:
+    public = {GW: "azgw-0", SITE: "onprem"}
+    assert holders(public, FAILED_OVER) == {GW: ("azgw-1",), SITE: ("onprem",)}
+    before = {**FAILED_OVER, "azgw-0": {"eth0": [f"{GW}/24"]}, "azgw-1": {"eth0": []}}
+    assert holders(public, before, FAILED_OVER) == {GW: ("azgw-0", "azgw-1"), SITE: ("onprem",)}
+    assert holders(public, {}) == {}
+
+
+def test_spis_follow_the_public_address_to_the_instance_that_holds_it_now(good: Evidence) -> None:
+    """After a failover the standby holds the gateway's address and its SAs carry the traffic: a correct lab.
+    The plan's azgw-0 held the address at `lab up`; checking its SAs failed spis on every SPI (seen on nat-overlap
+    after `lab failover azgw --planned`, and after a standby's takeover from a healthy active)."""
+    snaps = {f: on("azgw-1", getattr(good, f)) for f in ("before", "mid", "closing", "after")}
+    moved = replace(good, **snaps)  # type: ignore[arg-type]
+    res = check_spis(moved)
+    assert not res.passed and "not an outbound SA of azgw-0" in " ".join(res.evidence)
+    held = holders(good.targets.public_ips, FAILED_OVER)
+    res = check_spis(replace(moved, targets=held_now(good.targets, held), holders=held))
+    assert res.passed, res.evidence
+    assert f"ok  SPI 0x{GW_OUT:08x} {GW} (azgw-1) -> {SITE} (onprem)" in "\n".join(res.evidence)
+
+
+def test_spis_fail_when_two_nodes_held_one_public_address(good: Evidence) -> None:
+    """Two active instances (a standby that took over while the active still ran) both answer for the
+    address: that fails, naming both, even though the SPIs match the plan's node."""
+    held = {GW: ("azgw-0", "azgw-1"), SITE: ("onprem",)}
+    assert held_now(good.targets, held).public_ips == good.targets.public_ips
+    res = check_spis(replace(good, holders=held))
+    assert not res.passed
+    assert res.evidence[0].startswith(f"BAD {GW} was held by azgw-0 and azgw-1 during verify")
+    assert res.data["holders"] == {GW: ["azgw-0", "azgw-1"], SITE: ["onprem"]}
 
 
 def test_selectors_fail_when_counters_grow_or_probes_show_up(good: Evidence) -> None:
