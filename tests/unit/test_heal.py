@@ -5,6 +5,7 @@ really the lab's supervisor."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,32 @@ def test_supervisor_pid_is_trusted_only_for_its_own_process(tmp_path: Path) -> N
     supervisor.pid_path(tmp_path).write_text("not-a-pid\n")
     assert supervisor.running_pid(tmp_path, "x") is None
     assert supervisor.stop(tmp_path, "x") is False and not supervisor.pid_path(tmp_path).exists()
+
+
+def test_supervisor_looks_again_at_a_container_restarted_during_its_sweep(lab: core.Lab,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen under load: `docker restart` of azgw-0 while the supervisor's first sweep ran (right after `lab up`)
+    was healed only 92 s later, when another container changed: the sweep found the lab healthy, then the
+    supervisor recorded the pids read after it, the restarted container's new one among them, and skipped
+    every later look. The pids it keeps are those read before the sweep, so the next look sweeps again."""
+    rt = fake(lab, _states(lab), set())
+    rt.nodes = [replace(n, pid=100 + i) for i, n in enumerate(rt.nodes)]
+    sweeps: list[dict[str, tuple[str, int]]] = []
+
+    def sweep(*_: object) -> bool:  # healthy when it looked, but azgw-0 restarts before it returns
+        sweeps.append(supervisor._pids(lab, rt))
+        if len(sweeps) == 1:
+            rt.nodes = [replace(n, pid=999) if n.node == "azgw-0" else n for n in rt.nodes]
+            rt.linkless.add("azgw-0")
+        return True
+
+    monkeypatch.setattr(supervisor, "_sweep", sweep)
+    seen = supervisor._look(lab, rt, None, "libipsec", print, {})  # type: ignore[arg-type]
+    assert seen != supervisor._pids(lab, rt)  # the restarted container is not vouched for ...
+    seen = supervisor._look(lab, rt, None, "libipsec", print, seen)  # type: ignore[arg-type]
+    assert len(sweeps) == 2 and sweeps[1]["azgw-0"] == ("running", 999)  # ... so the next look sweeps it
+    supervisor._look(lab, rt, None, "libipsec", print, seen)  # type: ignore[arg-type]
+    assert len(sweeps) == 2  # nothing changed since: no look inside the namespaces
 
 
 def test_stale_pid_files_go_before_a_healed_nodes_daemons_start(lab: core.Lab) -> None:
