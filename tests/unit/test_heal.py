@@ -5,6 +5,8 @@ really the lab's supervisor."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +124,48 @@ def test_supervisor_looks_again_at_a_container_restarted_during_its_sweep(lab: c
     assert len(sweeps) == 2 and sweeps[1]["azgw-0"] == ("running", 999)  # ... so the next look sweeps it
     supervisor._look(lab, rt, None, "libipsec", print, seen)  # type: ignore[arg-type]
     assert len(sweeps) == 2  # nothing changed since: no look inside the namespaces
+
+
+def test_verify_waits_for_the_heal_to_end_not_only_for_the_links(lab: core.Lab, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen under load: `lab verify` right after a site restart exited 2 ("Peer netns reference is invalid"):
+    it went on as soon as the node was wired again, while the supervisor, under the lab's lock, had not yet
+    made its tunnel namespace. It waits for the lock (the heal's end); a heal that outlasts the wait is
+    checked as it is, said so."""
+    from lab.lock import lab_lock
+    from lab.verify.run import wait_healed
+
+    monkeypatch.setenv("LAB_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setattr(supervisor, "running_pid", lambda root, name: 1)
+    rt = fake(lab, _states(lab), {"onprem"})
+
+    def heal_in_thread(daemons_s: float) -> tuple[threading.Thread, threading.Event]:
+        """The supervisor: under the lock, wires the node after 0.5 s, then starts its daemons for daemons_s."""
+        holding, healed = threading.Event(), threading.Event()
+
+        def supervise() -> None:
+            with lab_lock(lab.topo.name):
+                holding.set()
+                time.sleep(0.5)
+                rt.linkless.discard("onprem")
+                time.sleep(daemons_s)
+                healed.set()
+
+        worker = threading.Thread(target=supervise)
+        worker.start()
+        holding.wait(5)
+        return worker, healed
+
+    said: list[str] = []
+    worker, healed = heal_in_thread(1.0)
+    assert wait_healed(lab, rt, said.append) == frozenset() and healed.is_set()
+    worker.join()
+    assert said == ["node onprem restarted, healing: waiting for the lab's supervisor"]
+    rt.linkless.add("onprem")
+    worker, healed = heal_in_thread(2.0)  # a heal that outlasts verify's wait
+    assert wait_healed(lab, rt, said.append, wait_s=1.2) == frozenset() and not healed.is_set()
+    worker.join()
+    assert said[-1] == "the lab's supervisor is still healing: checking the lab as it is"
 
 
 def test_stale_pid_files_go_before_a_healed_nodes_daemons_start(lab: core.Lab) -> None:
