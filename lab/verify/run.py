@@ -48,6 +48,7 @@ KeySource = Callable[[LabDir, list[str]], list[SaKeys]]
 Progress = Callable[[str], None]
 ECHO_READY_S = 10.0
 HEAL_WAIT_S = 20.0  # the supervisor heals a restarted node within ~5 s (15 s promised)
+HEAL_POLL_S = 1.0
 ECHO_LIFETIME_S = 120.0
 EXEC_SLACK_S = 20.0  # an agent call's fixed cost: docker exec, python and scapy start, the sniffer
 # Per probe packet, what an agent call may spend beyond its pacing: build it, send it, match its answer, on a
@@ -122,7 +123,7 @@ def wait_healed(lab: Lab, runtime: Runtime, progress: Progress, wait_s: float = 
             return frozenset(b.node for b in broken)
         progress(f"node {names} restarted, healing: waiting for the lab's supervisor")
         healing = True
-        time.sleep(1.0)
+        time.sleep(HEAL_POLL_S)
     if healing:
         _heal_finished(lab, deadline, progress)
     return frozenset()
