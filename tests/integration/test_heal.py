@@ -96,8 +96,8 @@ def test_restarted_nodes_heal_by_themselves(as_lab, lab_home: Path) -> None:
 
 def _healed_by(name: str, home: Path, deadline: float, node: str) -> dict:
     """`lab inspect` until healthy; fails only when one ASKED after the deadline still saw the lab unhealed. Under
-    load one inspect takes 10-13 s (load 15): one asked in time may come back late, its answer still from
-    within the bound (this CLI latency, counted as heal time, was part of this test's flake)."""
+    load one inspect takes 10-13 s (measured at load 15): one asked in time may come back late with an answer
+    from within the bound. Counted as heal time, that CLI latency alone could fail the test."""
     while True:
         asked = time.monotonic()
         status = _inspect(name, home)
