@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, lab_argv, lab_leftovers, lab_name, run_lab
+from lab.ops.supervisor import HEAL_WITHIN_S
+from tests.integration.helpers import ROOT, TIME_SCALE, lab_argv, lab_leftovers, lab_name, run_lab
 
 pytestmark = pytest.mark.integration
-HEAL_BOUND_S = 15.0
+HEAL_BOUND_S = HEAL_WITHIN_S * TIME_SCALE  # what the supervisor promises, on a slow machine as its waits scale
 RESTARTS = ["azgw-0", "azgw-1", "onprem", "vm1"]  # active, standby (roles swap as we go), site, host
 
 
@@ -72,15 +73,13 @@ def test_restarted_nodes_heal_by_themselves(as_lab, lab_home: Path) -> None:
     name = as_lab("rel-hsv")
     for node in RESTARTS:
         before = _roles(name, lab_home)
-        t0 = time.monotonic()
+        deadline = time.monotonic() + HEAL_BOUND_S
         _docker_restart(name, node)
         if node == "onprem":  # lab verify right away: it waits while the supervisor heals, then passes
             ver = run_lab("verify", name, "--json", home=lab_home, timeout=180)
             assert ver.returncode == 0 and json.loads(ver.stdout)["passed"], ver.stdout[-2000:] + ver.stderr
-        while not _healthy(status := _inspect(name, lab_home)):
-            assert time.monotonic() - t0 < HEAL_BOUND_S, (node, status["problems"],
-                                                          (lab_home / name / "supervisor.log").read_text())
-            time.sleep(0.5)
+            deadline = max(deadline, time.monotonic())  # healed when verify ran: healthy from now on
+        status = _healed_by(name, lab_home, deadline, node)
         after = _roles(name, lab_home)
         if node.startswith("azgw"):  # the other instance took over and kept the role: nothing moved back
             assert after[node] == "standby" and sorted(after.values()) == ["active", "standby"], (before, after)
@@ -93,6 +92,19 @@ def test_restarted_nodes_heal_by_themselves(as_lab, lab_home: Path) -> None:
     pid = int((lab_home / name / "supervisor.pid").read_text())
     assert run_lab("down", name, home=lab_home).returncode == 0
     assert lab_leftovers(name) == [] and not _alive(pid)
+
+
+def _healed_by(name: str, home: Path, deadline: float, node: str) -> dict:
+    """`lab inspect` until healthy; fails only when one ASKED after the deadline still saw the lab unhealed. Under
+    load one inspect takes 10-13 s (measured at load 15): one asked in time may come back late with an answer
+    from within the bound. Counted as heal time, that CLI latency alone could fail the test."""
+    while True:
+        asked = time.monotonic()
+        status = _inspect(name, home)
+        if _healthy(status):
+            return status
+        assert asked < deadline, (node, status["problems"], (home / name / "supervisor.log").read_text())
+        time.sleep(0.5)
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,9 @@ really the lab's supervisor."""
 from __future__ import annotations
 
 import os
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +98,85 @@ def test_supervisor_pid_is_trusted_only_for_its_own_process(tmp_path: Path) -> N
     supervisor.pid_path(tmp_path).write_text("not-a-pid\n")
     assert supervisor.running_pid(tmp_path, "x") is None
     assert supervisor.stop(tmp_path, "x") is False and not supervisor.pid_path(tmp_path).exists()
+
+
+def test_supervisor_looks_again_at_a_container_restarted_during_its_sweep(lab: core.Lab,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen under load: `docker restart` of azgw-0 while the supervisor's first sweep ran (right after `lab up`)
+    was healed only 92 s later, when another container changed: the sweep found the lab healthy, then the
+    supervisor recorded the pids read after it, the restarted container's new one among them, and skipped
+    every later look. The pids it keeps are those read before the sweep, so the next look sweeps again."""
+    rt = fake(lab, _states(lab), set())
+    rt.nodes = [replace(n, pid=100 + i) for i, n in enumerate(rt.nodes)]
+    sweeps: list[dict[str, tuple[str, int]]] = []
+
+    def sweep(*_: object) -> bool:  # healthy when it looked, but azgw-0 restarts before it returns
+        sweeps.append(supervisor._pids(lab, rt))
+        if len(sweeps) == 1:
+            rt.nodes = [replace(n, pid=999) if n.node == "azgw-0" else n for n in rt.nodes]
+            rt.linkless.add("azgw-0")
+        return True
+
+    monkeypatch.setattr(supervisor, "_sweep", sweep)
+    seen = supervisor._look(lab, rt, None, "libipsec", print, {})  # type: ignore[arg-type]
+    assert seen != supervisor._pids(lab, rt)  # the restarted container is not vouched for ...
+    seen = supervisor._look(lab, rt, None, "libipsec", print, seen)  # type: ignore[arg-type]
+    assert len(sweeps) == 2 and sweeps[1]["azgw-0"] == ("running", 999)  # ... so the next look sweeps it
+    supervisor._look(lab, rt, None, "libipsec", print, seen)  # type: ignore[arg-type]
+    assert len(sweeps) == 2  # nothing changed since: no look inside the namespaces
+
+
+def test_verify_waits_for_the_heal_to_end_not_only_for_the_links(lab: core.Lab, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen under load: `lab verify` right after a site restart exited 2 ("Peer netns reference is invalid"):
+    it went on as soon as the node was wired again, while the supervisor, under the lab's lock, had not yet
+    made its tunnel namespace. It waits for the lock (the heal's end); a heal that outlasts the wait is
+    checked as it is, said so."""
+    from lab.lock import lab_lock
+    from lab.verify import run as verify_run
+    from lab.verify.run import wait_healed
+
+    monkeypatch.setenv("LAB_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setattr(verify_run, "HEAL_POLL_S", 0.1)
+    monkeypatch.setattr(supervisor, "running_pid", lambda root, name: 1)
+    rt = fake(lab, _states(lab), {"onprem"})
+
+    def heal_in_thread(daemons_s: float) -> tuple[threading.Thread, threading.Event]:
+        """The supervisor: under the lock, wires the node after 0.3 s, then starts its daemons for daemons_s."""
+        holding, healed = threading.Event(), threading.Event()
+
+        def supervise() -> None:
+            with lab_lock(lab.topo.name):
+                holding.set()
+                time.sleep(0.3)
+                rt.linkless.discard("onprem")
+                time.sleep(daemons_s)
+                healed.set()
+
+        worker = threading.Thread(target=supervise)
+        worker.start()
+        holding.wait(5)
+        return worker, healed
+
+    said: list[str] = []
+    worker, healed = heal_in_thread(0.6)
+    assert wait_healed(lab, rt, said.append) == frozenset() and healed.is_set()
+    worker.join()
+    assert set(said) == {"node onprem restarted, healing: waiting for the lab's supervisor"}
+    rt.linkless.add("onprem")
+    worker, healed = heal_in_thread(2.0)  # a heal that outlasts verify's wait
+    assert wait_healed(lab, rt, said.append, wait_s=1.2) == frozenset() and not healed.is_set()
+    worker.join()
+    assert said[-1] == "the lab's supervisor is still healing: checking the lab as it is"
+
+
+def test_a_peer_restarted_during_a_heal_does_not_fail_it(lab: core.Lab) -> None:
+    """Seen: vm1 restarted while the supervisor healed azgw-1; forgetting azgw-1's old MACs in vm1's namespace
+    (gone with vm1's old init) failed azgw-1's heal half-way. A peer whose namespace is gone is skipped."""
+    from lab.runtime import links
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # never a live pid
+    links.forget_neighbours(lab.plan, lab.plan.node("azgw-1"), {"vm1": gone, "onprem": gone})
 
 
 def test_stale_pid_files_go_before_a_healed_nodes_daemons_start(lab: core.Lab) -> None:
