@@ -1,5 +1,6 @@
 """Route-based scale bench: N route-based tunnels on one VpnGw4 gateway (one charon and interface per tunnel
-on each end): `lab up` time, `lab verify` time, charon memory per tunnel, containers, and the load average.
+on each end): `lab up` time, `lab verify` time, `lab inspect --json` time, charon memory per tunnel, containers,
+and the load average.
 
 Bounded: at most MAX_TUNNELS tunnels, each size with an up timeout and a hard subprocess limit; every lab is
 brought down afterwards under its own unique name. Goal (issue #12): 100 tunnels up and verified in <= 60 s.
@@ -93,13 +94,15 @@ def run_size(n: int, home: Path, up_timeout: float, prefix: str) -> dict[str, ob
         ver, verify_stages = timed_lab("verify", name, "--json", home=home, timeout=600)
         verify_s = time.monotonic() - t1
         report = json.loads(ver.stdout) if ver.stdout.strip().startswith("{") else {}
+        t2 = time.monotonic()
         st = json.loads(lab("inspect", name, "--json", home=home, timeout=300).stdout)
+        inspect_s = time.monotonic() - t2
         gw, site, standby = charon_rss_mib(name, "azgw-0"), charon_rss_mib(name, "s0"), charon_rss_mib(name, "azgw-1")
         return {"tunnels": n, "up_ok": True, "containers": len(st["nodes"]),
                 "interfaces": len(st["interfaces"]), "charons_gateway": len(gw), "charons_standby": len(standby),
                 "up_s": round(up_s, 1), "up_stages": up_stages, "verify_stages": verify_stages,
                 "verify_ok": ver.returncode == 0, "verify_s": round(verify_s, 1),
-                "up_plus_verify_s": round(up_s + verify_s, 1),
+                "up_plus_verify_s": round(up_s + verify_s, 1), "inspect_json_s": round(inspect_s, 1),
                 "failed_checks": [f"{c['name']}: {c['summary']}: {c.get('evidence', [])[:3]}"
                                   for c in report.get("checks", []) if not c["passed"]],
                 # no report: `lab verify` could not check the lab (exit 2); its error says why
