@@ -221,15 +221,16 @@ def forget_neighbours(plan: Plan, node: NodePlan, pids: Mapping[str, int]) -> No
     for peer in plan.nodes:
         if peer.name == node.name or peer.name not in pids:
             continue
-        try:
-            ipr = IPRoute(netns=f"/proc/{pids[peer.name]}/ns/net", flags=0)
-        except FileNotFoundError:
-            continue
-        with _step(f"node {peer.name!r}", f"forget neighbours of {node.name!r}"), ipr:
-            for entry in ipr.get_neighbours(family=socket.AF_INET):
-                if entry.get_attr("NDA_DST") in addrs:
-                    with suppress(NetlinkError):  # already gone
-                        ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"])
+        with _step(f"node {peer.name!r}", f"forget neighbours of {node.name!r}"):
+            try:
+                ipr = IPRoute(netns=f"/proc/{pids[peer.name]}/ns/net", flags=0)
+            except FileNotFoundError:
+                continue
+            with ipr:
+                for entry in ipr.get_neighbours(family=socket.AF_INET):
+                    if entry.get_attr("NDA_DST") in addrs:
+                        with suppress(NetlinkError):  # already gone
+                            ipr.neigh("del", dst=entry.get_attr("NDA_DST"), ifindex=entry["ifindex"])
 
 
 def _forwarding(ipr: IPRoute, name: str) -> bool:
